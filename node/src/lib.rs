@@ -1,0 +1,9 @@
+//! The `fluxnode` daemon and CLI: the I/O shell around the scheduler and protocol.
+//!
+//! Each subsystem is a module: [`bench`] measures the host, [`runtime`] drives Docker,
+//! [`store`] persists state in sled, [`cli`] holds the command-line front ends.
+
+pub mod bench;
+pub mod cli;
+pub mod runtime;
+pub mod store;

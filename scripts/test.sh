@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it, from a fresh machine: installs what the tests need,
+# starts a local image registry, checks formatting and lints, runs every test, cleans up.
+#
+#   scripts/test.sh            everything
+#   scripts/test.sh -- ARGS    extra arguments for `cargo test` (e.g. a test name filter)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+log() { printf '\n==> %s\n' "$*"; }
+
+# shellcheck source=scripts/lib/registry.sh
+source scripts/lib/registry.sh
+
+cleanup() {
+    status=$?
+    # Containers, networks and volumes created by tests carry this label; remove any that a
+    # failed test left behind.
+    docker ps -aq --filter label=io.fluxnode.test=1 | xargs -r docker rm -f >/dev/null 2>&1 || true
+    docker network ls -q --filter label=io.fluxnode.test=1 | xargs -r docker network rm >/dev/null 2>&1 || true
+    docker volume ls -q --filter label=io.fluxnode.test=1 | xargs -r docker volume rm >/dev/null 2>&1 || true
+    registry_down
+    exit $status
+}
+trap cleanup EXIT
+
+log "installing test dependencies"
+if ! command -v curl >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null
+fi
+command -v cargo >/dev/null || { echo "cargo is required (rustup)"; exit 1; }
+rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy
+
+log "starting the local image registry"
+registry_up
+registry_push_busybox
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "cargo test"
+[ "${1:-}" = "--" ] && shift
+cargo test --workspace --locked "$@"
