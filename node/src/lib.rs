@@ -5,5 +5,6 @@
 
 pub mod bench;
 pub mod cli;
+pub mod config;
 pub mod runtime;
 pub mod store;

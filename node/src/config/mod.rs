@@ -1,0 +1,317 @@
+//! Daemon configuration: defaults < TOML file < `FLUXNODE_*` environment < flags.
+//!
+//! [`RunArgs`] holds what the command line and environment said (clap resolves flag over
+//! env), [`FileConfig`] what the file said; [`Config::resolve`] layers them over the
+//! defaults and validates the result, naming the offending key on error.
+
+mod args;
+mod file;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use args::RunArgs;
+pub use file::FileConfig;
+
+/// Where the daemon looks for its file when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/fluxnode/fluxnode.toml";
+/// FluxOS's API port; fluxnode answers on the same one by default.
+pub const DEFAULT_API_PORT: u16 = 16127;
+/// libp2p port: next to the API port, outside FluxOS's banned app ranges' use by apps.
+pub const DEFAULT_P2P_PORT: u16 = 16125;
+/// Flux's block time since the PON fork.
+pub const DEFAULT_BLOCK_TIME: Duration = Duration::from_secs(30);
+/// How often the host benchmark is repeated (hardware rarely changes; 6 h keeps the score
+/// fresh after, e.g., a noisy neighbour moves in).
+pub const DEFAULT_BENCH_PERIOD: Duration = Duration::from_secs(6 * 3600);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// The resolved configuration the daemon runs with.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Config {
+    pub node: NodeConfig,
+    pub network: NetworkConfig,
+    pub api: ApiConfig,
+    pub docker: DockerConfig,
+    pub chain: ChainConfig,
+    pub bench: BenchConfig,
+    pub scheduler: SchedulerConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeConfig {
+    pub data_dir: PathBuf,
+    pub key_file: PathBuf,
+    pub geo: proto::geo::Location,
+    pub advertise_addr: IpAddr,
+    pub tier_profile: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NetworkConfig {
+    pub listen: Vec<String>,
+    pub bootstrap: Vec<String>,
+    pub mdns: bool,
+    pub single_node: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApiConfig {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DockerConfig {
+    pub socket: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChainConfig {
+    pub genesis: u64,
+    #[serde(with = "humantime_serde")]
+    pub block_time: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BenchConfig {
+    #[serde(with = "humantime_serde")]
+    pub period: Duration,
+    pub quick: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SchedulerConfig {
+    pub min_uptime: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let data_dir = PathBuf::from("/var/lib/fluxnode");
+        Self {
+            node: NodeConfig {
+                key_file: data_dir.join("node.key"),
+                data_dir,
+                geo: proto::geo::Location {
+                    continent: "EU".into(),
+                    country: String::new(),
+                    region: String::new(),
+                },
+                advertise_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                tier_profile: "flux".into(),
+            },
+            network: NetworkConfig {
+                listen: vec![format!("/ip4/0.0.0.0/tcp/{DEFAULT_P2P_PORT}")],
+                bootstrap: Vec::new(),
+                mdns: false,
+                single_node: false,
+            },
+            api: ApiConfig {
+                listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), DEFAULT_API_PORT),
+            },
+            docker: DockerConfig {
+                socket: PathBuf::from("/var/run/docker.sock"),
+            },
+            chain: ChainConfig {
+                genesis: 0,
+                block_time: DEFAULT_BLOCK_TIME,
+            },
+            bench: BenchConfig {
+                period: DEFAULT_BENCH_PERIOD,
+                quick: false,
+            },
+            scheduler: SchedulerConfig { min_uptime: 0.9 },
+            log: LogConfig {
+                format: LogFormat::Text,
+                filter: "info".into(),
+            },
+        }
+    }
+}
+
+impl Config {
+    /// Loads the file named by `--config`/`FLUXNODE_CONFIG` (or the default path when it
+    /// exists) and layers the arguments over it.
+    pub fn load(args: &RunArgs) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => FileConfig::load(path, true)?,
+            None => FileConfig::load(DEFAULT_CONFIG_PATH.as_ref(), false)?,
+        };
+        Self::resolve(args, file)
+    }
+
+    /// defaults < file < env/flags, then validation.
+    pub fn resolve(args: &RunArgs, file: FileConfig) -> Result<Self, ConfigError> {
+        let d = Config::default();
+        let data_dir = pick(
+            args.node.data_dir.clone(),
+            file.node.data_dir,
+            d.node.data_dir,
+        );
+        let key_file = args
+            .node
+            .key_file
+            .clone()
+            .or(file.node.key_file)
+            .unwrap_or_else(|| data_dir.join("node.key"));
+        let geo_text = args.node.geo.clone().or(file.node.geo);
+        let geo = match geo_text {
+            Some(text) => text
+                .parse()
+                .map_err(|e: proto::geo::GeoError| invalid("node.geo", e))?,
+            None => d.node.geo,
+        };
+        let tier_profile = pick(
+            args.node.tier_profile.clone(),
+            file.node.tier_profile,
+            d.node.tier_profile,
+        );
+        if !matches!(tier_profile.as_str(), "flux" | "testnet") {
+            return Err(invalid(
+                "node.tier_profile",
+                format!("{tier_profile:?} is not flux or testnet"),
+            ));
+        }
+        let config = Config {
+            node: NodeConfig {
+                data_dir,
+                key_file,
+                geo,
+                advertise_addr: pick(
+                    args.node.advertise_addr,
+                    file.node.advertise_addr,
+                    d.node.advertise_addr,
+                ),
+                tier_profile,
+            },
+            network: NetworkConfig {
+                listen: pick(
+                    args.network.listen.clone(),
+                    file.network.listen,
+                    d.network.listen,
+                ),
+                bootstrap: pick(
+                    args.network.bootstrap.clone(),
+                    file.network.bootstrap,
+                    d.network.bootstrap,
+                ),
+                mdns: pick(args.network.mdns, file.network.mdns, d.network.mdns),
+                single_node: pick(
+                    args.network.single_node,
+                    file.network.single_node,
+                    d.network.single_node,
+                ),
+            },
+            api: ApiConfig {
+                listen: pick(args.api.listen, file.api.listen, d.api.listen),
+            },
+            docker: DockerConfig {
+                socket: pick(
+                    args.docker.socket.clone(),
+                    file.docker.socket,
+                    d.docker.socket,
+                ),
+            },
+            chain: ChainConfig {
+                genesis: pick(args.chain.genesis, file.chain.genesis, d.chain.genesis),
+                block_time: pick(
+                    args.chain.block_time,
+                    file.chain.block_time,
+                    d.chain.block_time,
+                ),
+            },
+            bench: BenchConfig {
+                period: pick(args.bench.period, file.bench.period, d.bench.period),
+                quick: pick(args.bench.quick, file.bench.quick, d.bench.quick),
+            },
+            scheduler: SchedulerConfig {
+                min_uptime: pick(
+                    args.scheduler.min_uptime,
+                    file.scheduler.min_uptime,
+                    d.scheduler.min_uptime,
+                ),
+            },
+            log: LogConfig {
+                format: pick(args.log.format, file.log.format, d.log.format),
+                filter: pick(args.log.filter.clone(), file.log.filter, d.log.filter),
+            },
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.chain.block_time < Duration::from_millis(10) {
+            return Err(invalid("chain.block_time", "must be at least 10ms"));
+        }
+        if self.bench.period < Duration::from_secs(60) {
+            return Err(invalid("bench.period", "must be at least 1m"));
+        }
+        if !(0.0..=1.0).contains(&self.scheduler.min_uptime) {
+            return Err(invalid("scheduler.min_uptime", "must be between 0 and 1"));
+        }
+        if self.network.listen.is_empty() {
+            return Err(invalid("network.listen", "needs at least one multiaddr"));
+        }
+        for (key, list) in [
+            ("network.listen", &self.network.listen),
+            ("network.bootstrap", &self.network.bootstrap),
+        ] {
+            if let Some(bad) = list.iter().find(|a| !a.starts_with('/')) {
+                return Err(invalid(
+                    key,
+                    format!("{bad:?} is not a multiaddr (e.g. /ip4/10.0.0.1/tcp/16125)"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The configuration as TOML, for `fluxnode run --print-config`.
+    pub fn to_toml(&self) -> Result<String, ConfigError> {
+        toml::to_string_pretty(self).map_err(|e| invalid("config", e))
+    }
+}
+
+fn pick<T>(arg: Option<T>, file: Option<T>, default: T) -> T {
+    arg.or(file).unwrap_or(default)
+}
+
+fn invalid(key: &'static str, message: impl ToString) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
