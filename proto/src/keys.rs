@@ -54,7 +54,9 @@ pub enum KeyError {
     InvalidPoint(String),
     #[error("could not read randomness from the operating system: {0}")]
     Randomness(String),
-    #[error("key file is not valid JSON of the form {{\"type\":\"ed25519\",\"secret\":\"<64 hex>\"}}: {0}")]
+    #[error(
+        "key file is not valid JSON of the form {{\"type\":\"ed25519\",\"secret\":\"<64 hex>\"}}: {0}"
+    )]
     FileSyntax(String),
     #[error("key file field `type` is {0:?}; only \"ed25519\" is supported")]
     FileKeyType(String),
@@ -198,6 +200,56 @@ impl<'de> Deserialize<'de> for PublicKey {
         } else {
             let bytes = <[u8; KEY_LEN]>::deserialize(deserializer)?;
             Self::from_bytes(&bytes).map_err(serde::de::Error::custom)
+        }
+    }
+}
+
+/// A detached ed25519 signature, for signatures carried inside messages (owner
+/// signatures). Hex in JSON, 64 raw bytes (length-prefixed) in binary formats.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Signature(pub [u8; SIGNATURE_LEN]);
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Signature({})", hex::encode(self.0))
+    }
+}
+
+impl Serialize for Signature {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.serialize_str(&hex::encode(self.0))
+        } else {
+            serializer.serialize_bytes(&self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Signature {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Signature;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an ed25519 signature: 64 bytes, or 128 hex digits")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Signature, E> {
+                let mut out = [0u8; SIGNATURE_LEN];
+                hex::decode_to_slice(v, &mut out).map_err(|e| {
+                    E::custom(format_args!("signature must be 128 hex digits: {e}"))
+                })?;
+                Ok(Signature(out))
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Signature, E> {
+                <[u8; SIGNATURE_LEN]>::try_from(v)
+                    .map(Signature)
+                    .map_err(|_| E::invalid_length(v.len(), &self))
+            }
+        }
+        if deserializer.is_human_readable() {
+            deserializer.deserialize_str(Visitor)
+        } else {
+            deserializer.deserialize_bytes(Visitor)
         }
     }
 }
