@@ -11,8 +11,13 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Create or inspect the node key (its libp2p identity and message-signing key).
+    Key(fluxnode::cli::key::KeyArgs),
+}
 
 fn main() -> ExitCode {
-    match Cli::parse().command {}
+    match Cli::parse().command {
+        Command::Key(args) => fluxnode::cli::key::run(args),
+    }
 }
