@@ -14,12 +14,19 @@ struct Cli {
 enum Command {
     /// Run the node daemon.
     Run(fluxnode::config::RunArgs),
+    /// Create or inspect the node key (its libp2p identity and message-signing key).
+    Key(fluxnode::cli::key::KeyArgs),
 }
 
 fn main() -> ExitCode {
-    let result = match Cli::parse().command {
-        Command::Run(args) => fluxnode::cli::run::run(args),
-    };
+    match Cli::parse().command {
+        Command::Run(args) => report(fluxnode::cli::run::run(args)),
+        Command::Key(args) => fluxnode::cli::key::run(args),
+    }
+}
+
+/// Prints a command's error for the operator; exit code 2 means "could not do the job".
+fn report(result: anyhow::Result<ExitCode>) -> ExitCode {
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");
         ExitCode::from(2)
