@@ -109,6 +109,11 @@ pub fn check_static(app: &AppDemand, node: &NodeInfo) -> Result<(), Ineligible> 
     Ok(())
 }
 
+/// Whether a node's uptime meets the minimum. A NaN uptime never does.
+pub fn uptime_ok(uptime: f64, params: &Params) -> bool {
+    uptime >= params.min_uptime
+}
+
 /// Whether `free` covers `demand`; if not, the first short resource.
 pub fn check_capacity(demand: Capacity, free: Capacity) -> Result<(), Ineligible> {
     let short = |resource, free, needed| Ineligible::InsufficientCapacity {
@@ -138,8 +143,7 @@ pub fn check(
     params: &Params,
 ) -> Result<(), Ineligible> {
     check_static(app, node)?;
-    // `!(a >= b)` rather than `a < b` so that a NaN uptime is refused too.
-    if !(node.uptime >= params.min_uptime) {
+    if !uptime_ok(node.uptime, params) {
         return Err(Ineligible::UptimeBelowMinimum {
             uptime: node.uptime,
             minimum: params.min_uptime,

@@ -125,7 +125,7 @@ impl NodeIndex {
         let regions = places.region_count();
         // Counting sort by region, then order each region by score and id.
         let mut region_end = vec![0u32; regions];
-        let placeable = |n: &NodeInfo| n.uptime >= params.min_uptime;
+        let placeable = |n: &NodeInfo| crate::eligibility::uptime_ok(n.uptime, params);
         for (n, p) in nodes.iter().zip(&places.node_place) {
             if placeable(n) {
                 region_end[p.region as usize] += 1;

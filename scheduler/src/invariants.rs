@@ -12,7 +12,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::contract::ScheduleOutput;
-use crate::eligibility::{Ineligible, check_static};
+use crate::eligibility::{Ineligible, check_static, uptime_ok};
 use crate::expiry::is_removable;
 use crate::model::{AppDemand, Capacity, NodeInfo, Params, Running};
 
@@ -144,10 +144,14 @@ pub fn check(
                 });
             }
             let why = check_static(a, n).err().or_else(|| {
-                (!(n.uptime >= params.min_uptime)).then(|| Ineligible::UptimeBelowMinimum {
-                    uptime: n.uptime,
-                    minimum: params.min_uptime,
-                })
+                if uptime_ok(n.uptime, params) {
+                    None
+                } else {
+                    Some(Ineligible::UptimeBelowMinimum {
+                        uptime: n.uptime,
+                        minimum: params.min_uptime,
+                    })
+                }
             });
             if let Some(why) = why {
                 return Err(Violation::IneligiblePlacement {
