@@ -80,26 +80,23 @@ pub fn decide_keep(
         }
     }
     let wanted = app.instances as usize;
+    let rank = |a: u32, b: u32| {
+        ranker.cmp(
+            score[a as usize],
+            &nodes[a as usize].id,
+            score[b as usize],
+            &nodes[b as usize].id,
+        )
+    };
     if keepable.len() <= wanted {
+        // Best first, so the order never depends on the input lists.
+        keepable.sort_by(|&a, &b| rank(b, a));
         decision.kept = keepable;
         return decision;
     }
     candidates_from(&mut keepable, places, score, nodes, ranker, scratch);
     let mut picks: Vec<Pick> = Vec::with_capacity(wanted);
-    select(
-        scratch,
-        &[],
-        wanted,
-        |a, b| {
-            ranker.cmp(
-                score[a as usize],
-                &nodes[a as usize].id,
-                score[b as usize],
-                &nodes[b as usize].id,
-            )
-        },
-        &mut picks,
-    );
+    select(scratch, &[], wanted, rank, &mut picks);
     decision.kept = picks.iter().map(|p| p.node).collect();
     for &i in &keepable {
         if !decision.kept.contains(&i) {

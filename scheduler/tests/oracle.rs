@@ -20,7 +20,13 @@ fn coverage(nodes: &[&NodeInfo]) -> [usize; 3] {
         .collect();
     let r: HashSet<(&str, &str, &str)> = nodes
         .iter()
-        .map(|n| (n.geo.continent.as_str(), n.geo.country.as_str(), n.geo.region.as_str()))
+        .map(|n| {
+            (
+                n.geo.continent.as_str(),
+                n.geo.country.as_str(),
+                n.geo.region.as_str(),
+            )
+        })
         .collect();
     [c.len(), k.len(), r.len()]
 }
@@ -66,7 +72,11 @@ fn assert_rule(
 ) -> Result<(), TestCaseError> {
     prop_assert_eq!(winners.len(), slots.min(pool.len()), "winner count");
     for w in winners {
-        prop_assert!(pool.iter().any(|p| p.id == w.id), "winner {} not in pool", w.id);
+        prop_assert!(
+            pool.iter().any(|p| p.id == w.id),
+            "winner {} not in pool",
+            w.id
+        );
     }
     let (per_level, lex) = best_coverage(base, pool, winners.len());
     let mut all = base.to_vec();
@@ -74,7 +84,10 @@ fn assert_rule(
     let got = coverage(&all);
     prop_assert_eq!(got, per_level, "spread not maximal at every level");
     prop_assert_eq!(got, lex);
-    for l in pool.iter().filter(|p| !winners.iter().any(|w| w.id == p.id)) {
+    for l in pool
+        .iter()
+        .filter(|p| !winners.iter().any(|w| w.id == p.id))
+    {
         for w in winners.iter().filter(|w| region(w) == region(l)) {
             prop_assert!(
                 better(app, w, l) == Ordering::Greater,
@@ -94,7 +107,11 @@ fn by_ids<'a>(nodes: &'a [NodeInfo], ids: &[String]) -> Vec<&'a NodeInfo> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(3_000))]
+    #![proptest_config(ProptestConfig {
+        cases: 3_000,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     /// One app, nothing running: winners against every subset of the eligible nodes.
     #[test]
@@ -167,7 +184,11 @@ fn oracle_rejects_a_poor_spread() {
         bench_score: 100.0,
         uptime: 1.0,
     };
-    let nodes = [mk("a", "EU_DE_Hesse"), mk("b", "EU_DE_Bavaria"), mk("c", "EU_FR_Normandy")];
+    let nodes = [
+        mk("a", "EU_DE_Hesse"),
+        mk("b", "EU_DE_Bavaria"),
+        mk("c", "EU_FR_Normandy"),
+    ];
     let pool: Vec<&NodeInfo> = nodes.iter().collect();
     let app = AppDemand::new("x", 2, proto::tier::Resources::new(1.0, 100, 1));
     let poor = [&nodes[0], &nodes[1]];

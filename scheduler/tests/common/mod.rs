@@ -43,7 +43,9 @@ pub fn node(rng: &mut ChaCha8Rng, i: usize) -> NodeInfo {
     NodeInfo {
         id: format!("n{i}"),
         tier,
-        geo: LOCATIONS[rng.gen_range(0..LOCATIONS.len())].parse().unwrap(),
+        geo: LOCATIONS[rng.gen_range(0..LOCATIONS.len())]
+            .parse()
+            .unwrap(),
         total: Resources::new(cpu, ram, hdd),
         used: Resources::new(
             f64::from(rng.gen_range(0..4u32)) * 0.5,
