@@ -8,10 +8,9 @@
 //! Capacity freed by stopped instances is not reused in the same batch: the stop has not
 //! happened yet, and the node will report the freed room in its next announcement.
 
-use std::collections::HashMap;
-
 use crate::eligibility::{Ineligible, check};
 use crate::expiry::{expiry_height, is_expired, is_removable, removal_height};
+use crate::fasthash::{FxHashMap, map_with_capacity};
 use crate::index::{NodeIndex, candidates_from};
 use crate::model::{AppDemand, Capacity, NodeInfo, Params, Running};
 use crate::ranking::Ranker;
@@ -68,13 +67,13 @@ impl<'a> Batch<'a> {
         running: &[Running],
         params: &'a Params,
     ) -> Result<Self, InputError> {
-        let mut node_ids: HashMap<&str, u32> = HashMap::with_capacity(nodes.len());
+        let mut node_ids: FxHashMap<&str, u32> = map_with_capacity(nodes.len());
         for (i, n) in nodes.iter().enumerate() {
             if node_ids.insert(n.id.as_str(), i as u32).is_some() {
                 return Err(InputError::DuplicateNode(n.id.clone()));
             }
         }
-        let mut app_names: HashMap<&str, usize> = HashMap::with_capacity(apps.len());
+        let mut app_names: FxHashMap<&str, usize> = map_with_capacity(apps.len());
         for (i, a) in apps.iter().enumerate() {
             if app_names.insert(a.name.as_str(), i).is_some() {
                 return Err(InputError::DuplicateApp(a.name.clone()));

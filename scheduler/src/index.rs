@@ -9,11 +9,10 @@
 //! computed only to order nodes of equal score. Nodes whose free capacity falls below the
 //! smallest demand of the batch are skipped for good as the walk passes them.
 
-use std::collections::HashMap;
-
 use proto::geo::{GeoFilter, Location};
 use proto::tier::Tier;
 
+use crate::fasthash::{FxHashMap, map_with_capacity};
 use crate::model::{Capacity, NodeInfo, Params};
 use crate::ranking::{Ranker, score};
 use crate::spread::{Candidates, Place};
@@ -32,7 +31,7 @@ pub struct PlaceTable {
 impl PlaceTable {
     pub fn new(nodes: &[NodeInfo]) -> Self {
         type Triple<'a> = (&'a str, &'a str, &'a str);
-        let mut seen: HashMap<Triple<'_>, u32> = HashMap::new();
+        let mut seen: FxHashMap<Triple<'_>, u32> = map_with_capacity(64);
         let mut distinct: Vec<(Triple<'_>, usize)> = Vec::new();
         let mut raw = Vec::with_capacity(nodes.len());
         for (i, n) in nodes.iter().enumerate() {
@@ -125,9 +124,13 @@ impl NodeIndex {
         let regions = places.region_count();
         // Counting sort by region, then order each region by score and id.
         let mut region_end = vec![0u32; regions];
-        let placeable = |n: &NodeInfo| crate::eligibility::uptime_ok(n.uptime, params);
-        for (n, p) in nodes.iter().zip(&places.node_place) {
-            if placeable(n) {
+        let free: Vec<Capacity> = nodes.iter().map(NodeInfo::free).collect();
+        // Nodes that can take nothing in this batch stay out of the lists altogether.
+        let placeable = |i: usize, n: &NodeInfo| {
+            crate::eligibility::uptime_ok(n.uptime, params) && smallest_demand.fits_within(&free[i])
+        };
+        for (i, (n, p)) in nodes.iter().zip(&places.node_place).enumerate() {
+            if placeable(i, n) {
                 region_end[p.region as usize] += 1;
             }
         }
@@ -141,7 +144,7 @@ impl NodeIndex {
         let mut fill = region_live.clone();
         let mut region_nodes = vec![0u32; acc as usize];
         for (i, (n, p)) in nodes.iter().zip(&places.node_place).enumerate() {
-            if placeable(n) {
+            if placeable(i, n) {
                 let slot = &mut fill[p.region as usize];
                 region_nodes[*slot as usize] = i as u32;
                 *slot += 1;
@@ -161,7 +164,7 @@ impl NodeIndex {
             places,
             score,
             tier: nodes.iter().map(|n| n.tier).collect(),
-            free: nodes.iter().map(NodeInfo::free).collect(),
+            free,
             region_nodes,
             region_end,
             region_live,

@@ -66,6 +66,7 @@ pub mod contract;
 pub mod eligibility;
 pub mod expiry;
 pub mod explain;
+pub mod fasthash;
 pub mod index;
 pub mod invariants;
 pub mod model;
