@@ -316,3 +316,96 @@ pub fn candidates_from(
 pub fn node_score(n: &NodeInfo) -> u64 {
     score(n.uptime, n.bench_score)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::tier::Resources;
+
+    fn node(id: &str, geo: &str, bench: f64) -> NodeInfo {
+        NodeInfo {
+            id: id.into(),
+            tier: Tier::Nimbus,
+            geo: geo.parse().unwrap(),
+            total: Resources::new(8.0, 32_000, 440),
+            used: Resources::default(),
+            bench_score: bench,
+            uptime: 1.0,
+        }
+    }
+
+    #[test]
+    fn place_numbering_follows_location_order_not_input_order() {
+        let a = [
+            node("1", "NA_US_Texas", 1.0),
+            node("2", "EU_DE_Hesse", 1.0),
+            node("3", "EU_FR_Normandy", 1.0),
+            node("4", "EU_DE_Bavaria", 1.0),
+            node("5", "EU_DE_Hesse", 1.0),
+        ];
+        let t = PlaceTable::new(&a);
+        let p = |i: usize| t.node_place[i];
+        assert_eq!(p(1), p(4), "same location, same place");
+        assert_eq!(
+            (p(3).continent, p(3).country),
+            (0, 0),
+            "EU_DE_Bavaria sorts first"
+        );
+        assert_eq!(p(2).country, 1);
+        assert_eq!((p(0).continent, p(0).country, p(0).region), (1, 2, 3));
+        let mut reversed = a.to_vec();
+        reversed.reverse();
+        let r = PlaceTable::new(&reversed);
+        assert_eq!(r.node_place[0], t.node_place[4]);
+        assert_eq!(r.region_location, t.region_location);
+    }
+
+    #[test]
+    fn walk_returns_whole_score_ties_ordered_by_hash() {
+        let nodes: Vec<NodeInfo> = (0..6)
+            .map(|i| {
+                node(
+                    &format!("n{i}"),
+                    "EU_DE_Hesse",
+                    if i < 4 { 500.0 } else { 100.0 },
+                )
+            })
+            .collect();
+        let demand = Capacity::from(Resources::new(1.0, 100, 1));
+        let mut index = NodeIndex::new(&nodes, &Params::default(), demand);
+        let ranker = Ranker::new("app");
+        let mut out = Candidates::default();
+        let groups = index.collect(
+            &nodes,
+            &GeoFilter::default(),
+            Tier::Cumulus,
+            demand,
+            2,
+            &ranker,
+            &|i| i == 0,
+            &mut out,
+        );
+        assert_eq!(groups, 1);
+        assert_eq!(out.node_count(), 2, "trimmed back to `take`");
+        // The two kept are the best two of n1..n3 (n0 excluded) by hash.
+        let mut tied: Vec<u32> = vec![1, 2, 3];
+        tied.sort_by(|&a, &b| ranker.cmp(500, &nodes[b as usize].id, 500, &nodes[a as usize].id));
+        let mut picks = Vec::new();
+        crate::spread::select(
+            &mut out,
+            &[],
+            2,
+            |a, b| {
+                ranker.cmp(
+                    index.score[a as usize],
+                    &nodes[a as usize].id,
+                    index.score[b as usize],
+                    &nodes[b as usize].id,
+                )
+            },
+            &mut picks,
+        );
+        let got: Vec<u32> = picks.iter().map(|p| p.node).collect();
+        assert_eq!(got, tied[..2].to_vec());
+    }
+}
