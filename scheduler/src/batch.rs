@@ -10,7 +10,7 @@
 
 use crate::eligibility::{Ineligible, check};
 use crate::expiry::{expiry_height, is_expired, is_removable, removal_height};
-use crate::fasthash::{FxHashMap, map_with_capacity};
+use crate::fasthash::{FxHashMap, SortedIds, map_with_capacity};
 use crate::index::{NodeIndex, candidates_from};
 use crate::model::{AppDemand, Capacity, NodeInfo, Params, Running};
 use crate::ranking::Ranker;
@@ -67,11 +67,10 @@ impl<'a> Batch<'a> {
         running: &[Running],
         params: &'a Params,
     ) -> Result<Self, InputError> {
-        let mut node_ids: FxHashMap<&str, u32> = map_with_capacity(nodes.len());
-        for (i, n) in nodes.iter().enumerate() {
-            if node_ids.insert(n.id.as_str(), i as u32).is_some() {
-                return Err(InputError::DuplicateNode(n.id.clone()));
-            }
+        let node_id = |i: u32| nodes.get(i as usize).map_or("", |n| n.id.as_str());
+        let node_ids = SortedIds::new(nodes.iter().map(|n| n.id.as_str()));
+        if let Some(i) = node_ids.duplicate(node_id) {
+            return Err(InputError::DuplicateNode(node_id(i).to_string()));
         }
         let mut app_names: FxHashMap<&str, usize> = map_with_capacity(apps.len());
         for (i, a) in apps.iter().enumerate() {
@@ -86,9 +85,10 @@ impl<'a> Batch<'a> {
         // Instances on unknown nodes are treated as gone; of unknown apps, as not ours.
         let mut per_app: Vec<Vec<u32>> = vec![Vec::new(); apps.len()];
         for r in running {
-            if let (Some(&a), Some(&n)) =
-                (app_names.get(r.app.as_str()), node_ids.get(r.node.as_str()))
-            {
+            if let (Some(&a), Some(n)) = (
+                app_names.get(r.app.as_str()),
+                node_ids.get(&r.node, node_id),
+            ) {
                 per_app[a].push(n);
             }
         }
