@@ -43,7 +43,7 @@ pub struct AppOutcome {
     pub reason: Option<String>,
 }
 
-/// A batch in progress. [`crate::schedule`] runs it to the end; [`crate::explain`] steps
+/// A batch in progress. [`crate::schedule`] runs it to the end; [`crate::explain()`] steps
 /// it to the app in question to see the capacity that app met.
 #[derive(Debug)]
 pub struct Batch<'a> {
