@@ -1,0 +1,152 @@
+//! Time from "start this app" to "all components running", fluxnode runtime versus plain
+//! `docker run` of the same local image with the same limits and port bindings.
+//!
+//! Run: `cargo bench -p fluxnode --bench runtime_start` (needs the Docker engine and the
+//! test image in the local registry, see scripts/lib/registry.sh). Environment:
+//! `RUNS` (default 9), `FLUXNODE_TEST_REGISTRY` (default 127.0.0.1:5000).
+//!
+//! Both sides use an image already present locally; the runtime uses the
+//! `IfNotPresent` pull policy so neither side contacts the registry. The runtime's figure
+//! includes what `docker run` does not do: create the app network and the data volume.
+//! `docker run` is timed as a process (CLI start-up included), the way an operator or
+//! FluxOS' shell-outs would pay it. Medians of RUNS alternating runs.
+
+use std::net::{TcpListener, UdpSocket};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use fluxnode::runtime::{AppPlan, ComponentPlan, PullPolicy, Runtime, RuntimeConfig};
+use fluxnode::store::Store;
+
+fn docker(args: &[&str]) -> bool {
+    Command::new("docker")
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn free_port() -> u16 {
+    loop {
+        let tcp = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = tcp.local_addr().expect("addr").port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn main() {
+    let runs: usize = std::env::var("RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(9);
+    let registry =
+        std::env::var("FLUXNODE_TEST_REGISTRY").unwrap_or_else(|_| "127.0.0.1:5000".into());
+    let image = format!("{registry}/fluxnode-test/busybox:latest");
+    if !docker(&["image", "inspect", &image]) && !docker(&["pull", "-q", &image]) {
+        eprintln!(
+            "image {image} not available: start the local registry (scripts/lib/registry.sh)"
+        );
+        std::process::exit(2);
+    }
+    let rt = tokio::runtime::Runtime::new().expect("tokio");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = format!("bench{}", std::process::id());
+    let mut cfg = RuntimeConfig::new(&node, "127.0.0.1");
+    cfg.extra_labels = vec![("io.fluxnode.test".into(), "1".into())];
+    cfg.pull_policy = PullPolicy::IfNotPresent;
+    cfg.stop_timeout_s = 0;
+    let runtime = Runtime::new(cfg, Store::open(dir.path()).expect("store"));
+
+    let mut flux = Vec::new();
+    let mut plain = Vec::new();
+    // One warm-up round of each, not counted (first network creation, page cache).
+    for round in 0..=runs {
+        let app = format!("bench{}r{round}", std::process::id());
+        let port = free_port();
+        let plan = AppPlan {
+            app: app.clone(),
+            spec_hash: "bench".into(),
+            components: vec![ComponentPlan {
+                name: "main".into(),
+                repotag: image.clone(),
+                repoauth: None,
+                ports: vec![port],
+                container_ports: vec![8080],
+                env: vec![],
+                commands: vec!["sleep".into(), "3600".into()],
+                container_data: "/data".into(),
+                cpu: 0.5,
+                ram_mb: 64,
+                hdd_gb: 1,
+            }],
+        };
+        let t = Instant::now();
+        rt.block_on(runtime.start_app(plan)).expect("start_app");
+        let f = t.elapsed();
+        rt.block_on(runtime.remove_app(&app)).expect("remove_app");
+
+        let name = format!("benchplain{}r{round}", std::process::id());
+        let port = free_port().to_string();
+        let t = Instant::now();
+        let ok = docker(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--label",
+            "io.fluxnode.test=1",
+            "--cpus",
+            "0.5",
+            "--memory",
+            "64m",
+            "-p",
+            &format!("127.0.0.1:{port}:8080/tcp"),
+            "-p",
+            &format!("127.0.0.1:{port}:8080/udp"),
+            &image,
+            "sleep",
+            "3600",
+        ]);
+        let p = t.elapsed();
+        assert!(ok, "docker run failed");
+        docker(&["rm", "-f", &name]);
+        if round > 0 {
+            flux.push(f);
+            plain.push(p);
+        }
+    }
+    let (f, p) = (median(flux.clone()), median(plain.clone()));
+    println!("runtime_start: 1 component, local image, {runs} runs (medians)");
+    println!(
+        "  fluxnode start_app (network + volume + create + start): {:8.1} ms",
+        ms(f)
+    );
+    println!(
+        "  docker run -d (same limits and ports):                   {:8.1} ms",
+        ms(p)
+    );
+    println!(
+        "  ratio fluxnode / docker run:                              {:8.2}",
+        ms(f) / ms(p)
+    );
+    println!(
+        "  all runs ms, fluxnode: {:?}",
+        flux.iter().map(|d| ms(*d).round()).collect::<Vec<_>>()
+    );
+    println!(
+        "  all runs ms, docker run: {:?}",
+        plain.iter().map(|d| ms(*d).round()).collect::<Vec<_>>()
+    );
+}

@@ -1,0 +1,461 @@
+//! Starting and removing an app.
+
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::query_parameters::{
+    CreateContainerOptions, InspectNetworkOptions, ListContainersOptions, ListVolumesOptions,
+    RemoveContainerOptions, StopContainerOptions,
+};
+use futures_util::future::{join_all, try_join_all};
+
+use super::container::{self, NodeContext, labels};
+use super::error::{Op, RuntimeError};
+use super::plan::{AppPlan, container_name, normalize_image};
+use super::{Managed, ManagedApp, PullReport, RestartState, Runtime, RuntimeEvent};
+use crate::store::Tree;
+
+/// A container of an app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerRef {
+    pub component: String,
+    /// `flux{component}_{app}`.
+    pub name: String,
+    pub id: String,
+}
+
+/// What `start_app` did.
+#[derive(Debug, Clone)]
+pub struct StartReport {
+    pub app: String,
+    /// In component order.
+    pub containers: Vec<ContainerRef>,
+    /// One entry per distinct image.
+    pub pulls: Vec<PullReport>,
+    /// Containers already running with this spec hash, left as they were.
+    pub kept: usize,
+    /// From the call to all components running.
+    pub elapsed: Duration,
+}
+
+/// What `remove_app` removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RemovalReport {
+    pub containers: usize,
+    pub network: bool,
+    pub volumes: usize,
+    pub images: Vec<String>,
+}
+
+impl Runtime {
+    fn ctx(&self) -> NodeContext<'_> {
+        let cfg = &self.inner.cfg;
+        NodeContext {
+            node_id: &cfg.node_id,
+            advertise_ip: &cfg.advertise_ip,
+            extra_labels: &cfg.extra_labels,
+        }
+    }
+
+    /// Runs `plan`: pulls its images, creates network and volumes, then creates and starts
+    /// each component in index order. Idempotent: containers already running with the same
+    /// spec hash are kept; containers of another spec hash are replaced (data kept).
+    ///
+    /// If a new app fails to start, everything created for it is removed again and its
+    /// record deleted, so another node can take the instance cleanly.
+    pub async fn start_app(&self, plan: AppPlan) -> Result<StartReport, RuntimeError> {
+        let app = plan.app.clone();
+        let r = self.start_app_inner(plan).await;
+        match &r {
+            Ok(rep) => {
+                self.inner.counters.app_started();
+                tracing::info!(
+                    app,
+                    elapsed_ms = rep.elapsed.as_millis() as u64,
+                    "app running"
+                );
+            }
+            Err(e) => self.emit(RuntimeEvent::AppFailed {
+                app,
+                kind: e.kind(),
+                placement_failure: e.is_placement_failure(),
+                message: e.to_string(),
+            }),
+        }
+        self.count(r)
+    }
+
+    async fn start_app_inner(&self, plan: AppPlan) -> Result<StartReport, RuntimeError> {
+        let started = Instant::now();
+        plan.validate()?;
+        let lock = self.app_lock(&plan.app);
+        let _guard = lock.lock().await;
+        let docker = self.inner.engine.client().await?;
+        let fresh = !self.apps().contains_key(&plan.app);
+        // Intent first: a crash from here on leaves a record adoption can reconcile.
+        self.inner.store.put(Tree::Instances, &plan.app, &plan)?;
+        match self.bring_up(&docker, &plan, started).await {
+            Ok((report, managed)) => {
+                self.apps().insert(
+                    plan.app.clone(),
+                    ManagedApp {
+                        plan: plan.clone(),
+                        containers: managed,
+                    },
+                );
+                self.emit(RuntimeEvent::AppStarted {
+                    app: plan.app.clone(),
+                    spec_hash: plan.spec_hash.clone(),
+                });
+                Ok(report)
+            }
+            Err(e) => {
+                if fresh {
+                    if let Err(cleanup) = self.tear_down(&docker, &plan.app).await {
+                        tracing::warn!(app = plan.app, error = %cleanup, "cleanup after failed start");
+                    }
+                    self.inner.store.delete(Tree::Instances, &plan.app)?;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn bring_up(
+        &self,
+        docker: &Docker,
+        plan: &AppPlan,
+        started: Instant,
+    ) -> Result<(StartReport, Vec<Managed>), RuntimeError> {
+        let ctx = self.ctx();
+        let mut images: Vec<(String, usize)> = Vec::new();
+        for (i, c) in plan.components.iter().enumerate() {
+            let img = normalize_image(&c.repotag);
+            if !images.iter().any(|(i2, _)| *i2 == img) {
+                images.push((img, i));
+            }
+        }
+        // Pulls, the network and the volumes are independent: do them concurrently.
+        let pulls = try_join_all(images.iter().map(|(_, i)| {
+            let c = &plan.components[*i];
+            self.ensure_image(docker, &c.repotag, c.repoauth.as_ref())
+        }));
+        let network = self.ensure_network(docker, plan);
+        let volumes = try_join_all(container::volume_requests(plan, &ctx).into_iter().map(
+            |v| async move {
+                docker.create_volume(v).await.map_err(|e| {
+                    self.inner
+                        .engine
+                        .classify(e, Op::Other("creating a volume"))
+                })
+            },
+        ));
+        let (pulls, (), _) = tokio::try_join!(pulls, network, volumes)?;
+
+        // Create all containers concurrently (the slow part of `docker create` is per
+        // container), then start them strictly in component order.
+        let existing = self.existing_containers(docker, &plan.app).await?;
+        let creates = plan.components.iter().enumerate().map(|(i, c)| {
+            let name = container_name(&c.name, &plan.app);
+            let found = existing.iter().find(|(n, ..)| *n == name).cloned();
+            async move {
+                match found {
+                    Some((_, id, hash, _)) if hash == plan.spec_hash => Ok((id, true)),
+                    Some((_, id, ..)) => {
+                        self.remove_container(docker, &id, 0).await?;
+                        self.create(docker, plan, i).await.map(|id| (id, false))
+                    }
+                    None => self.create(docker, plan, i).await.map(|id| (id, false)),
+                }
+            }
+        });
+        let ids = try_join_all(creates).await?;
+        let mut kept = 0;
+        let mut refs = Vec::new();
+        for (i, (id, reused)) in ids.iter().enumerate() {
+            let c = &plan.components[i];
+            let name = container_name(&c.name, &plan.app);
+            let running = *reused
+                && existing
+                    .iter()
+                    .any(|(n, _, _, running)| *n == name && *running);
+            if running {
+                kept += 1;
+            } else {
+                docker
+                    .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
+                    .await
+                    .map_err(|e| {
+                        self.inner
+                            .engine
+                            .classify(e, Op::Start { container: &name })
+                    })?;
+            }
+            refs.push(ContainerRef {
+                component: c.name.clone(),
+                name,
+                id: id.clone(),
+            });
+        }
+        let now = Instant::now();
+        let managed = refs
+            .iter()
+            .map(|r| Managed {
+                component: r.component.clone(),
+                name: r.name.clone(),
+                id: r.id.clone(),
+                restart: RestartState::running_since(now),
+            })
+            .collect();
+        let report = StartReport {
+            app: plan.app.clone(),
+            containers: refs,
+            pulls,
+            kept,
+            elapsed: started.elapsed(),
+        };
+        Ok((report, managed))
+    }
+
+    /// Creates component `index`'s container; returns its id.
+    pub(crate) async fn create(
+        &self,
+        docker: &Docker,
+        plan: &AppPlan,
+        index: usize,
+    ) -> Result<String, RuntimeError> {
+        let name = container_name(&plan.components[index].name, &plan.app);
+        let body = container::container_body(plan, index, &self.ctx());
+        let options = CreateContainerOptions {
+            name: Some(name.clone()),
+            ..Default::default()
+        };
+        docker
+            .create_container(Some(options), body)
+            .await
+            .map(|r| r.id)
+            .map_err(|e| {
+                self.inner
+                    .engine
+                    .classify(e, Op::Start { container: &name })
+            })
+    }
+
+    async fn ensure_network(&self, docker: &Docker, plan: &AppPlan) -> Result<(), RuntimeError> {
+        let name = plan.network_name();
+        // API 1.41 allows two networks of one name; check first so there is only ever one.
+        match docker
+            .inspect_network(&name, None::<InspectNetworkOptions>)
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
+            Err(e) => {
+                return Err(self
+                    .inner
+                    .engine
+                    .classify(e, Op::Other("inspecting the app network")));
+            }
+        }
+        docker
+            .create_network(container::network_request(plan, &self.ctx()))
+            .await
+            .map(drop)
+            .map_err(|e| {
+                self.inner
+                    .engine
+                    .classify(e, Op::Other("creating the app network"))
+            })
+    }
+
+    /// This node's containers of `app`: (name, id, spec hash, running).
+    pub(crate) async fn existing_containers(
+        &self,
+        docker: &Docker,
+        app: &str,
+    ) -> Result<Vec<(String, String, String, bool)>, RuntimeError> {
+        let list = docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(self.node_filter(Some(app))),
+                ..Default::default()
+            }))
+            .await
+            .map_err(|e| {
+                self.inner
+                    .engine
+                    .classify(e, Op::Other("listing containers"))
+            })?;
+        Ok(list
+            .into_iter()
+            .filter_map(|c| {
+                let name = c
+                    .names
+                    .as_ref()?
+                    .first()?
+                    .trim_start_matches('/')
+                    .to_owned();
+                let hash = c.labels.as_ref()?.get(labels::SPEC_HASH)?.clone();
+                let running = matches!(
+                    c.state,
+                    Some(bollard::models::ContainerSummaryStateEnum::RUNNING)
+                );
+                Some((name, c.id?, hash, running))
+            })
+            .collect())
+    }
+
+    async fn remove_container(
+        &self,
+        docker: &Docker,
+        id: &str,
+        grace_s: u32,
+    ) -> Result<(), RuntimeError> {
+        let stop = StopContainerOptions {
+            t: Some(i32::try_from(grace_s).unwrap_or(i32::MAX)),
+            ..Default::default()
+        };
+        // Stop first so the app gets SIGTERM and its grace period; "not running" is fine.
+        match docker.stop_container(id, Some(stop)).await {
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304 | 404,
+                ..
+            }) => {}
+            Err(e) => {
+                return Err(self
+                    .inner
+                    .engine
+                    .classify(e, Op::Other("stopping a container")));
+            }
+        }
+        let rm = RemoveContainerOptions {
+            force: true,
+            ..Default::default()
+        };
+        match docker.remove_container(id, Some(rm)).await {
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(e) => Err(self
+                .inner
+                .engine
+                .classify(e, Op::Other("removing a container"))),
+        }
+    }
+
+    /// Removes `app`: its containers, network and volumes, its record, then the images no
+    /// app uses any more. Works for apps this runtime does not manage too (e.g. an unknown
+    /// app reported by `adopt`), as long as they carry this node's label.
+    pub async fn remove_app(&self, app: &str) -> Result<RemovalReport, RuntimeError> {
+        let r = async {
+            let lock = self.app_lock(app);
+            let _guard = lock.lock().await;
+            let docker = self.inner.engine.client().await?;
+            let mut images: Vec<String> = self
+                .apps()
+                .get(app)
+                .map(|a| {
+                    a.plan
+                        .components
+                        .iter()
+                        .map(|c| normalize_image(&c.repotag))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let containers = docker
+                .list_containers(Some(ListContainersOptions {
+                    all: true,
+                    filters: Some(self.node_filter(Some(app))),
+                    ..Default::default()
+                }))
+                .await
+                .map_err(|e| {
+                    self.inner
+                        .engine
+                        .classify(e, Op::Other("listing containers"))
+                })?;
+            images.extend(
+                containers
+                    .iter()
+                    .filter_map(|c| c.labels.as_ref()?.get(labels::IMAGE).cloned()),
+            );
+            let mut report = self.tear_down(&docker, app).await?;
+            self.inner.store.delete(Tree::Instances, app)?;
+            self.apps().remove(app);
+            report.images = self.collect_images(&docker, images).await?;
+            Ok(report)
+        }
+        .await;
+        if r.is_ok() {
+            self.inner.counters.app_removed();
+            self.emit(RuntimeEvent::AppRemoved {
+                app: app.to_owned(),
+            });
+        }
+        self.count(r)
+    }
+
+    /// Removes this node's containers, network and volumes of `app`.
+    async fn tear_down(&self, docker: &Docker, app: &str) -> Result<RemovalReport, RuntimeError> {
+        let existing = self.existing_containers(docker, app).await?;
+        let grace = self.inner.cfg.stop_timeout_s;
+        let removed = join_all(
+            existing
+                .iter()
+                .map(|(_, id, ..)| self.remove_container(docker, id, grace)),
+        )
+        .await;
+        removed.into_iter().collect::<Result<Vec<()>, _>>()?;
+
+        let network = super::plan::network_name(app);
+        let network_removed = match docker.remove_network(&network).await {
+            Ok(()) => true,
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => false,
+            Err(e) => {
+                return Err(self
+                    .inner
+                    .engine
+                    .classify(e, Op::Other("removing the app network")));
+            }
+        };
+        let vols = docker
+            .list_volumes(Some(ListVolumesOptions {
+                filters: Some(self.node_filter(Some(app))),
+            }))
+            .await
+            .map_err(|e| self.inner.engine.classify(e, Op::Other("listing volumes")))?;
+        let mut volumes = 0;
+        for v in vols.volumes.unwrap_or_default() {
+            match docker
+                .remove_volume(
+                    &v.name,
+                    None::<bollard::query_parameters::RemoveVolumeOptions>,
+                )
+                .await
+            {
+                Ok(()) => volumes += 1,
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {}
+                Err(e) => {
+                    return Err(self
+                        .inner
+                        .engine
+                        .classify(e, Op::Other("removing a volume")));
+                }
+            }
+        }
+        Ok(RemovalReport {
+            containers: existing.len(),
+            network: network_removed,
+            volumes,
+            images: Vec::new(),
+        })
+    }
+}
