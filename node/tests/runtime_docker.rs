@@ -136,7 +136,10 @@ async fn two_components_talk_by_name_with_limits_ports_and_clean_removal() {
     let removed = rt.remove_app(&app).await.unwrap();
     assert_eq!(removed.containers, 2);
     assert!(removed.network);
-    assert_eq!(removed.volumes, 1, "only component 0's data volume exists");
+    assert_eq!(
+        removed.volumes, 2,
+        "web data (shared with client) and client data"
+    );
     assert_eq!(removed.images, vec![image.clone()]);
     assert_eq!(leftovers(&node), (vec![], vec![], vec![]));
     assert!(!docker(&["network", "inspect", &format!("fluxDockerNetwork_{app}")]).0);

@@ -7,7 +7,7 @@ use bollard::query_parameters::{
     CreateContainerOptions, InspectNetworkOptions, ListContainersOptions, ListVolumesOptions,
     RemoveContainerOptions, StopContainerOptions,
 };
-use futures_util::future::{join_all, try_join_all};
+use futures_util::future::join_all;
 
 use super::container::{self, NodeContext, labels};
 use super::error::{Op, RuntimeError};
@@ -136,12 +136,12 @@ impl Runtime {
             }
         }
         // Pulls, the network and the volumes are independent: do them concurrently.
-        let pulls = try_join_all(images.iter().map(|(_, i)| {
+        let pulls = join_all(images.iter().map(|(_, i)| {
             let c = &plan.components[*i];
             self.ensure_image(docker, &c.repotag, c.repoauth.as_ref())
         }));
         let network = self.ensure_network(docker, plan);
-        let volumes = try_join_all(container::volume_requests(plan, &ctx).into_iter().map(
+        let volumes = join_all(container::volume_requests(plan, &ctx).into_iter().map(
             |v| async move {
                 docker.create_volume(v).await.map_err(|e| {
                     self.inner
@@ -150,7 +150,12 @@ impl Runtime {
                 })
             },
         ));
-        let (pulls, (), _) = tokio::try_join!(pulls, network, volumes)?;
+        // Join (not try_join): every request must have finished before a failure is
+        // returned, or the rollback could race a network creation still in flight.
+        let (pulls, network, volumes) = tokio::join!(pulls, network, volumes);
+        let pulls = pulls.into_iter().collect::<Result<Vec<_>, _>>()?;
+        network?;
+        volumes.into_iter().collect::<Result<Vec<_>, _>>()?;
 
         // Create all containers concurrently (the slow part of `docker create` is per
         // container), then start them strictly in component order.
@@ -169,7 +174,10 @@ impl Runtime {
                 }
             }
         });
-        let ids = try_join_all(creates).await?;
+        let ids = join_all(creates)
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
         let mut kept = 0;
         let mut refs = Vec::new();
         for (i, (id, reused)) in ids.iter().enumerate() {
@@ -297,7 +305,12 @@ impl Runtime {
                     .first()?
                     .trim_start_matches('/')
                     .to_owned();
-                let hash = c.labels.as_ref()?.get(labels::SPEC_HASH)?.clone();
+                let hash = c
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(labels::SPEC_HASH))
+                    .cloned()
+                    .unwrap_or_default();
                 let running = matches!(
                     c.state,
                     Some(bollard::models::ContainerSummaryStateEnum::RUNNING)
