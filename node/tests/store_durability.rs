@@ -89,7 +89,7 @@ fn acknowledged_changes_survive_sigkill() {
     let seed: u64 = std::env::var("STORE_DURABILITY_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| rand::random());
+        .unwrap_or_else(rand::random);
     eprintln!("seed {seed} (set STORE_DURABILITY_SEED to replay)");
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let exe = std::env::current_exe().unwrap();
