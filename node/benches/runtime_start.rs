@@ -71,6 +71,7 @@ fn main() {
 
     let mut flux = Vec::new();
     let mut plain = Vec::new();
+    let mut plain_net = Vec::new();
     // One warm-up round of each, not counted (first network creation, page cache).
     for round in 0..=runs {
         let app = format!("bench{}r{round}", std::process::id());
@@ -92,15 +93,9 @@ fn main() {
                 hdd_gb: 1,
             }],
         };
-        let t = Instant::now();
-        rt.block_on(runtime.start_app(plan)).expect("start_app");
-        let f = t.elapsed();
-        rt.block_on(runtime.remove_app(&app)).expect("remove_app");
-
         let name = format!("benchplain{}r{round}", std::process::id());
-        let port = free_port().to_string();
-        let t = Instant::now();
-        let ok = docker(&[
+        let plain_port = free_port().to_string();
+        let run_args = [
             "run",
             "-d",
             "--name",
@@ -112,22 +107,84 @@ fn main() {
             "--memory",
             "64m",
             "-p",
-            &format!("127.0.0.1:{port}:8080/tcp"),
+            &format!("127.0.0.1:{plain_port}:8080/tcp"),
             "-p",
-            &format!("127.0.0.1:{port}:8080/udp"),
+            &format!("127.0.0.1:{plain_port}:8080/udp"),
             &image,
             "sleep",
             "3600",
-        ]);
-        let p = t.elapsed();
-        assert!(ok, "docker run failed");
-        docker(&["rm", "-f", &name]);
+        ];
+        let time_flux = || {
+            let t = Instant::now();
+            rt.block_on(runtime.start_app(plan.clone()))
+                .expect("start_app");
+            let f = t.elapsed();
+            rt.block_on(runtime.remove_app(&app)).expect("remove_app");
+            f
+        };
+        let time_plain = || {
+            let t = Instant::now();
+            assert!(docker(&run_args), "docker run failed");
+            let p = t.elapsed();
+            docker(&["rm", "-f", &name]);
+            p
+        };
+        // The same work as the runtime's through the CLI: a network of its own first.
+        let net = format!("benchnet{}r{round}", std::process::id());
+        let mut net_args = run_args.to_vec();
+        net_args.splice(2..2, ["--network", net.as_str()]);
+        let time_plain_net = || {
+            let t = Instant::now();
+            assert!(docker(&[
+                "network",
+                "create",
+                "--label",
+                "io.fluxnode.test=1",
+                &net
+            ]));
+            assert!(docker(&net_args), "docker run --network failed");
+            let p = t.elapsed();
+            docker(&["rm", "-f", &name]);
+            docker(&["network", "rm", &net]);
+            p
+        };
+        // Rotate which side goes first, so none always runs right after a removal.
+        let (f, p, n) = match round % 3 {
+            0 => {
+                let f = time_flux();
+                let p = time_plain();
+                (f, p, time_plain_net())
+            }
+            1 => {
+                let p = time_plain();
+                let n = time_plain_net();
+                (time_flux(), p, n)
+            }
+            _ => {
+                let n = time_plain_net();
+                let f = time_flux();
+                (f, time_plain(), n)
+            }
+        };
         if round > 0 {
             flux.push(f);
             plain.push(p);
+            plain_net.push(n);
         }
     }
-    let (f, p) = (median(flux.clone()), median(plain.clone()));
+    let (f, p, n) = (
+        median(flux.clone()),
+        median(plain.clone()),
+        median(plain_net.clone()),
+    );
+    let paired: Vec<f64> = flux
+        .iter()
+        .zip(&plain)
+        .map(|(f, p)| ms(*f) / ms(*p))
+        .collect();
+    let mut paired_sorted = paired.clone();
+    paired_sorted.sort_by(f64::total_cmp);
+    let round_ms = |v: &[Duration]| v.iter().map(|d| ms(*d).round()).collect::<Vec<_>>();
     println!("runtime_start: 1 component, local image, {runs} runs (medians)");
     println!(
         "  fluxnode start_app (network + volume + create + start): {:8.1} ms",
@@ -138,15 +195,25 @@ fn main() {
         ms(p)
     );
     println!(
-        "  ratio fluxnode / docker run:                              {:8.2}",
+        "  docker network create + docker run -d --network:         {:8.1} ms",
+        ms(n)
+    );
+    println!(
+        "  ratio fluxnode / docker run (medians):                    {:8.2}",
         ms(f) / ms(p)
     );
     println!(
-        "  all runs ms, fluxnode: {:?}",
-        flux.iter().map(|d| ms(*d).round()).collect::<Vec<_>>()
+        "  ratio fluxnode / docker run (median of per-round ratios): {:8.2}",
+        paired_sorted[paired_sorted.len() / 2]
     );
     println!(
-        "  all runs ms, docker run: {:?}",
-        plain.iter().map(|d| ms(*d).round()).collect::<Vec<_>>()
+        "  ratio fluxnode / network create + run (medians):         {:8.2}",
+        ms(f) / ms(n)
+    );
+    println!("  all runs ms, fluxnode:         {:?}", round_ms(&flux));
+    println!("  all runs ms, docker run:       {:?}", round_ms(&plain));
+    println!(
+        "  all runs ms, network + run:    {:?}",
+        round_ms(&plain_net)
     );
 }

@@ -135,7 +135,9 @@ impl Runtime {
                 images.push((img, i));
             }
         }
-        // Pulls, the network and the volumes are independent: do them concurrently.
+        // Pulls, the network, the volumes and the look-up of existing containers are
+        // independent: do them concurrently. Network creation (bridge, iptables) is the
+        // slow one, so it sets the pace of this phase.
         let pulls = join_all(images.iter().map(|(_, i)| {
             let c = &plan.components[*i];
             self.ensure_image(docker, &c.repotag, c.repoauth.as_ref())
@@ -152,14 +154,15 @@ impl Runtime {
         ));
         // Join (not try_join): every request must have finished before a failure is
         // returned, or the rollback could race a network creation still in flight.
-        let (pulls, network, volumes) = tokio::join!(pulls, network, volumes);
+        let existing = self.existing_containers(docker, &plan.app);
+        let (pulls, network, volumes, existing) = tokio::join!(pulls, network, volumes, existing);
         let pulls = pulls.into_iter().collect::<Result<Vec<_>, _>>()?;
         network?;
         volumes.into_iter().collect::<Result<Vec<_>, _>>()?;
+        let existing = existing?;
 
         // Create all containers concurrently (the slow part of `docker create` is per
         // container), then start them strictly in component order.
-        let existing = self.existing_containers(docker, &plan.app).await?;
         let creates = plan.components.iter().enumerate().map(|(i, c)| {
             let name = container_name(&c.name, &plan.app);
             let found = existing.iter().find(|(n, ..)| *n == name).cloned();
