@@ -278,3 +278,51 @@ async fn crashed_container_restarts_with_backoff_and_is_counted() {
     rt.remove_app(&app).await.unwrap();
     assert_eq!(leftovers(&node), (vec![], vec![], vec![]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_spec_hash_replaces_containers_and_keeps_data() {
+    let node = unique("node");
+    let _cleanup = Cleanup(node.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let rt = Runtime::new(config(&node), Store::open(dir.path()).unwrap());
+    let image = push_unique_image();
+    let app = unique("app");
+    let v1 = AppPlan {
+        app: app.clone(),
+        spec_hash: "v1".into(),
+        components: vec![
+            component("main", &image, &["sleep", "3600"]),
+            component("side", &image, &["sleep", "3600"]),
+        ],
+    };
+    let first = rt.start_app(v1.clone()).await.unwrap();
+    let main = format!("fluxmain_{app}");
+    docker_ok(&["exec", &main, "sh", "-c", "echo kept > /data/marker"]);
+    // Same plan again: nothing replaced.
+    assert_eq!(rt.start_app(v1).await.unwrap().kept, 2);
+
+    let mut v2_main = component("main", &image, &["sleep", "3601"]);
+    v2_main.ram_mb = 48;
+    let v2 = AppPlan {
+        app: app.clone(),
+        spec_hash: "v2".into(),
+        components: vec![v2_main],
+    };
+    let second = rt.start_app(v2).await.unwrap();
+    assert_eq!(second.kept, 0);
+    assert_ne!(second.containers[0].id, first.containers[0].id);
+    let i = inspect(&main);
+    assert_eq!(i["HostConfig"]["Memory"].as_i64(), Some(48 * 1024 * 1024));
+    assert_eq!(
+        i["Config"]["Labels"]["io.fluxnode.spec-hash"].as_str(),
+        Some("v2")
+    );
+    assert!(
+        !docker(&["inspect", &format!("fluxside_{app}")]).0,
+        "dropped component removed"
+    );
+    assert_eq!(docker_ok(&["exec", &main, "cat", "/data/marker"]), "kept");
+
+    rt.remove_app(&app).await.unwrap();
+    assert_eq!(leftovers(&node), (vec![], vec![], vec![]));
+}

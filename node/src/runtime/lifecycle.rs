@@ -161,18 +161,36 @@ impl Runtime {
         volumes.into_iter().collect::<Result<Vec<_>, _>>()?;
         let existing = existing?;
 
+        // Containers of another spec hash, or of a component the plan no longer has, go
+        // first (with their stop grace): they may hold the ports the new ones need.
+        let planned: Vec<String> = plan
+            .components
+            .iter()
+            .map(|c| container_name(&c.name, &plan.app))
+            .collect();
+        let keep = |name: &String, hash: &String| planned.contains(name) && *hash == plan.spec_hash;
+        let grace = self.inner.cfg.stop_timeout_s;
+        join_all(
+            existing
+                .iter()
+                .filter(|(name, _, hash, _)| !keep(name, hash))
+                .map(|(_, id, ..)| self.remove_container(docker, id, grace)),
+        )
+        .await
+        .into_iter()
+        .collect::<Result<Vec<()>, _>>()?;
+
         // Create all containers concurrently (the slow part of `docker create` is per
         // container), then start them strictly in component order.
         let creates = plan.components.iter().enumerate().map(|(i, c)| {
             let name = container_name(&c.name, &plan.app);
-            let found = existing.iter().find(|(n, ..)| *n == name).cloned();
+            let found = existing
+                .iter()
+                .find(|(n, _, hash, _)| *n == name && keep(n, hash))
+                .map(|(_, id, ..)| id.clone());
             async move {
                 match found {
-                    Some((_, id, hash, _)) if hash == plan.spec_hash => Ok((id, true)),
-                    Some((_, id, ..)) => {
-                        self.remove_container(docker, &id, 0).await?;
-                        self.create(docker, plan, i).await.map(|id| (id, false))
-                    }
+                    Some(id) => Ok((id, true)),
                     None => self.create(docker, plan, i).await.map(|id| (id, false)),
                 }
             }
