@@ -26,6 +26,7 @@ pub mod error;
 mod image;
 mod lifecycle;
 pub mod plan;
+mod removal;
 mod supervisor;
 
 use std::collections::HashMap;
@@ -42,8 +43,9 @@ pub use container::labels;
 pub use counters::CountersSnapshot;
 pub use error::{ErrorKind, RuntimeError};
 pub use image::PullReport;
-pub use lifecycle::{ContainerRef, RemovalReport, StartReport};
+pub use lifecycle::{ContainerRef, StartReport};
 pub use plan::{AppPlan, ComponentPlan, DataMounts, RegistryAuth};
+pub use removal::RemovalReport;
 pub use supervisor::SuperviseReport;
 
 use crate::store::Store;
