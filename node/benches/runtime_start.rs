@@ -5,11 +5,16 @@
 //! test image in the local registry, see scripts/lib/registry.sh). Environment:
 //! `RUNS` (default 9), `FLUXNODE_TEST_REGISTRY` (default 127.0.0.1:5000).
 //!
-//! Both sides use an image already present locally; the runtime uses the
-//! `IfNotPresent` pull policy so neither side contacts the registry. The runtime's figure
-//! includes what `docker run` does not do: create the app network and the data volume.
-//! `docker run` is timed as a process (CLI start-up included), the way an operator or
-//! FluxOS' shell-outs would pay it. Medians of RUNS alternating runs.
+//! Every side uses an image already present locally; the runtime uses the `IfNotPresent`
+//! pull policy so nobody contacts the registry. `docker run` is timed as a process (CLI
+//! start-up included), the way an operator or a shell-out pays it. Three `docker run`
+//! baselines, because the runtime does more than a plain run: it creates the app's own
+//! bridge network and joins it (embedded DNS, so components reach each other by name).
+//! - default bridge: the literal "plain docker run";
+//! - network create + run on it: the same work as the runtime, through the CLI;
+//! - run on a network that already exists: the floor for "reachable by name".
+//!
+//! Medians of RUNS rounds (after one warm-up round); the order of the sides rotates.
 
 use std::net::{TcpListener, UdpSocket};
 use std::process::Command;
@@ -72,6 +77,15 @@ fn main() {
     let mut flux = Vec::new();
     let mut plain = Vec::new();
     let mut plain_net = Vec::new();
+    let mut plain_existing = Vec::new();
+    let prebuilt = format!("benchnetpre{}", std::process::id());
+    assert!(docker(&[
+        "network",
+        "create",
+        "--label",
+        "io.fluxnode.test=1",
+        &prebuilt
+    ]));
     // One warm-up round of each, not counted (first network creation, page cache).
     for round in 0..=runs {
         let app = format!("bench{}r{round}", std::process::id());
@@ -148,72 +162,88 @@ fn main() {
             docker(&["network", "rm", &net]);
             p
         };
+        // The floor for "reachable by name": a run on a user-defined network that exists.
+        let mut pre_args = run_args.to_vec();
+        pre_args.splice(2..2, ["--network", prebuilt.as_str()]);
+        let time_plain_prebuilt = || {
+            let t = Instant::now();
+            assert!(docker(&pre_args), "docker run --network (existing) failed");
+            let p = t.elapsed();
+            docker(&["rm", "-f", &name]);
+            p
+        };
         // Rotate which side goes first, so none always runs right after a removal.
-        let (f, p, n) = match round % 3 {
+        let (f, p, n, e) = match round % 3 {
             0 => {
                 let f = time_flux();
                 let p = time_plain();
-                (f, p, time_plain_net())
+                let n = time_plain_net();
+                (f, p, n, time_plain_prebuilt())
             }
             1 => {
+                let e = time_plain_prebuilt();
                 let p = time_plain();
                 let n = time_plain_net();
-                (time_flux(), p, n)
+                (time_flux(), p, n, e)
             }
             _ => {
                 let n = time_plain_net();
+                let e = time_plain_prebuilt();
                 let f = time_flux();
-                (f, time_plain(), n)
+                (f, time_plain(), n, e)
             }
         };
         if round > 0 {
             flux.push(f);
             plain.push(p);
             plain_net.push(n);
+            plain_existing.push(e);
         }
     }
-    let (f, p, n) = (
-        median(flux.clone()),
-        median(plain.clone()),
-        median(plain_net.clone()),
-    );
+    docker(&["network", "rm", &prebuilt]);
+    let f = median(flux.clone());
     let paired: Vec<f64> = flux
         .iter()
         .zip(&plain)
         .map(|(f, p)| ms(*f) / ms(*p))
         .collect();
-    let mut paired_sorted = paired.clone();
-    paired_sorted.sort_by(f64::total_cmp);
-    let round_ms = |v: &[Duration]| v.iter().map(|d| ms(*d).round()).collect::<Vec<_>>();
-    println!("runtime_start: 1 component, local image, {runs} runs (medians)");
+    let mut paired = paired;
+    paired.sort_by(f64::total_cmp);
+    println!("runtime_start: 1 component, local image, {runs} runs, medians in ms");
     println!(
-        "  fluxnode start_app (network + volume + create + start): {:8.1} ms",
+        "  {:<58} {:>8.1}",
+        "fluxnode start_app (network + volume + create + start)",
         ms(f)
     );
+    let rows = [
+        (
+            "docker run -d, default bridge (same limits and ports)",
+            &plain,
+        ),
+        (
+            "docker network create + docker run -d --network",
+            &plain_net,
+        ),
+        (
+            "docker run -d --network, network already exists",
+            &plain_existing,
+        ),
+    ];
+    for (label, runs) in rows {
+        let m = median(runs.clone());
+        println!(
+            "  {label:<58} {:>8.1}   fluxnode / this = {:.2}",
+            ms(m),
+            ms(f) / ms(m)
+        );
+    }
     println!(
-        "  docker run -d (same limits and ports):                   {:8.1} ms",
-        ms(p)
+        "  median of per-round ratios fluxnode / docker run (default bridge): {:.2}",
+        paired[paired.len() / 2]
     );
-    println!(
-        "  docker network create + docker run -d --network:         {:8.1} ms",
-        ms(n)
-    );
-    println!(
-        "  ratio fluxnode / docker run (medians):                    {:8.2}",
-        ms(f) / ms(p)
-    );
-    println!(
-        "  ratio fluxnode / docker run (median of per-round ratios): {:8.2}",
-        paired_sorted[paired_sorted.len() / 2]
-    );
-    println!(
-        "  ratio fluxnode / network create + run (medians):         {:8.2}",
-        ms(f) / ms(n)
-    );
-    println!("  all runs ms, fluxnode:         {:?}", round_ms(&flux));
-    println!("  all runs ms, docker run:       {:?}", round_ms(&plain));
-    println!(
-        "  all runs ms, network + run:    {:?}",
-        round_ms(&plain_net)
-    );
+    let round_ms = |v: &[Duration]| v.iter().map(|d| ms(*d).round()).collect::<Vec<_>>();
+    println!("  all runs, fluxnode:   {:?}", round_ms(&flux));
+    for (label, runs) in rows {
+        println!("  all runs, {label}: {:?}", round_ms(runs));
+    }
 }

@@ -202,6 +202,13 @@ impl Store {
         raw.map(|bytes| decode(tree, key, &bytes)).transpose()
     }
 
+    /// Whether `key` is present, without decoding its value.
+    pub fn contains(&self, tree: Tree, key: &str) -> Result<bool, StoreError> {
+        self.tree(tree)
+            .contains_key(key.as_bytes())
+            .map_err(|source| db_err("reading", tree, source))
+    }
+
     /// Removes `key` and returns once durable; tells whether it was present.
     pub fn delete(&self, tree: Tree, key: &str) -> Result<bool, StoreError> {
         let old = self
@@ -302,6 +309,7 @@ mod tests {
         };
         store.put(Tree::Bids, "web", &bid).unwrap();
         assert_eq!(store.get::<Bid>(Tree::Bids, "web").unwrap(), Some(bid));
+        assert!(store.contains(Tree::Bids, "web").unwrap());
         // Trees are separate namespaces.
         assert_eq!(store.get::<Bid>(Tree::Assignments, "web").unwrap(), None);
         assert!(store.delete(Tree::Bids, "web").unwrap());

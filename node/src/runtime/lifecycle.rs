@@ -81,18 +81,31 @@ impl Runtime {
         let lock = self.app_lock(&plan.app);
         let _guard = lock.lock().await;
         let docker = self.inner.engine.client().await?;
-        let fresh = !self.apps().contains_key(&plan.app);
+        // Only an app this node has no trace of is rolled back on failure: anything else
+        // (managed, or recorded before a restart) may hold data that must survive.
+        let fresh = !self.apps().contains_key(&plan.app)
+            && !self.inner.store.contains(Tree::Instances, &plan.app)?;
         // Intent first: a crash from here on leaves a record adoption can reconcile.
         self.inner.store.put(Tree::Instances, &plan.app, &plan)?;
         match self.bring_up(&docker, &plan, started).await {
-            Ok((report, managed)) => {
-                self.apps().insert(
+            Ok((report, mut managed)) => {
+                let mut apps = self.apps();
+                // A container kept as it was keeps its restart history.
+                if let Some(old) = apps.get(&plan.app) {
+                    for m in &mut managed {
+                        if let Some(o) = old.containers.iter().find(|o| o.id == m.id) {
+                            m.restart = o.restart.clone();
+                        }
+                    }
+                }
+                apps.insert(
                     plan.app.clone(),
                     ManagedApp {
                         plan: plan.clone(),
                         containers: managed,
                     },
                 );
+                drop(apps);
                 self.emit(RuntimeEvent::AppStarted {
                     app: plan.app.clone(),
                     spec_hash: plan.spec_hash.clone(),
