@@ -111,22 +111,27 @@ pub enum StoreError {
     BadKey { tree: Tree, key_hex: String },
 }
 
-/// A change to apply atomically to one tree with [`Store::apply`].
-#[derive(Debug, Default)]
+/// Changes to apply atomically to one tree with [`Store::apply`].
+#[derive(Debug)]
 pub struct Batch {
+    tree: Tree,
     inner: sled::Batch,
     len: usize,
 }
 
 impl Batch {
+    /// An empty batch for `tree`.
+    pub fn new(tree: Tree) -> Batch {
+        Batch {
+            tree,
+            inner: sled::Batch::default(),
+            len: 0,
+        }
+    }
+
     /// Stages `key = value`.
-    pub fn put<V: Serialize>(
-        &mut self,
-        tree: Tree,
-        key: &str,
-        value: &V,
-    ) -> Result<(), StoreError> {
-        let bytes = encode(tree, key, value)?;
+    pub fn put<V: Serialize>(&mut self, key: &str, value: &V) -> Result<(), StoreError> {
+        let bytes = encode(self.tree, key, value)?;
         self.inner.insert(key.as_bytes(), bytes);
         self.len += 1;
         Ok(())
@@ -219,8 +224,9 @@ impl Store {
         Ok(old.is_some())
     }
 
-    /// Applies every operation of `batch` to `tree` atomically, then flushes.
-    pub fn apply(&self, tree: Tree, batch: Batch) -> Result<(), StoreError> {
+    /// Applies every operation of `batch` to its tree atomically, then flushes.
+    pub fn apply(&self, batch: Batch) -> Result<(), StoreError> {
+        let tree = batch.tree;
         self.tree(tree)
             .apply_batch(batch.inner)
             .map_err(|source| db_err("applying a batch", tree, source))?;
@@ -321,13 +327,13 @@ mod tests {
     fn list_is_in_key_order_and_batch_is_applied() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let mut batch = Batch::default();
+        let mut batch = Batch::new(Tree::Uptime);
         for (k, v) in [("c", 3u32), ("a", 1), ("b", 2)] {
-            batch.put(Tree::Uptime, k, &v).unwrap();
+            batch.put(k, &v).unwrap();
         }
         batch.delete("b");
         assert_eq!(batch.len(), 4);
-        store.apply(Tree::Uptime, batch).unwrap();
+        store.apply(batch).unwrap();
         let all: Vec<(String, u32)> = store.list(Tree::Uptime).unwrap();
         assert_eq!(all, vec![("a".into(), 1), ("c".into(), 3)]);
         assert_eq!(store.keys(Tree::Uptime).unwrap(), vec!["a", "c"]);
