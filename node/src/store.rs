@@ -1,1 +1,380 @@
-//! (filled in by the module's issue)
+//! The node's persistent state, in an embedded sled database.
+//!
+//! One [`Store`] holds one sled tree per kind of record ([`Tree`]). Values are JSON
+//! (serde), so a record stays readable with any sled tool and tolerates added optional
+//! fields. Every call that changes state returns only after sled has written and fsynced
+//! its log ([`sled::Db::flush`]): a caller may acknowledge the change (API reply, gossip
+//! sent) as soon as `put`/`delete`/`apply` returns, and a crash after that loses nothing.
+//!
+//! A value that no longer decodes (a schema change, a bit flip) is reported as
+//! [`StoreError::Corrupt`] naming the tree and key, never as a panic.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Serialize, de::DeserializeOwned};
+
+/// The kinds of record the node keeps. Each is its own sled tree, keyed by a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Tree {
+    /// Registered app specifications, keyed by app name.
+    AppSpecs,
+    /// Bids this node has made and the capacity they reserve, keyed by app name.
+    Bids,
+    /// Placement decisions this node knows about, keyed by app name.
+    Assignments,
+    /// Apps this node runs: the runtime's desired local state, keyed by app name.
+    Instances,
+    /// Observed heartbeat record of each peer, keyed by peer id.
+    Uptime,
+    /// Benchmark results of this host, keyed by run label (e.g. "latest").
+    Benchmarks,
+}
+
+impl Tree {
+    /// Every tree, in a fixed order.
+    pub const ALL: [Tree; 6] = [
+        Tree::AppSpecs,
+        Tree::Bids,
+        Tree::Assignments,
+        Tree::Instances,
+        Tree::Uptime,
+        Tree::Benchmarks,
+    ];
+
+    /// The sled tree name. Changing one orphans the records stored under the old name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tree::AppSpecs => "app_specs",
+            Tree::Bids => "bids",
+            Tree::Assignments => "assignments",
+            Tree::Instances => "instances",
+            Tree::Uptime => "uptime",
+            Tree::Benchmarks => "benchmarks",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Tree::AppSpecs => 0,
+            Tree::Bids => 1,
+            Tree::Assignments => 2,
+            Tree::Instances => 3,
+            Tree::Uptime => 4,
+            Tree::Benchmarks => 5,
+        }
+    }
+}
+
+impl std::fmt::Display for Tree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Errors from the store. Each names the database path or the tree and key involved.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "cannot open the state database at {path}: {source} (is another fluxnode using it, \
+         or is the directory unwritable?)"
+    )]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
+    #[error("state database error while {op} in tree `{tree}`: {source}")]
+    Database {
+        op: &'static str,
+        tree: Tree,
+        #[source]
+        source: sled::Error,
+    },
+    #[error(
+        "corrupt record in tree `{tree}` at key `{key}`: {source} (delete the key or restore \
+         the database from a backup)"
+    )]
+    Corrupt {
+        tree: Tree,
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot encode the record for tree `{tree}` key `{key}`: {source}")]
+    Encode {
+        tree: Tree,
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("tree `{tree}` holds a key that is not UTF-8 ({key_hex}); delete it")]
+    BadKey { tree: Tree, key_hex: String },
+}
+
+/// Changes to apply atomically to one tree with [`Store::apply`].
+#[derive(Debug)]
+pub struct Batch {
+    tree: Tree,
+    inner: sled::Batch,
+    len: usize,
+}
+
+impl Batch {
+    /// An empty batch for `tree`.
+    pub fn new(tree: Tree) -> Batch {
+        Batch {
+            tree,
+            inner: sled::Batch::default(),
+            len: 0,
+        }
+    }
+
+    /// Stages `key = value`.
+    pub fn put<V: Serialize>(&mut self, key: &str, value: &V) -> Result<(), StoreError> {
+        let bytes = encode(self.tree, key, value)?;
+        self.inner.insert(key.as_bytes(), bytes);
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Stages the removal of `key`.
+    pub fn delete(&mut self, key: &str) {
+        self.inner.remove(key.as_bytes());
+        self.len += 1;
+    }
+
+    /// Number of staged operations.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is staged.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// The node's state database. Cheap to clone; clones share the same database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: sled::Db,
+    trees: Vec<sled::Tree>,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (or creates) the database in directory `path`. Only one process may hold it.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let open_err = |source| StoreError::Open {
+            path: path.clone(),
+            source,
+        };
+        let db = sled::Config::new().path(&path).open().map_err(open_err)?;
+        let trees = Tree::ALL
+            .iter()
+            .map(|t| db.open_tree(t.name()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(open_err)?;
+        Ok(Store { db, trees, path })
+    }
+
+    /// The directory the database lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn tree(&self, tree: Tree) -> &sled::Tree {
+        // `trees` is built from `Tree::ALL` in `index` order, so every index is present.
+        &self.trees[tree.index()]
+    }
+
+    /// Writes `key = value` and returns once it is durable.
+    pub fn put<V: Serialize>(&self, tree: Tree, key: &str, value: &V) -> Result<(), StoreError> {
+        let bytes = encode(tree, key, value)?;
+        self.tree(tree)
+            .insert(key.as_bytes(), bytes)
+            .map_err(|source| db_err("writing", tree, source))?;
+        self.flush(tree)
+    }
+
+    /// Reads `key`; `Ok(None)` if absent.
+    pub fn get<V: DeserializeOwned>(&self, tree: Tree, key: &str) -> Result<Option<V>, StoreError> {
+        let raw = self
+            .tree(tree)
+            .get(key.as_bytes())
+            .map_err(|source| db_err("reading", tree, source))?;
+        raw.map(|bytes| decode(tree, key, &bytes)).transpose()
+    }
+
+    /// Whether `key` is present, without decoding its value.
+    pub fn contains(&self, tree: Tree, key: &str) -> Result<bool, StoreError> {
+        self.tree(tree)
+            .contains_key(key.as_bytes())
+            .map_err(|source| db_err("reading", tree, source))
+    }
+
+    /// Removes `key` and returns once durable; tells whether it was present.
+    pub fn delete(&self, tree: Tree, key: &str) -> Result<bool, StoreError> {
+        let old = self
+            .tree(tree)
+            .remove(key.as_bytes())
+            .map_err(|source| db_err("deleting", tree, source))?;
+        self.flush(tree)?;
+        Ok(old.is_some())
+    }
+
+    /// Applies every operation of `batch` to its tree atomically, then flushes.
+    pub fn apply(&self, batch: Batch) -> Result<(), StoreError> {
+        let tree = batch.tree;
+        self.tree(tree)
+            .apply_batch(batch.inner)
+            .map_err(|source| db_err("applying a batch", tree, source))?;
+        self.flush(tree)
+    }
+
+    /// Every record of `tree`, in key order. Stops at the first corrupt record.
+    pub fn list<V: DeserializeOwned>(&self, tree: Tree) -> Result<Vec<(String, V)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.tree(tree).iter() {
+            let (k, v) = item.map_err(|source| db_err("listing", tree, source))?;
+            let key = key_string(tree, &k)?;
+            let value = decode(tree, &key, &v)?;
+            out.push((key, value));
+        }
+        Ok(out)
+    }
+
+    /// Every key of `tree`, in order.
+    pub fn keys(&self, tree: Tree) -> Result<Vec<String>, StoreError> {
+        self.tree(tree)
+            .iter()
+            .keys()
+            .map(|k| {
+                let k = k.map_err(|source| db_err("listing", tree, source))?;
+                key_string(tree, &k)
+            })
+            .collect()
+    }
+
+    fn flush(&self, tree: Tree) -> Result<(), StoreError> {
+        // sled 0.34 keeps one log for all trees: flushing the database fsyncs every write
+        // made before this call, in any tree.
+        self.db
+            .flush()
+            .map(drop)
+            .map_err(|source| db_err("flushing", tree, source))
+    }
+}
+
+fn encode<V: Serialize>(tree: Tree, key: &str, value: &V) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|source| StoreError::Encode {
+        tree,
+        key: key.to_owned(),
+        source,
+    })
+}
+
+fn decode<V: DeserializeOwned>(tree: Tree, key: &str, bytes: &[u8]) -> Result<V, StoreError> {
+    serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt {
+        tree,
+        key: key.to_owned(),
+        source,
+    })
+}
+
+fn key_string(tree: Tree, raw: &[u8]) -> Result<String, StoreError> {
+    String::from_utf8(raw.to_vec()).map_err(|_| StoreError::BadKey {
+        tree,
+        key_hex: hex::encode(raw),
+    })
+}
+
+fn db_err(op: &'static str, tree: Tree, source: sled::Error) -> StoreError {
+    StoreError::Database { op, tree, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Bid {
+        cpu: f64,
+        ram_mb: u64,
+    }
+
+    #[test]
+    fn typed_roundtrip_per_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let bid = Bid {
+            cpu: 1.5,
+            ram_mb: 2048,
+        };
+        store.put(Tree::Bids, "web", &bid).unwrap();
+        assert_eq!(store.get::<Bid>(Tree::Bids, "web").unwrap(), Some(bid));
+        assert!(store.contains(Tree::Bids, "web").unwrap());
+        // Trees are separate namespaces.
+        assert_eq!(store.get::<Bid>(Tree::Assignments, "web").unwrap(), None);
+        assert!(store.delete(Tree::Bids, "web").unwrap());
+        assert!(!store.delete(Tree::Bids, "web").unwrap());
+        assert_eq!(store.get::<Bid>(Tree::Bids, "web").unwrap(), None);
+    }
+
+    #[test]
+    fn list_is_in_key_order_and_batch_is_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut batch = Batch::new(Tree::Uptime);
+        for (k, v) in [("c", 3u32), ("a", 1), ("b", 2)] {
+            batch.put(k, &v).unwrap();
+        }
+        batch.delete("b");
+        assert_eq!(batch.len(), 4);
+        store.apply(batch).unwrap();
+        let all: Vec<(String, u32)> = store.list(Tree::Uptime).unwrap();
+        assert_eq!(all, vec![("a".into(), 1), ("c".into(), 3)]);
+        assert_eq!(store.keys(Tree::Uptime).unwrap(), vec!["a", "c"]);
+    }
+
+    #[test]
+    fn corrupt_value_names_tree_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = sled::open(dir.path()).unwrap();
+            let t = db.open_tree(Tree::Benchmarks.name()).unwrap();
+            t.insert("latest", &b"{not json"[..]).unwrap();
+            db.flush().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let err = store.get::<Bid>(Tree::Benchmarks, "latest").unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Corrupt { tree: Tree::Benchmarks, key, .. } if key == "latest")
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains("benchmarks") && msg.contains("latest"),
+            "{msg}"
+        );
+        assert!(matches!(
+            store.list::<Bid>(Tree::Benchmarks),
+            Err(StoreError::Corrupt { .. })
+        ));
+        // A value of the wrong shape is corrupt too, not a panic.
+        store.put(Tree::Benchmarks, "shape", &"a string").unwrap();
+        assert!(matches!(
+            store.get::<Bid>(Tree::Benchmarks, "shape"),
+            Err(StoreError::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn second_open_of_a_held_database_is_a_typed_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let _held = Store::open(dir.path()).unwrap();
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(matches!(err, StoreError::Open { .. }), "{err}");
+    }
+}

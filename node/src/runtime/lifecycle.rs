@@ -1,0 +1,346 @@
+//! Starting and removing an app.
+
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::query_parameters::{
+    CreateContainerOptions, InspectNetworkOptions, ListContainersOptions,
+};
+use futures_util::future::join_all;
+
+use super::container::{self, NodeContext, labels};
+use super::error::{Op, RuntimeError};
+use super::plan::{AppPlan, container_name, normalize_image};
+use super::{Managed, ManagedApp, PullReport, RestartState, Runtime, RuntimeEvent};
+use crate::store::Tree;
+
+/// A container of an app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerRef {
+    pub component: String,
+    /// `flux{component}_{app}`.
+    pub name: String,
+    pub id: String,
+}
+
+/// What `start_app` did.
+#[derive(Debug, Clone)]
+pub struct StartReport {
+    pub app: String,
+    /// In component order.
+    pub containers: Vec<ContainerRef>,
+    /// One entry per distinct image.
+    pub pulls: Vec<PullReport>,
+    /// Containers already running with this spec hash, left as they were.
+    pub kept: usize,
+    /// From the call to all components running.
+    pub elapsed: Duration,
+}
+
+impl Runtime {
+    fn ctx(&self) -> NodeContext<'_> {
+        let cfg = &self.inner.cfg;
+        NodeContext {
+            node_id: &cfg.node_id,
+            advertise_ip: &cfg.advertise_ip,
+            extra_labels: &cfg.extra_labels,
+        }
+    }
+
+    /// Runs `plan`: pulls its images, creates network and volumes, then creates and starts
+    /// each component in index order. Idempotent: containers already running with the same
+    /// spec hash are kept; containers of another spec hash are replaced (data kept).
+    ///
+    /// If a new app fails to start, everything created for it is removed again and its
+    /// record deleted, so another node can take the instance cleanly.
+    pub async fn start_app(&self, plan: AppPlan) -> Result<StartReport, RuntimeError> {
+        let app = plan.app.clone();
+        let r = self.start_app_inner(plan).await;
+        match &r {
+            Ok(rep) => {
+                self.inner.counters.app_started();
+                tracing::info!(
+                    app,
+                    elapsed_ms = rep.elapsed.as_millis() as u64,
+                    "app running"
+                );
+            }
+            Err(e) => self.emit(RuntimeEvent::AppFailed {
+                app,
+                kind: e.kind(),
+                placement_failure: e.is_placement_failure(),
+                message: e.to_string(),
+            }),
+        }
+        self.count(r)
+    }
+
+    async fn start_app_inner(&self, plan: AppPlan) -> Result<StartReport, RuntimeError> {
+        let started = Instant::now();
+        plan.validate()?;
+        let lock = self.app_lock(&plan.app);
+        let _guard = lock.lock().await;
+        let docker = self.inner.engine.client().await?;
+        // Only an app this node has no trace of is rolled back on failure: anything else
+        // (managed, or recorded before a restart) may hold data that must survive.
+        let fresh = !self.apps().contains_key(&plan.app)
+            && !self.inner.store.contains(Tree::Instances, &plan.app)?;
+        // Intent first: a crash from here on leaves a record adoption can reconcile.
+        self.inner.store.put(Tree::Instances, &plan.app, &plan)?;
+        match self.bring_up(&docker, &plan, started).await {
+            Ok((report, mut managed)) => {
+                let mut apps = self.apps();
+                // A container kept as it was keeps its restart history.
+                if let Some(old) = apps.get(&plan.app) {
+                    for m in &mut managed {
+                        if let Some(o) = old.containers.iter().find(|o| o.id == m.id) {
+                            m.restart = o.restart.clone();
+                        }
+                    }
+                }
+                apps.insert(
+                    plan.app.clone(),
+                    ManagedApp {
+                        plan: plan.clone(),
+                        containers: managed,
+                    },
+                );
+                drop(apps);
+                self.emit(RuntimeEvent::AppStarted {
+                    app: plan.app.clone(),
+                    spec_hash: plan.spec_hash.clone(),
+                });
+                Ok(report)
+            }
+            Err(e) => {
+                if fresh {
+                    if let Err(cleanup) = self.tear_down(&docker, &plan.app).await {
+                        tracing::warn!(app = plan.app, error = %cleanup, "cleanup after failed start");
+                    }
+                    self.inner.store.delete(Tree::Instances, &plan.app)?;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn bring_up(
+        &self,
+        docker: &Docker,
+        plan: &AppPlan,
+        started: Instant,
+    ) -> Result<(StartReport, Vec<Managed>), RuntimeError> {
+        let ctx = self.ctx();
+        let mut images: Vec<(String, usize)> = Vec::new();
+        for (i, c) in plan.components.iter().enumerate() {
+            let img = normalize_image(&c.repotag);
+            if !images.iter().any(|(i2, _)| *i2 == img) {
+                images.push((img, i));
+            }
+        }
+        // Pulls, the network, the volumes and the look-up of existing containers are
+        // independent: do them concurrently. Network creation (bridge, iptables) is the
+        // slow one, so it sets the pace of this phase.
+        let pulls = join_all(images.iter().map(|(_, i)| {
+            let c = &plan.components[*i];
+            self.ensure_image(docker, &c.repotag, c.repoauth.as_ref())
+        }));
+        let network = self.ensure_network(docker, plan);
+        let volumes = join_all(container::volume_requests(plan, &ctx).into_iter().map(
+            |v| async move {
+                docker.create_volume(v).await.map_err(|e| {
+                    self.inner
+                        .engine
+                        .classify(e, Op::Other("creating a volume"))
+                })
+            },
+        ));
+        // Join (not try_join): every request must have finished before a failure is
+        // returned, or the rollback could race a network creation still in flight.
+        let existing = self.existing_containers(docker, &plan.app);
+        let (pulls, network, volumes, existing) = tokio::join!(pulls, network, volumes, existing);
+        let pulls = pulls.into_iter().collect::<Result<Vec<_>, _>>()?;
+        network?;
+        volumes.into_iter().collect::<Result<Vec<_>, _>>()?;
+        let existing = existing?;
+
+        // Containers of another spec hash, or of a component the plan no longer has, go
+        // first (with their stop grace): they may hold the ports the new ones need.
+        let planned: Vec<String> = plan
+            .components
+            .iter()
+            .map(|c| container_name(&c.name, &plan.app))
+            .collect();
+        let keep = |name: &String, hash: &String| planned.contains(name) && *hash == plan.spec_hash;
+        let grace = self.inner.cfg.stop_timeout_s;
+        join_all(
+            existing
+                .iter()
+                .filter(|(name, _, hash, _)| !keep(name, hash))
+                .map(|(_, id, ..)| self.remove_container(docker, id, grace)),
+        )
+        .await
+        .into_iter()
+        .collect::<Result<Vec<()>, _>>()?;
+
+        // Create all containers concurrently (the slow part of `docker create` is per
+        // container), then start them strictly in component order.
+        let creates = plan.components.iter().enumerate().map(|(i, c)| {
+            let name = container_name(&c.name, &plan.app);
+            let found = existing
+                .iter()
+                .find(|(n, _, hash, _)| *n == name && keep(n, hash))
+                .map(|(_, id, ..)| id.clone());
+            async move {
+                match found {
+                    Some(id) => Ok((id, true)),
+                    None => self.create(docker, plan, i).await.map(|id| (id, false)),
+                }
+            }
+        });
+        let ids = join_all(creates)
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut kept = 0;
+        let mut refs = Vec::new();
+        for (i, (id, reused)) in ids.iter().enumerate() {
+            let c = &plan.components[i];
+            let name = container_name(&c.name, &plan.app);
+            let running = *reused
+                && existing
+                    .iter()
+                    .any(|(n, _, _, running)| *n == name && *running);
+            if running {
+                kept += 1;
+            } else {
+                docker
+                    .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
+                    .await
+                    .map_err(|e| {
+                        self.inner
+                            .engine
+                            .classify(e, Op::Start { container: &name })
+                    })?;
+            }
+            refs.push(ContainerRef {
+                component: c.name.clone(),
+                name,
+                id: id.clone(),
+            });
+        }
+        let now = Instant::now();
+        let managed = refs
+            .iter()
+            .map(|r| Managed {
+                component: r.component.clone(),
+                name: r.name.clone(),
+                id: r.id.clone(),
+                restart: RestartState::running_since(now),
+            })
+            .collect();
+        let report = StartReport {
+            app: plan.app.clone(),
+            containers: refs,
+            pulls,
+            kept,
+            elapsed: started.elapsed(),
+        };
+        Ok((report, managed))
+    }
+
+    /// Creates component `index`'s container; returns its id.
+    pub(crate) async fn create(
+        &self,
+        docker: &Docker,
+        plan: &AppPlan,
+        index: usize,
+    ) -> Result<String, RuntimeError> {
+        let name = container_name(&plan.components[index].name, &plan.app);
+        let body = container::container_body(plan, index, &self.ctx());
+        let options = CreateContainerOptions {
+            name: Some(name.clone()),
+            ..Default::default()
+        };
+        docker
+            .create_container(Some(options), body)
+            .await
+            .map(|r| r.id)
+            .map_err(|e| {
+                self.inner
+                    .engine
+                    .classify(e, Op::Start { container: &name })
+            })
+    }
+
+    async fn ensure_network(&self, docker: &Docker, plan: &AppPlan) -> Result<(), RuntimeError> {
+        let name = plan.network_name();
+        // API 1.41 allows two networks of one name; check first so there is only ever one.
+        match docker
+            .inspect_network(&name, None::<InspectNetworkOptions>)
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
+            Err(e) => {
+                return Err(self
+                    .inner
+                    .engine
+                    .classify(e, Op::Other("inspecting the app network")));
+            }
+        }
+        docker
+            .create_network(container::network_request(plan, &self.ctx()))
+            .await
+            .map(drop)
+            .map_err(|e| {
+                self.inner
+                    .engine
+                    .classify(e, Op::Other("creating the app network"))
+            })
+    }
+
+    /// This node's containers of `app`: (name, id, spec hash, running).
+    pub(crate) async fn existing_containers(
+        &self,
+        docker: &Docker,
+        app: &str,
+    ) -> Result<Vec<(String, String, String, bool)>, RuntimeError> {
+        let list = docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(self.node_filter(Some(app))),
+                ..Default::default()
+            }))
+            .await
+            .map_err(|e| {
+                self.inner
+                    .engine
+                    .classify(e, Op::Other("listing containers"))
+            })?;
+        Ok(list
+            .into_iter()
+            .filter_map(|c| {
+                let name = c
+                    .names
+                    .as_ref()?
+                    .first()?
+                    .trim_start_matches('/')
+                    .to_owned();
+                let hash = c
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(labels::SPEC_HASH))
+                    .cloned()
+                    .unwrap_or_default();
+                let running = matches!(
+                    c.state,
+                    Some(bollard::models::ContainerSummaryStateEnum::RUNNING)
+                );
+                Some((name, c.id?, hash, running))
+            })
+            .collect())
+    }
+}
