@@ -41,9 +41,7 @@ pub struct Location {
 pub enum GeoError {
     #[error("location is empty; expected CONT_CC_REGION such as EU_DE_Hesse")]
     EmptyLocation,
-    #[error(
-        "location {0:?} has an empty segment; expected CONT_CC_REGION such as EU_DE_Hesse"
-    )]
+    #[error("location {0:?} has an empty segment; expected CONT_CC_REGION such as EU_DE_Hesse")]
     EmptySegment(String),
     #[error(
         "geolocation entry {0:?} is not understood; expected acCONT[_CC[_REGION]], a!cCONT[_CC[_REGION]], aCONT or bCC"
@@ -263,7 +261,11 @@ mod tests {
         );
         assert_eq!(
             GeoRule::parse("acNA_US_Texas").unwrap(),
-            GeoRule::Allow(GeoPrefix::Path(vec!["NA".into(), "US".into(), "Texas".into()]))
+            GeoRule::Allow(GeoPrefix::Path(vec![
+                "NA".into(),
+                "US".into(),
+                "Texas".into()
+            ]))
         );
         assert_eq!(
             GeoRule::parse("a!cNA_US").unwrap(),
@@ -287,7 +289,10 @@ mod tests {
         let f = GeoFilter::parse(&["acEU_DE"]).unwrap();
         assert!(f.admits(&loc("EU_DE_Hesse")));
         assert!(f.admits(&loc("EU_DE")));
-        assert!(!f.admits(&loc("EU")), "a continent-only node is not known to be in DE");
+        assert!(
+            !f.admits(&loc("EU")),
+            "a continent-only node is not known to be in DE"
+        );
         assert!(!f.admits(&loc("EU_DK_Zealand")));
         let g = GeoFilter::parse(&["acEU_D"]).unwrap();
         assert!(!g.admits(&loc("EU_DE_Hesse")), "no partial-segment match");
