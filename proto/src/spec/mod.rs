@@ -288,7 +288,9 @@ impl AppSpec {
             ));
         };
         let version = obj.get("version").and_then(Value::as_f64).unwrap_or(0.0);
-        let parsed = if (1.0..4.0).contains(&version) {
+        // A v1–v3 spec already normalised (our own canonical form) has `compose`.
+        let legacy_shape = (1.0..4.0).contains(&version) && !obj.contains_key("compose");
+        let parsed = if legacy_shape {
             legacy::LegacySpec::deserialize(value).map(legacy::LegacySpec::normalise)
         } else {
             AppSpec::deserialize(value)

@@ -119,7 +119,7 @@ pub(crate) fn check_workload(
             );
         }
     }
-    w.hw = read_hw(obj, base, "", shape, r);
+    w.hw = read_hw(obj, base, "", shape, true, r);
     if facts.version <= 7 {
         match obj.get("tiered") {
             Some(Value::Bool(b)) => w.tiered = *b,
@@ -134,9 +134,14 @@ pub(crate) fn check_workload(
                 format!("`tiered` must be true or false, not {}", type_name(other)),
             ),
         }
-        if w.tiered {
-            for (t, suffix) in TIER_SUFFIXES.iter().enumerate() {
-                w.tiers[t] = read_hw(obj, base, suffix, shape, r);
+        // Tier values are required when `tiered` is true; when present anyway they must
+        // still be well-formed, since they are part of what the owner signed.
+        for (t, suffix) in TIER_SUFFIXES.iter().enumerate() {
+            let present = ["cpu", "ram", "hdd"]
+                .iter()
+                .any(|dim| obj.contains_key(&format!("{dim}{suffix}")));
+            if w.tiered || present {
+                w.tiers[t] = read_hw(obj, base, suffix, shape, w.tiered, r);
             }
         }
     }
@@ -460,10 +465,21 @@ fn check_string_list(
     }
 }
 
-/// `cpu{suffix}`, `ram{suffix}`, `hdd{suffix}`: numbers with at most 8 decimals.
-fn read_hw(obj: &Map<String, Value>, base: &str, suffix: &str, shape: Shape, r: &mut Report) -> Hw {
+/// `cpu{suffix}`, `ram{suffix}`, `hdd{suffix}`: numbers with at most 8 decimals; absent
+/// ones are reported only when `required`.
+fn read_hw(
+    obj: &Map<String, Value>,
+    base: &str,
+    suffix: &str,
+    shape: Shape,
+    required: bool,
+    r: &mut Report,
+) -> Hw {
     let mut read = |dim: &str| {
         let key = format!("{dim}{suffix}");
+        if !required && obj.get(&key).is_none_or(Value::is_null) {
+            return None;
+        }
         let x = number(
             obj,
             base,
