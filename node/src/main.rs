@@ -1,6 +1,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use fluxnode::cli;
 
 /// fluxnode: host Flux apps on this machine, bidding for them in an explicit market.
 #[derive(Debug, Parser)]
@@ -11,8 +12,13 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Work with Flux app specifications.
+    Spec(cli::spec::SpecArgs),
+}
 
 fn main() -> ExitCode {
-    match Cli::parse().command {}
+    match Cli::parse().command {
+        Command::Spec(args) => cli::spec::run(args),
+    }
 }

@@ -259,3 +259,33 @@ fn every_violation_is_reported_not_only_the_first() {
         "compose[0].ports[0]: banned-port: host port 22 is reserved; choose another host port"
     );
 }
+
+/// Whatever validates clean also reads into the typed spec: fields the validator lets
+/// through must fit the Rust types (found by reasoning about the fuzz target's invariant).
+#[test]
+fn validation_and_typed_spec_agree_on_odd_values() {
+    let v4 = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/flux-specs/valid/v4-testapp-appvalidator-test.json"
+    );
+    let base: Value = serde_json::from_slice(&std::fs::read(v4).unwrap()).unwrap();
+    // Tier values on an untiered component: FluxOS ignores them; they must still be sane.
+    for (key, value, rule) in [
+        ("rambasic", json!(1e300), "resource-overflow-tier"),
+        ("hddsuper", json!(10.5), "resource-not-whole"),
+        ("cpubamf", json!("2"), "wrong-type-hw"),
+    ] {
+        let mut spec = base.clone();
+        spec["compose"][0]["tiered"] = json!(false);
+        spec["compose"][0][key] = value;
+        let bytes = serde_json::to_vec(&spec).unwrap();
+        let vs = violations(&bytes);
+        let path = format!("compose[0].{key}");
+        assert!(has(&vs, &path, rule), "{key}: {vs:#?}");
+    }
+    // A whole number written as a float is a whole number.
+    let mut spec = base.clone();
+    spec["compose"][0]["ram"] = json!(1000.0);
+    let parsed = AppSpec::from_json(&serde_json::to_vec(&spec).unwrap()).unwrap();
+    assert_eq!(parsed.compose[0].ram, 1000);
+}

@@ -4,6 +4,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::tier::APP_MAX;
+
 use super::limits::*;
 use super::report::{Report, index, join, quote, rule};
 use super::value::{
@@ -119,7 +121,7 @@ pub(crate) fn check_workload(
             );
         }
     }
-    w.hw = read_hw(obj, base, "", shape, true, r);
+    w.hw = read_hw(obj, base, "", true, r);
     if facts.version <= 7 {
         match obj.get("tiered") {
             Some(Value::Bool(b)) => w.tiered = *b,
@@ -141,7 +143,7 @@ pub(crate) fn check_workload(
                 .iter()
                 .any(|dim| obj.contains_key(&format!("{dim}{suffix}")));
             if w.tiered || present {
-                w.tiers[t] = read_hw(obj, base, suffix, shape, w.tiered, r);
+                w.tiers[t] = read_hw(obj, base, suffix, w.tiered, r);
             }
         }
     }
@@ -471,7 +473,6 @@ fn read_hw(
     obj: &Map<String, Value>,
     base: &str,
     suffix: &str,
-    shape: Shape,
     required: bool,
     r: &mut Report,
 ) -> Hw {
@@ -498,13 +499,28 @@ fn read_hw(
             );
             return None;
         }
-        // v1–v3 granularity is checked with the totals; from v4 ram and hdd must still
-        // be whole MB and GB: a container limit is set in whole units.
-        if shape == Shape::Compose && dim != "cpu" && !is_whole(x) {
+        // Stricter than FluxOS from v4 (which checks only totals): ram and hdd are whole
+        // MB and GB, the units a container limit is set in.
+        if dim != "cpu" && !is_whole(x) {
             r.push(
                 &path,
                 rule::RESOURCE_NOT_WHOLE,
                 format!("`{key}` is {x}; it must be a whole number"),
+            );
+            return None;
+        }
+        // Tier values on an untiered component are ignored by FluxOS, so no total covers
+        // them; they must still be within the per-app maximum.
+        let cap = match dim {
+            "cpu" => APP_MAX.cpu,
+            "ram" => APP_MAX.ram as f64,
+            _ => APP_MAX.hdd as f64,
+        };
+        if !required && x > cap {
+            r.push(
+                &path,
+                rule::RESOURCE_OVERFLOW_TIER,
+                format!("`{key}` is {x}; it must be at most {cap}"),
             );
             return None;
         }
