@@ -4,7 +4,10 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../proto/tests/data/flux-specs");
+const CORPUS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../proto/tests/data/flux-specs"
+);
 
 fn run(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_fluxnode"))
@@ -41,7 +44,13 @@ fn invalid_file_prints_each_violation_and_exits_1() {
 
 #[test]
 fn json_output_lists_every_file() {
-    let out = run(&["spec", "validate", "--json", &fixture(VALID), &fixture(INVALID)]);
+    let out = run(&[
+        "spec",
+        "validate",
+        "--json",
+        &fixture(VALID),
+        &fixture(INVALID),
+    ]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let files = report.as_array().unwrap();
