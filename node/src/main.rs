@@ -1,6 +1,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use fluxnode::cli;
 
 /// fluxnode: host Flux apps on this machine, bidding for them in an explicit market.
 #[derive(Debug, Parser)]
@@ -15,13 +16,16 @@ enum Command {
     /// Run the node daemon.
     Run(fluxnode::config::RunArgs),
     /// Create or inspect the node key (its libp2p identity and message-signing key).
-    Key(fluxnode::cli::key::KeyArgs),
+    Key(cli::key::KeyArgs),
+    /// Work with Flux app specifications.
+    Spec(cli::spec::SpecArgs),
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Run(args) => report(fluxnode::cli::run::run(args)),
-        Command::Key(args) => fluxnode::cli::key::run(args),
+        Command::Run(args) => report(cli::run::run(args)),
+        Command::Key(args) => cli::key::run(args),
+        Command::Spec(args) => cli::spec::run(args),
     }
 }
 

@@ -3,3 +3,4 @@
 
 pub mod key;
 pub mod run;
+pub mod spec;
