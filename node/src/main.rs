@@ -19,6 +19,8 @@ enum Command {
     Key(cli::key::KeyArgs),
     /// Work with Flux app specifications.
     Spec(cli::spec::SpecArgs),
+    /// Place apps on nodes from JSON files with the deterministic scheduler.
+    Schedule(cli::schedule::ScheduleArgs),
 }
 
 fn main() -> ExitCode {
@@ -26,6 +28,7 @@ fn main() -> ExitCode {
         Command::Run(args) => report(cli::run::run(args)),
         Command::Key(args) => cli::key::run(args),
         Command::Spec(args) => cli::spec::run(args),
+        Command::Schedule(args) => report(cli::schedule::run(args)),
     }
 }
 

@@ -67,6 +67,7 @@ pub mod eligibility;
 pub mod expiry;
 pub mod explain;
 pub mod fasthash;
+mod from_spec;
 pub mod index;
 pub mod invariants;
 pub mod model;

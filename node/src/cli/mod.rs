@@ -3,4 +3,5 @@
 
 pub mod key;
 pub mod run;
+pub mod schedule;
 pub mod spec;
