@@ -1,6 +1,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use fluxnode::cli;
 
 /// fluxnode: host Flux apps on this machine, bidding for them in an explicit market.
 #[derive(Debug, Parser)]
@@ -11,8 +12,13 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Measure this host (CPU, RAM, disk), classify its tier and print the report.
+    Bench(cli::bench::BenchArgs),
+}
 
 fn main() -> ExitCode {
-    match Cli::parse().command {}
+    match Cli::parse().command {
+        Command::Bench(args) => cli::bench::run(&args),
+    }
 }
