@@ -15,13 +15,17 @@
 //! Files read, per version (absent files mean "no limit"):
 //! - v2: `cpu.max` (`"<quota> <period>"` or `"max <period>"`), `memory.max` (bytes or `max`).
 //! - v1: `cpu.cfs_quota_us` (`-1` = none) with `cpu.cfs_period_us`, and
-//!   `memory.limit_in_bytes` (an unlimited group shows a huge page-aligned number, which the
-//!   caller clamps to the host's RAM).
+//!   `memory.limit_in_bytes` (an unlimited group shows a huge page-aligned number,
+//!   `0x7FFF_FFFF_FFFF_F000` on x86-64, read as "no limit").
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+/// v1 shows "no memory limit" as the page counter's maximum times the page size, just below
+/// 2^63; anything from 2^62 bytes (4 EiB) up is no real limit.
+const V1_UNLIMITED_FROM: u64 = 1 << 62;
 
 /// Which cgroup hierarchy a limit came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,7 +86,9 @@ impl CgroupProbe {
         if let Some(dirs) = self.v1_dirs("memory") {
             limits.memory_source = Some(CgroupVersion::V1);
             limits.memory_limit_bytes = min_over(&dirs, |d| {
-                read_trimmed(&d.join("memory.limit_in_bytes")).and_then(|s| s.parse().ok())
+                read_trimmed(&d.join("memory.limit_in_bytes"))
+                    .and_then(|s| s.parse().ok())
+                    .filter(|&v| v < V1_UNLIMITED_FROM)
             });
         } else if let Some(dirs) = self.v2_dirs() {
             limits.memory_source = Some(CgroupVersion::V2);
@@ -318,6 +324,24 @@ mod tests {
             fs_root: r.to_owned(),
         };
         assert_eq!(empty.limits(), CgroupLimits::default());
+        // v1's "unlimited": quota -1 and the page counter's maximum.
+        write(r, "v1/cpu/cpu.cfs_quota_us", "-1\n");
+        write(r, "v1/cpu/cpu.cfs_period_us", "100000\n");
+        write(
+            r,
+            "v1/memory/memory.limit_in_bytes",
+            "9223372036854771712\n",
+        );
+        let v1 = CgroupProbe {
+            proc_self_cgroup: "5:memory:/\n4:cpu:/\n".into(),
+            mountinfo: "\
+30 25 0:26 / /v1/cpu rw - cgroup cgroup rw,cpu
+31 25 0:27 / /v1/memory rw - cgroup cgroup rw,memory
+"
+            .into(),
+            fs_root: r.to_owned(),
+        };
+        assert_eq!(v1.limits(), CgroupLimits::default());
     }
 
     #[test]

@@ -12,9 +12,12 @@ use serde::{Deserialize, Serialize};
 
 use super::BenchError;
 
-/// Working set of all threads together: 512 MiB is several times the largest L3 caches
-/// sold today (AMD's 3D V-Cache parts have 96–128 MiB per socket).
-const WORKING_SET_BYTES: usize = 512 << 20;
+/// Working set of all threads together for a full run: 512 MiB is several times the
+/// largest L3 caches sold today (AMD's 3D V-Cache parts have 96–128 MiB per socket).
+pub const FULL_WORKING_SET_BYTES: usize = 512 << 20;
+/// Quick runs: 128 MiB, still above the L3 of all but the largest parts, and four times
+/// faster to allocate and fault in.
+pub const QUICK_WORKING_SET_BYTES: usize = 128 << 20;
 /// Never use more than this share of the RAM the process may use (a small container).
 const MAX_RAM_SHARE: u64 = 8;
 /// Below this per buffer, the run would measure cache; 8 MiB is still above most L2/L3
@@ -31,12 +34,18 @@ pub struct RamReport {
     pub buffer_bytes: usize,
 }
 
-/// Measures with `threads` threads for `duration`, using at most `ram_bytes / 8`.
-pub fn run(threads: usize, ram_bytes: u64, duration: Duration) -> Result<RamReport, BenchError> {
+/// Measures with `threads` threads for `duration`, using at most `working_set` bytes and
+/// `ram_bytes / 8`.
+pub fn run(
+    threads: usize,
+    ram_bytes: u64,
+    working_set: usize,
+    duration: Duration,
+) -> Result<RamReport, BenchError> {
     let threads = threads.max(1);
     let budget = usize::try_from(ram_bytes / MAX_RAM_SHARE)
         .unwrap_or(usize::MAX)
-        .min(WORKING_SET_BYTES);
+        .min(working_set);
     let buffer_bytes = (budget / (2 * threads)).max(MIN_BUFFER_BYTES);
     let start = Barrier::new(threads);
     let results: Vec<Result<(u64, Duration), BenchError>> = std::thread::scope(|scope| {
@@ -85,7 +94,13 @@ mod tests {
 
     #[test]
     fn small_container_gets_small_buffers() {
-        let report = run(2, 256 << 20, Duration::from_millis(20)).unwrap();
+        let report = run(
+            2,
+            256 << 20,
+            FULL_WORKING_SET_BYTES,
+            Duration::from_millis(20),
+        )
+        .unwrap();
         // 256 MiB / 8 = 32 MiB for 2 threads × 2 buffers = 8 MiB each.
         assert_eq!(report.buffer_bytes, 8 << 20);
         assert!(report.copy_mbs > 0.0);

@@ -48,10 +48,7 @@ pub fn bench_score(inputs: &ScoreInputs) -> f64 {
         (inputs.random_write_iops, IOPS_REF, W_IOPS),
         (inputs.ram_copy_mbs, RAM_COPY_REF_MBS, W_RAM),
     ];
-    if factors
-        .iter()
-        .any(|(v, _, _)| !(*v > 0.0) || !v.is_finite())
-    {
+    if factors.iter().any(|(v, _, _)| !v.is_finite() || *v <= 0.0) {
         return 0.0;
     }
     let score = factors.iter().fold(100.0, |acc, (v, reference, w)| {

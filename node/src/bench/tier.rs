@@ -6,6 +6,7 @@
 //! both after container limits: a 4-vCPU VM (4 cores, 4 threads) meets Cumulus's 2/4, a
 //! 2-vCPU VM does not.
 
+use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
@@ -196,8 +197,13 @@ pub fn unmet(inputs: &TierInputs, tier: Tier, profile: TierProfile) -> Vec<Unmet
     ];
     checks
         .into_iter()
-        // `!(>=)` rather than `<`, so a NaN measurement fails instead of passing.
-        .filter(|(_, required, measured)| !(measured >= required))
+        // Anything but "greater or equal" is unmet, so a NaN measurement fails too.
+        .filter(|(_, required, measured)| {
+            !matches!(
+                measured.partial_cmp(required),
+                Some(Ordering::Greater | Ordering::Equal)
+            )
+        })
         .map(|(requirement, required, measured)| Unmet {
             tier,
             requirement,

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::bench::cgroup::CgroupVersion;
 use crate::bench::{self, BenchOptions, BenchReport, Inventory, TierProfile};
 
 /// Arguments of `fluxnode bench`.
@@ -11,7 +12,7 @@ pub struct BenchArgs {
     /// Print the full report as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Short run (about 2.5 s instead of 11 s); figures are noisier.
+    /// Short run (about 2 s instead of 11 s); figures are noisier.
     #[arg(long)]
     pub quick: bool,
     /// Data directory whose disk is sized and write-tested (a temporary file is written
@@ -94,16 +95,12 @@ fn print_inventory(inv: &Inventory) {
         gb(inv.host.ram_bytes)
     );
     if let Some(quota) = inv.cgroup.cpu_quota {
-        println!(
-            "cgroup cpu      {quota:.2} CPUs ({:?})",
-            inv.cgroup.cpu_source
-        );
+        let source = inv.cgroup.cpu_source.map_or("?", version_name);
+        println!("cgroup cpu      {quota:.2} CPUs (cgroup {source})");
     }
     if let Some(limit) = inv.cgroup.memory_limit_bytes {
-        println!(
-            "cgroup memory   {limit} bytes ({:?})",
-            inv.cgroup.memory_source
-        );
+        let source = inv.cgroup.memory_source.map_or("?", version_name);
+        println!("cgroup memory   {:.2} GB (cgroup {source})", gb(limit));
     }
     println!(
         "disk            {} : {:.1} GB total, {:.1} GB free",
@@ -111,6 +108,13 @@ fn print_inventory(inv: &Inventory) {
         gb(inv.disk.total_bytes),
         gb(inv.disk.free_bytes)
     );
+}
+
+fn version_name(v: CgroupVersion) -> &'static str {
+    match v {
+        CgroupVersion::V1 => "v1",
+        CgroupVersion::V2 => "v2",
+    }
 }
 
 fn inventory_gb(bytes: u64) -> f64 {
@@ -130,9 +134,13 @@ fn print_report(r: &BenchReport) {
         r.cpu.eps, r.cpu.threads, r.cpu.eps_single, r.cpu.prime_bound
     );
     println!("ram copy        {:.0} MB/s", r.ram.copy_mbs);
+    let mode = match r.disk.io_mode {
+        bench::IoMode::Direct => "O_DIRECT",
+        bench::IoMode::Dsync => "O_DSYNC",
+    };
     println!(
-        "disk write      {:.1} MB/s sequential, {:.0} IOPS 4 KiB random ({:?} I/O)",
-        r.disk.write_mbs, r.disk.random_write_iops, r.disk.io_mode
+        "disk write      {:.1} MB/s sequential, {:.0} IOPS 4 KiB random ({mode})",
+        r.disk.write_mbs, r.disk.random_write_iops
     );
     println!("bench_score     {:.1}", r.bench_score);
     if let Some(warning) = r.tier.profile.warning() {
