@@ -12,7 +12,7 @@ pub struct BenchArgs {
     /// Print the full report as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Short run (about 2 s instead of 11 s); figures are noisier.
+    /// Short run (about 2 s instead of 10 s); figures are noisier.
     #[arg(long)]
     pub quick: bool,
     /// Data directory whose disk is sized and write-tested (a temporary file is written
