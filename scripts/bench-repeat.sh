@@ -36,6 +36,8 @@ reports = [json.load(open(p)) for p in sys.argv[1:]]
 figures = [
     ("cpu.eps", "events/s"),
     ("cpu.eps_single", "events/s"),
+    ("cpu.eps_wall", "events/s"),
+    ("cpu.eps_single_wall", "events/s"),
     ("ram.copy_mbs", "MB/s"),
     ("disk.write_mbs", "MB/s"),
     ("disk.random_write_iops", "IOPS"),

@@ -143,7 +143,7 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport, BenchError> {
     let plan = if options.quick { QUICK } else { FULL };
     let inventory = Inventory::collect(&options.dir)?;
     let threads = inventory.worker_threads();
-    let cpu = cpu::run(threads, plan.cpu_multi, plan.cpu_single)?;
+    let cpu = cpu::run(inventory.cpus, plan.cpu_multi, plan.cpu_single)?;
     let ram = ram::run(threads, inventory.ram_bytes, plan.ram_working_set, plan.ram)?;
     let disk = disk::run(&inventory.disk.path, inventory.disk.free_bytes, plan.disk)?;
     let tier = tier::classify(

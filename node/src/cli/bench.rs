@@ -130,8 +130,14 @@ fn print_report(r: &BenchReport) {
     );
     print_inventory(&r.inventory);
     println!(
-        "cpu             {:.1} events/s on {} threads, {:.1} single-threaded (prime bound {})",
-        r.cpu.eps, r.cpu.threads, r.cpu.eps_single, r.cpu.prime_bound
+        "cpu             {:.1} events/s on {} threads, {:.1} single-threaded (prime bound {}; \
+         per CPU-second; wall clock {:.1} and {:.1})",
+        r.cpu.eps,
+        r.cpu.threads,
+        r.cpu.eps_single,
+        r.cpu.prime_bound,
+        r.cpu.eps_wall,
+        r.cpu.eps_single_wall
     );
     println!("ram copy        {:.0} MB/s", r.ram.copy_mbs);
     let mode = match r.disk.io_mode {
