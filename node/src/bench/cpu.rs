@@ -46,8 +46,12 @@ pub const PRIMES_BELOW_BOUND: u64 = 6_056;
 /// thread actually got (its `CLOCK_THREAD_CPUTIME_ID`), summed over the threads and capped
 /// at the usable CPUs. They do not drop when other processes — including the apps this
 /// node hosts, when the daemon re-benchmarks — take a share of the CPU, so a busy node
-/// does not flap between tiers. On an idle host they equal the wall-clock rates, which are
-/// reported beside them (`*_wall`: what `sysbench cpu` would print at that moment).
+/// does not flap between tiers. Time a hypervisor steals from the VM is different: the
+/// guest kernel does not charge it to the thread, yet it is capacity the operator's
+/// machine really lacks, so the rates are multiplied by `1 − steal_fraction` (steal share
+/// of all CPU time in `/proc/stat` during the run). On an idle host they equal the
+/// wall-clock rates, which are reported beside them (`*_wall`: what `sysbench cpu` would
+/// print at that moment).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CpuReport {
     /// `--cpu-max-prime` equivalent.
@@ -61,6 +65,10 @@ pub struct CpuReport {
     /// Events per wall-clock second with `threads` threads and with one.
     pub eps_wall: f64,
     pub eps_single_wall: f64,
+    /// Share of CPU time stolen by the hypervisor during the multi- and single-threaded
+    /// runs (0 on bare metal or when `/proc/stat` is unreadable).
+    pub steal_fraction: f64,
+    pub steal_fraction_single: f64,
     /// Events completed in the multi- and single-threaded runs.
     pub events: u64,
     pub events_single: u64,
@@ -124,6 +132,8 @@ struct Rate {
     per_cpu_second: f64,
     /// Sum over threads of events per wall-clock second.
     per_wall_second: f64,
+    /// Share of all CPU time the hypervisor stole meanwhile.
+    steal_fraction: f64,
 }
 
 /// One thread's count and the wall and CPU time up to its last completed event.
@@ -167,8 +177,36 @@ fn run_thread(start: &Barrier, duration: Duration) -> Result<ThreadRun, BenchErr
     Ok(run)
 }
 
+/// Aggregate CPU time counters from the `cpu` line of `/proc/stat`: (steal, total).
+fn cpu_time_counters() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    // user nice system idle iowait irq softirq steal [guest guest_nice]; guest time is
+    // already included in user and nice, so only the first eight are summed.
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let steal = *fields.get(7)?;
+    Some((steal, fields.iter().sum()))
+}
+
+/// Share of CPU time stolen between two readings of [`cpu_time_counters`].
+fn steal_between(before: Option<(u64, u64)>, after: Option<(u64, u64)>) -> f64 {
+    match (before, after) {
+        (Some((s0, t0)), Some((s1, t1))) if t1 > t0 => {
+            (s1.saturating_sub(s0) as f64 / (t1 - t0) as f64).clamp(0.0, 1.0)
+        }
+        _ => 0.0,
+    }
+}
+
 /// Runs `threads` threads for `duration` each.
 fn measure(threads: usize, duration: Duration) -> Result<Rate, BenchError> {
+    let counters_before = cpu_time_counters();
     let start = Barrier::new(threads);
     let results: Vec<Result<ThreadRun, BenchError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
@@ -181,7 +219,10 @@ fn measure(threads: usize, duration: Duration) -> Result<Rate, BenchError> {
     });
     let per_second =
         |events: u64, time: Duration| events as f64 / time.as_secs_f64().max(f64::MIN_POSITIVE);
-    let mut rate = Rate::default();
+    let mut rate = Rate {
+        steal_fraction: steal_between(counters_before, cpu_time_counters()),
+        ..Rate::default()
+    };
     for result in results {
         let run = result?;
         rate.events += run.events;
@@ -202,10 +243,12 @@ pub fn run(cpus: f64, multi: Duration, single: Duration) -> Result<CpuReport, Be
     Ok(CpuReport {
         prime_bound: PRIME_BOUND,
         threads,
-        eps: all.per_cpu_second * quota_share,
-        eps_single: one.per_cpu_second,
+        eps: all.per_cpu_second * quota_share * (1.0 - all.steal_fraction),
+        eps_single: one.per_cpu_second * (1.0 - one.steal_fraction),
         eps_wall: all.per_wall_second,
         eps_single_wall: one.per_wall_second,
+        steal_fraction: all.steal_fraction,
+        steal_fraction_single: one.steal_fraction,
         events: all.events,
         events_single: one.events,
     })
@@ -224,6 +267,15 @@ mod tests {
         assert_eq!(prime_event(11), 3);
         assert_eq!(prime_event(12), 4);
         assert_eq!(prime_event(PRIME_BOUND), PRIMES_BELOW_BOUND);
+    }
+
+    #[test]
+    fn steal_share_between_readings() {
+        assert_eq!(steal_between(Some((10, 1_000)), Some((60, 1_200))), 0.25);
+        // Counters unreadable, or not advancing: no correction rather than a bogus one.
+        assert_eq!(steal_between(None, Some((60, 1_200))), 0.0);
+        assert_eq!(steal_between(Some((10, 1_000)), Some((10, 1_000))), 0.0);
+        assert!(cpu_time_counters().is_some_and(|(steal, total)| steal <= total));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Disk write speed of the data directory, out of reach of the page cache.
 //!
 //! Sequential: 1 MiB writes to a new file, like `dd if=/dev/zero of=FILE bs=1M count=N
-//! oflag=direct`, then one `fdatasync` (counted) so nothing is left in flight. Random: 4 KiB
+//! oflag=direct`, in five rounds each closed by an `fdatasync` (counted) so nothing is
+//! left in flight; the median round's MB/s is reported. Random: 4 KiB
 //! writes at random aligned offsets of that file, one at a time (queue depth 1), like fio's
 //! `--rw=randwrite --bs=4k --direct=1 --iodepth=1`.
 //!
@@ -31,6 +32,8 @@ pub const SEQ_CHUNK_BYTES: usize = 1 << 20;
 pub const RANDOM_WRITE_BYTES: usize = 4 << 10;
 /// Alignment satisfying `O_DIRECT` on 512-byte and 4 KiB-sector devices alike.
 const ALIGN: usize = 4 << 10;
+/// Sequential rounds; the median is reported.
+const SEQ_ROUNDS: u64 = 5;
 /// Free space left untouched: never fill the operator's disk for a benchmark.
 const KEEP_FREE_BYTES: u64 = 1 << 30;
 /// The sequential file must be at least this large for a meaningful figure.
@@ -49,7 +52,7 @@ pub enum IoMode {
 /// Disk figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DiskReport {
-    /// Sequential write, MB/s (10^6 bytes, as `dd` prints).
+    /// Sequential write, MB/s (10^6 bytes, as `dd` prints): the median of the rounds.
     pub write_mbs: f64,
     /// Bytes written sequentially.
     pub write_bytes: u64,
@@ -90,14 +93,25 @@ pub fn run(dir: &Path, free_bytes: u64, plan: DiskPlan) -> Result<DiskReport, Be
     let mut chunk = AlignedBuf::new(SEQ_CHUNK_BYTES);
     fill_pseudo_random(chunk.as_mut_slice(), 0x9e37_79b9_7f4a_7c15);
 
-    let began = Instant::now();
+    // The sequential write is split into rounds, each ending in `fdatasync`, and the
+    // median round is reported: one burst of another process's writeback then moves the
+    // figure by one round, not the whole result.
+    let chunk_bytes = SEQ_CHUNK_BYTES as u64;
+    let round_bytes = (max_bytes / SEQ_ROUNDS / chunk_bytes).max(1) * chunk_bytes;
+    let round_time = plan.seq_time / SEQ_ROUNDS as u32;
     let mut written = 0u64;
-    while written < max_bytes && began.elapsed() < plan.seq_time {
-        file.write_all(chunk.as_slice()).map_err(io)?;
-        written += SEQ_CHUNK_BYTES as u64;
+    let mut round_mbs = Vec::with_capacity(SEQ_ROUNDS as usize);
+    for _ in 0..SEQ_ROUNDS {
+        let began = Instant::now();
+        let mut bytes = 0u64;
+        while bytes < round_bytes && began.elapsed() < round_time {
+            file.write_all(chunk.as_slice()).map_err(io)?;
+            bytes += chunk_bytes;
+        }
+        file.sync_data().map_err(io)?;
+        round_mbs.push(bytes as f64 / 1e6 / began.elapsed().as_secs_f64().max(f64::MIN_POSITIVE));
+        written += bytes;
     }
-    file.sync_data().map_err(io)?;
-    let seq_elapsed = began.elapsed();
     drop(file);
 
     let (file, _) = open_for_writes(&scratch.path, false).map_err(io)?;
@@ -117,13 +131,22 @@ pub fn run(dir: &Path, free_bytes: u64, plan: DiskPlan) -> Result<DiskReport, Be
     let random_elapsed = began.elapsed();
 
     Ok(DiskReport {
-        write_mbs: written as f64 / 1e6 / seq_elapsed.as_secs_f64().max(f64::MIN_POSITIVE),
+        write_mbs: median(&mut round_mbs),
         write_bytes: written,
         random_write_iops: random_writes as f64
             / random_elapsed.as_secs_f64().max(f64::MIN_POSITIVE),
         random_writes,
         io_mode,
     })
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
 }
 
 /// Opens for writing with `O_DIRECT`, falling back to `O_DSYNC` when the filesystem
@@ -250,12 +273,12 @@ mod tests {
     fn writes_in_a_real_directory_and_cleans_up() {
         let dir = tempfile::tempdir().unwrap();
         let plan = DiskPlan {
-            max_bytes: 16 << 20,
+            max_bytes: 20 << 20,
             seq_time: Duration::from_secs(5),
             random_time: Duration::from_millis(50),
         };
         let report = run(dir.path(), u64::MAX, plan).unwrap();
-        assert_eq!(report.write_bytes, 16 << 20);
+        assert_eq!(report.write_bytes, 20 << 20, "five rounds of 4 MiB");
         assert!(
             report.write_mbs > 0.0 && report.random_writes > 0,
             "{report:?}"
@@ -265,6 +288,13 @@ mod tests {
             0,
             "scratch file left"
         );
+    }
+
+    #[test]
+    fn median_of_odd_and_even() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(&mut []), 0.0);
     }
 
     #[test]
