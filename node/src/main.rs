@@ -21,6 +21,8 @@ enum Command {
     Spec(cli::spec::SpecArgs),
     /// Place apps on nodes from JSON files with the deterministic scheduler.
     Schedule(cli::schedule::ScheduleArgs),
+    /// Measure this host (CPU, RAM, disk), classify its tier and print the report.
+    Bench(cli::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -29,6 +31,7 @@ fn main() -> ExitCode {
         Command::Key(args) => cli::key::run(args),
         Command::Spec(args) => cli::spec::run(args),
         Command::Schedule(args) => report(cli::schedule::run(args)),
+        Command::Bench(args) => cli::bench::run(&args),
     }
 }
 
