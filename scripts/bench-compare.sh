@@ -19,10 +19,13 @@ if [ "${1:-}" = "--dir" ]; then dir=$2; fi
 sysbench_time=${SYSBENCH_TIME:-10}
 dd_count=${DD_COUNT:-1024}
 
-if ! command -v sysbench >/dev/null 2>&1; then
-    echo "installing sysbench" >&2
+need=()
+command -v sysbench >/dev/null 2>&1 || need+=(sysbench)
+command -v jq >/dev/null 2>&1 || need+=(jq)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "installing ${need[*]}" >&2
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sysbench >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 if [ -z "${FLUXNODE_BIN:-}" ]; then
     cargo build --release -p fluxnode >&2

@@ -42,6 +42,10 @@ cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+log "building the static fluxnode for container tests"
+FLUXNODE_STATIC_BIN=$(scripts/build-static.sh)
+export FLUXNODE_STATIC_BIN
+
 log "cargo test"
 [ "${1:-}" = "--" ] && shift
 cargo test --workspace --locked "$@"
