@@ -9,6 +9,7 @@
 //! by [`BENCH_VERSION`] — a report of another version is not comparable and must be
 //! re-measured.
 
+pub mod cache;
 pub mod cgroup;
 pub mod cpu;
 pub mod disk;
