@@ -3,10 +3,8 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use bollard::query_parameters::ListContainersOptions;
-
 use super::container::labels;
-use super::error::{Op, RuntimeError};
+use super::error::RuntimeError;
 use super::lifecycle::ContainerRef;
 use super::plan::{AppPlan, container_name};
 use super::{Managed, ManagedApp, RestartState, Runtime};
@@ -48,18 +46,9 @@ impl Runtime {
 
     async fn adopt_inner(&self) -> Result<AdoptionReport, RuntimeError> {
         let docker = self.inner.engine.client().await?;
-        let list = docker
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                filters: Some(self.node_filter(None)),
-                ..Default::default()
-            }))
-            .await
-            .map_err(|e| {
-                self.inner
-                    .engine
-                    .classify(e, Op::Other("listing containers"))
-            })?;
+        let list = self
+            .list_containers(&docker, Some(self.node_filter(None)))
+            .await?;
         let plans: BTreeMap<String, AppPlan> = self
             .inner
             .store

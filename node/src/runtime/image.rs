@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use bollard::auth::DockerCredentials;
-use bollard::query_parameters::{CreateImageOptions, ListContainersOptions, RemoveImageOptions};
+use bollard::query_parameters::{CreateImageOptions, RemoveImageOptions};
 use futures_util::StreamExt;
 
 use super::container::labels;
@@ -101,17 +101,7 @@ impl Runtime {
             .iter()
             .flat_map(|p| p.components.iter().map(|c| normalize_image(&c.repotag)))
             .collect();
-        let containers = docker
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                ..Default::default()
-            }))
-            .await
-            .map_err(|e| {
-                self.inner
-                    .engine
-                    .classify(e, Op::Other("listing containers"))
-            })?;
+        let containers = self.list_containers(docker, None).await?;
         let mut removed = Vec::new();
         for image in images {
             let in_use = planned.contains(&image)

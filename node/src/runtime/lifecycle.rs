@@ -3,9 +3,7 @@
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::query_parameters::{
-    CreateContainerOptions, InspectNetworkOptions, ListContainersOptions,
-};
+use bollard::query_parameters::{CreateContainerOptions, InspectNetworkOptions};
 use futures_util::future::join_all;
 
 use super::container::{self, NodeContext, labels};
@@ -308,18 +306,9 @@ impl Runtime {
         docker: &Docker,
         app: &str,
     ) -> Result<Vec<(String, String, String, bool)>, RuntimeError> {
-        let list = docker
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                filters: Some(self.node_filter(Some(app))),
-                ..Default::default()
-            }))
-            .await
-            .map_err(|e| {
-                self.inner
-                    .engine
-                    .classify(e, Op::Other("listing containers"))
-            })?;
+        let list = self
+            .list_containers(docker, Some(self.node_filter(Some(app))))
+            .await?;
         Ok(list
             .into_iter()
             .filter_map(|c| {

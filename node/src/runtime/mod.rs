@@ -258,6 +258,26 @@ impl Runtime {
         r
     }
 
+    /// Every container (running or not) matching `filters`; `None` lists all of them.
+    async fn list_containers(
+        &self,
+        docker: &bollard::Docker,
+        filters: Option<HashMap<String, Vec<String>>>,
+    ) -> Result<Vec<bollard::models::ContainerSummary>, RuntimeError> {
+        docker
+            .list_containers(Some(bollard::query_parameters::ListContainersOptions {
+                all: true,
+                filters,
+                ..Default::default()
+            }))
+            .await
+            .map_err(|e| {
+                self.inner
+                    .engine
+                    .classify(e, error::Op::Other("listing containers"))
+            })
+    }
+
     fn node_filter(&self, app: Option<&str>) -> HashMap<String, Vec<String>> {
         let mut labels = vec![format!("{}={}", labels::NODE, self.inner.cfg.node_id)];
         if let Some(app) = app {

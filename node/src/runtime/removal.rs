@@ -1,9 +1,7 @@
 //! Removing an app: its containers, network and volumes, then the images nobody uses.
 
 use bollard::Docker;
-use bollard::query_parameters::{
-    ListContainersOptions, ListVolumesOptions, RemoveContainerOptions, StopContainerOptions,
-};
+use bollard::query_parameters::{ListVolumesOptions, RemoveContainerOptions, StopContainerOptions};
 use futures_util::future::join_all;
 
 use super::container::labels;
@@ -81,18 +79,9 @@ impl Runtime {
                         .collect()
                 })
                 .unwrap_or_default();
-            let containers = docker
-                .list_containers(Some(ListContainersOptions {
-                    all: true,
-                    filters: Some(self.node_filter(Some(app))),
-                    ..Default::default()
-                }))
-                .await
-                .map_err(|e| {
-                    self.inner
-                        .engine
-                        .classify(e, Op::Other("listing containers"))
-                })?;
+            let containers = self
+                .list_containers(&docker, Some(self.node_filter(Some(app))))
+                .await?;
             images.extend(
                 containers
                     .iter()

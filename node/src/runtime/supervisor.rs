@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use bollard::query_parameters::{ListContainersOptions, StartContainerOptions};
+use bollard::query_parameters::StartContainerOptions;
 
 use super::error::{Op, RuntimeError};
 use super::{Runtime, RuntimeEvent};
@@ -33,18 +33,9 @@ impl Runtime {
 
     async fn supervise_inner(&self) -> Result<SuperviseReport, RuntimeError> {
         let docker = self.inner.engine.client().await?;
-        let list = docker
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                filters: Some(self.node_filter(None)),
-                ..Default::default()
-            }))
-            .await
-            .map_err(|e| {
-                self.inner
-                    .engine
-                    .classify(e, Op::Other("listing containers"))
-            })?;
+        let list = self
+            .list_containers(&docker, Some(self.node_filter(None)))
+            .await?;
         // name -> (id, running)
         let seen: HashMap<String, (String, bool)> = list
             .into_iter()
