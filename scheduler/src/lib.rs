@@ -69,8 +69,10 @@ pub mod explain;
 pub mod index;
 pub mod invariants;
 pub mod model;
+pub mod protocol;
 pub mod ranking;
 pub mod reconcile;
+pub mod sim;
 pub mod spread;
 
 pub use batch::{AppOutcome, Batch, InputError};

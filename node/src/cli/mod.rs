@@ -2,3 +2,4 @@
 //! the function that runs it and returns the process exit code.
 
 pub mod run;
+pub mod sim;
