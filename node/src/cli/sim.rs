@@ -38,6 +38,9 @@ pub struct SimArgs {
     /// `bidding` (fluxnode's protocol) or `fluxos` (FluxOS's random claims).
     #[arg(long, default_value = "bidding", value_parser = parse_strategy)]
     pub strategy: Strategy,
+    /// Record every message and container action about this app in the report.
+    #[arg(long)]
+    pub trace_app: Option<String>,
     /// Print the report as JSON (otherwise a short summary).
     #[arg(long)]
     pub json: bool,
@@ -99,6 +102,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     config.kill = args.kill;
     config.partition = args.partition;
     config.strategy = args.strategy;
+    config.trace_app = args.trace_app;
     let started = Instant::now();
     let report = scheduler::sim::run(&config).context("invalid simulation flags")?;
     let wall = started.elapsed().as_secs_f64();

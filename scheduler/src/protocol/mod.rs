@@ -50,6 +50,11 @@ pub const DEAD_AFTER: Millis = 4 * BEAT_EVERY;
 /// requirements name (5 min) with room.
 pub const FORGET_AFTER: Millis = 600_000;
 
+/// A member that said goodbye is not revived by a beat arriving within this long (beats
+/// sent just before leaving can overtake the goodbye by up to one latency jitter; two
+/// beat periods is ample).
+pub const LEFT_MEMORY: Millis = 2 * BEAT_EVERY;
+
 /// Bid window of a round: call out, bids back, one round trip at the 100 ms one-way
 /// latency the requirements assume plus a margin for a slow peer.
 pub const ROUND_WINDOW: Millis = 800;
@@ -76,7 +81,7 @@ pub const START_GRACE: Millis = 30_000;
 
 /// Backup `k` (1, 2) of a new app's home takes over when it has seen no assignment
 /// `k × TAKEOVER_AFTER` after the registration reached it.
-pub const TAKEOVER_AFTER: Millis = 3_000;
+pub const TAKEOVER_AFTER: Millis = 5_000;
 
 /// How many nodes after the home, in rendezvous order, stand by as backups.
 pub const BACKUPS: usize = 2;

@@ -114,6 +114,23 @@ impl<P> Msg<P> {
         }
     }
 
+    /// The app a message is about, if any.
+    pub fn app(&self) -> Option<&str> {
+        match self {
+            Msg::Register(r) => Some(&r.name),
+            Msg::Renew { app, .. }
+            | Msg::Cancel { app }
+            | Msg::Running { app, .. }
+            | Msg::CallForBids { app, .. }
+            | Msg::Bid { app, .. }
+            | Msg::Decline { app, .. }
+            | Msg::Assignment { app, .. }
+            | Msg::Beat { app, .. }
+            | Msg::Stop { app, .. } => Some(app),
+            Msg::Announce { .. } => None,
+        }
+    }
+
     /// Short kind name for counters.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -9,8 +9,8 @@ use super::msg::{BeatStatus, Msg};
 use super::round::Round;
 use super::view::View;
 use super::{
-    ANNOUNCE_EVERY, ANNOUNCE_MIN_GAP, BEAT_EVERY, DEAD_AFTER, FORGET_AFTER, Millis, Peer,
-    RESERVE_SLACK, START_GRACE, TAKEOVER_AFTER, TICK, name_hash, rendezvous,
+    ANNOUNCE_EVERY, ANNOUNCE_MIN_GAP, BEAT_EVERY, DEAD_AFTER, FORGET_AFTER, LEFT_MEMORY, Millis,
+    Peer, RESERVE_SLACK, START_GRACE, TAKEOVER_AFTER, TICK, name_hash, rendezvous,
 };
 use crate::model::Capacity;
 
@@ -111,6 +111,9 @@ pub(crate) struct Hosted<P> {
     pub cap: Capacity,
     /// The other members of the app's group, including dead ones not yet forgotten.
     pub group: BTreeMap<P, GroupMember>,
+    /// Members that said they left, and when: a beat they sent before leaving can arrive
+    /// after their goodbye (latency varies), and must not bring them back.
+    pub left: BTreeMap<P, Millis>,
 }
 
 #[derive(Debug, Clone)]
@@ -235,6 +238,7 @@ impl<P: Peer> Node<P> {
                             running: true,
                             cap,
                             group: BTreeMap::new(),
+                            left: BTreeMap::new(),
                         },
                     );
                     out.push(Output::Persist(PersistRecord::Hosting {
@@ -409,6 +413,7 @@ impl<P: Peer> Node<P> {
         if let Some(h) = self.hosted.get_mut(app) {
             for &p in group.iter() {
                 if p != self.id && !h.group.contains_key(&p) {
+                    h.left.remove(&p);
                     h.group.insert(p, pending_member(p, now));
                 }
             }
@@ -439,6 +444,8 @@ impl<P: Peer> Node<P> {
             (None, None) => return,
         };
         self.used = self.used.saturating_add(cap);
+        // Any other open bid for this app (another coordinator's round) is void now.
+        self.reservations.retain(|(a, _, _), _| a != app);
         self.announce_dirty = true;
         let members = group
             .iter()
@@ -451,6 +458,7 @@ impl<P: Peer> Node<P> {
                 running: false,
                 cap,
                 group: members,
+                left: BTreeMap::new(),
             },
         );
         out.push(Output::Persist(PersistRecord::Hosting {
@@ -486,12 +494,19 @@ impl<P: Peer> Node<P> {
         }
         if status == BeatStatus::Leaving {
             h.group.remove(&node);
+            h.left.insert(node, now);
             return;
         }
-        let m = h
-            .group
-            .entry(node)
-            .or_insert_with(|| pending_member(node, now));
+        if h.left
+            .get(&node)
+            .is_some_and(|&t| now.saturating_sub(t) < LEFT_MEMORY)
+        {
+            return;
+        }
+        let m = h.group.entry(node).or_insert_with(|| GroupMember {
+            deadline: now,
+            ..pending_member(node, now)
+        });
         m.deadline = m.deadline.max(now + DEAD_AFTER);
         m.restart_until = restart_until;
         m.last_heard = now;
@@ -559,7 +574,9 @@ impl<P: Peer> Node<P> {
             .collect();
         for app in due {
             self.watch.remove(&app);
-            if !self.hosted.contains_key(&app) && !self.rounds.contains_key(&app) {
+            // Someone already runs it: its group takes care of it, no second group.
+            let placed = !view.locations(&app).is_empty();
+            if !placed && !self.hosted.contains_key(&app) && !self.rounds.contains_key(&app) {
                 self.start_round(&app, now, view, out);
             }
         }
@@ -618,8 +635,9 @@ impl<P: Peer> Node<P> {
             if let Some(h) = self.hosted.get_mut(&app) {
                 h.group
                     .retain(|_, m| now.saturating_sub(m.deadline) < FORGET_AFTER);
+                h.left.retain(|_, t| now.saturating_sub(*t) < LEFT_MEMORY);
                 for (p, _) in view.locations(&app) {
-                    if p != self.id && !h.group.contains_key(&p) {
+                    if p != self.id && !h.group.contains_key(&p) && !h.left.contains_key(&p) {
                         // Known only from the registry: dead until it beats back.
                         h.group.insert(
                             p,

@@ -71,7 +71,7 @@ impl<P: Peer> Node<P> {
         exclude.extend(self.unresponsive.keys().copied());
         let candidates = view.candidates(app, &exclude, shortlist_len(missing), now);
         if candidates.is_empty() {
-            self.retry_at.insert(app.clone(), now + RETRY_AFTER);
+            self.retry_later(app, now, live.is_empty());
             return;
         }
         let id = self.next_round;
@@ -124,6 +124,15 @@ impl<P: Peer> Node<P> {
         }
         self.rounds.insert(app.clone(), round);
         out.push(Output::SetTimer(deadline));
+    }
+
+    /// Schedules another round: with a group, its coordinator's next reconcile after the
+    /// pause; with no group at all (`empty`), this node's takeover timer.
+    fn retry_later(&mut self, app: &Arc<str>, now: Millis, empty: bool) {
+        self.retry_at.insert(app.clone(), now + RETRY_AFTER);
+        if empty {
+            self.watch.insert(app.clone(), now + RETRY_AFTER);
+        }
     }
 
     pub(crate) fn on_answer(
@@ -278,7 +287,7 @@ impl<P: Peer> Node<P> {
             }
         }
         if winners.len() < r.missing {
-            self.retry_at.insert(app.clone(), now + RETRY_AFTER);
+            self.retry_later(app, now, live.is_empty() && winners.is_empty());
         }
         r.unacked = winners.iter().copied().filter(|&w| w != self.id).collect();
         r.decided = Some(group);

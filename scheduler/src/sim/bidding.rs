@@ -133,6 +133,7 @@ struct Sim<'c> {
     offsets: Vec<i64>,
     killed: usize,
     next_tick: Vec<Millis>,
+    trace: Vec<String>,
 }
 
 pub(crate) fn run(config: &SimConfig) -> SimReport {
@@ -199,6 +200,7 @@ pub(crate) fn run(config: &SimConfig) -> SimReport {
         offsets: Vec::new(),
         killed: 0,
         next_tick: vec![0; n],
+        trace: Vec::new(),
     };
     sim.bootstrap(&s);
     sim.event_loop();
@@ -395,6 +397,16 @@ impl Sim<'_> {
     fn outputs(&mut self, node: u32, outs: Vec<Output<u32>>, now: Millis) {
         let ni = node as usize;
         for o in outs {
+            if let Some(t) = &self.cfg.trace_app {
+                let about = match &o {
+                    Output::Send(_, m) | Output::Broadcast(m) => m.app(),
+                    Output::StartApp(a) | Output::StopApp(a) | Output::RemoveApp(a) => Some(&**a),
+                    _ => None,
+                };
+                if about == Some(t.as_str()) {
+                    self.trace.push(format!("{now} n{node}: {o:?}"));
+                }
+            }
             match o {
                 Output::Send(to, msg) => {
                     self.net.count(1, msg.wire_bytes());
@@ -582,6 +594,7 @@ impl Sim<'_> {
             invariants: self.inv,
             digest: digest(lines),
             events: self.q.popped,
+            trace: self.trace,
         }
     }
 }

@@ -66,6 +66,9 @@ pub struct SimConfig {
     pub start_failure: f64,
     /// Container start time range in ms (pull cached; create and start).
     pub start_ms: (u64, u64),
+    /// Record every message and container action about this app (for debugging a run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_app: Option<String>,
 }
 
 impl SimConfig {
@@ -86,6 +89,7 @@ impl SimConfig {
             expiring_share: 0.05,
             start_failure: 0.01,
             start_ms: (500, 3_000),
+            trace_app: None,
         }
     }
 }

@@ -110,4 +110,7 @@ pub struct SimReport {
     /// SHA-256 of the final placement, `app\tnode\n` lines sorted.
     pub digest: String,
     pub events: u64,
+    /// Lines recorded for `config.trace_app`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trace: Vec<String>,
 }
