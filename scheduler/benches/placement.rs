@@ -91,9 +91,18 @@ fn nodes(n: usize, seed: u64) -> Vec<NodeInfo> {
                 region += 1;
             }
             let (total, bench) = match row.tier {
-                Tier::Cumulus => (Resources::new(4.0, 8_000, 220), rng.gen_range(240.0..1_800.0)),
-                Tier::Nimbus => (Resources::new(8.0, 32_000, 440), rng.gen_range(640.0..3_000.0)),
-                Tier::Stratus => (Resources::new(16.0, 64_000, 880), rng.gen_range(1_520.0..6_000.0)),
+                Tier::Cumulus => (
+                    Resources::new(4.0, 8_000, 220),
+                    rng.gen_range(240.0..1_800.0),
+                ),
+                Tier::Nimbus => (
+                    Resources::new(8.0, 32_000, 440),
+                    rng.gen_range(640.0..3_000.0),
+                ),
+                Tier::Stratus => (
+                    Resources::new(16.0, 64_000, 880),
+                    rng.gen_range(1_520.0..6_000.0),
+                ),
             };
             let load = rng.gen_range(0.0..0.4);
             let usable = total.saturating_sub(&proto::tier::SYSTEM_RESERVE);

@@ -89,11 +89,19 @@ pub const BACKUPS: usize = 2;
 /// Periodic node announcement (membership and free capacity).
 pub const ANNOUNCE_EVERY: Millis = 300_000;
 
-/// A capacity change is announced at most this often.
-pub const ANNOUNCE_MIN_GAP: Millis = 30_000;
+/// A change of hosted instances is announced at most this often. Short, because
+/// coordinators choose whom to call from announced capacity: a full node that stays
+/// advertised as free draws calls it can only decline. Hosting changes are rare (a few
+/// per node per hour), so this costs little; reservations are not announced (they last
+/// about a second).
+pub const ANNOUNCE_MIN_GAP: Millis = 5_000;
 
 /// A node is dead in the membership view after three missed announcements.
 pub const MEMBER_DEAD_AFTER: Millis = 3 * ANNOUNCE_EVERY;
+
+/// A node that declined an app is not called for it again by the same coordinator for
+/// this long (a minute: long enough for its announcement to show its real free capacity).
+pub const DECLINE_MEMORY: Millis = 60_000;
 
 /// Internal tick period: timers below are checked at this granularity.
 pub const TICK: Millis = 1_000;

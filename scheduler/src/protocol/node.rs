@@ -136,6 +136,8 @@ pub struct Node<P: Peer> {
     pub(crate) retry_at: BTreeMap<Arc<str>, Millis>,
     pub(crate) watch: BTreeMap<Arc<str>, Millis>,
     pub(crate) unresponsive: BTreeMap<P, Millis>,
+    /// Nodes that declined an app recently, not called for it again until the time.
+    pub(crate) declined: BTreeMap<(Arc<str>, P), Millis>,
     pub(crate) next_round: u64,
     next_beat: Millis,
     next_announce: Millis,
@@ -167,6 +169,7 @@ impl<P: Peer> Node<P> {
             retry_at: BTreeMap::new(),
             watch: BTreeMap::new(),
             unresponsive: BTreeMap::new(),
+            declined: BTreeMap::new(),
             next_round: 1,
             next_beat: config.phase % BEAT_EVERY,
             next_announce: config.phase % ANNOUNCE_EVERY,
@@ -386,7 +389,6 @@ impl<P: Peer> Node<P> {
                 until: deadline.max(now) + RESERVE_SLACK,
             },
         );
-        self.announce_dirty = true;
         true
     }
 
@@ -557,12 +559,9 @@ impl<P: Peer> Node<P> {
     }
 
     fn on_tick(&mut self, now: Millis, view: &View<P>, out: &mut Vec<Output<P>>) {
-        let before = self.reservations.len();
         self.reservations.retain(|_, r| r.until > now);
-        if self.reservations.len() != before {
-            self.announce_dirty = true;
-        }
         self.unresponsive.retain(|_, &mut until| until > now);
+        self.declined.retain(|_, &mut until| until > now);
         self.retry_at.retain(|_, &mut t| t > now);
         self.tick_rounds(now, view, out);
 

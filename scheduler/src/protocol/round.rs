@@ -8,8 +8,8 @@ use super::msg::Msg;
 use super::node::{Input, Node, Output, live_members, pending_member};
 use super::view::View;
 use super::{
-    ACK_WAIT, Millis, Peer, RESERVE_SLACK, RETRY_AFTER, ROUND_WINDOW, UNRESPONSIVE_FOR,
-    shortlist_len,
+    ACK_WAIT, DECLINE_MEMORY, Millis, Peer, RESERVE_SLACK, RETRY_AFTER, ROUND_WINDOW,
+    UNRESPONSIVE_FOR, shortlist_len,
 };
 use crate::model::{NodeInfo, Params, Running};
 use crate::schedule;
@@ -62,14 +62,22 @@ impl<P: Peer> Node<P> {
             return;
         }
         let missing = wanted - live.len();
-        // Never call a node that may still run the app (dead members included) or that
-        // ignored this coordinator recently.
-        let mut exclude: BTreeSet<P> = live.clone();
+        // Never call a node that may still run the app (dead members included), that
+        // ignored this coordinator recently, or that declined this app recently (the
+        // view's capacity figures lag behind reservations; asking again would only hear
+        // the same answer).
+        let mut skip: BTreeSet<P> = BTreeSet::new();
         if let Some(h) = self.hosted.get(app) {
-            exclude.extend(h.group.keys().copied());
+            skip.extend(h.group.keys().copied());
         }
-        exclude.extend(self.unresponsive.keys().copied());
-        let candidates = view.candidates(app, &exclude, shortlist_len(missing), now);
+        skip.extend(self.unresponsive.keys().copied());
+        skip.extend(
+            self.declined
+                .keys()
+                .filter(|(a, _)| a == app)
+                .map(|(_, p)| *p),
+        );
+        let candidates = view.candidates(app, &live, &skip, shortlist_len(missing), now);
         if candidates.is_empty() {
             self.retry_later(app, now, live.is_empty());
             return;
@@ -157,6 +165,8 @@ impl<P: Peer> Node<P> {
             r.bids.insert(node);
         } else {
             r.declined.insert(node);
+            self.declined
+                .insert((app.clone(), node), now + DECLINE_MEMORY);
         }
         if r.answered() {
             self.decide(app, now, view, out);

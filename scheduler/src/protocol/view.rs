@@ -394,19 +394,31 @@ impl<P: Peer> View<P> {
     }
 
     /// Up to `want` candidates for new instances of `app`, best first by the scheduler
-    /// (spread first, then quality), never one of `exclude` (members, unresponsive
-    /// nodes), which count as covering their places.
-    pub fn candidates(&self, app: &str, exclude: &BTreeSet<P>, want: usize, now: Millis) -> Vec<P> {
+    /// (spread first, then quality). `members` (nodes running it) count as covering their
+    /// places and are never candidates; `skip` (nodes that declined or did not answer
+    /// recently, or may still run it) are never returned.
+    pub fn candidates(
+        &self,
+        app: &str,
+        members: &BTreeSet<P>,
+        skip: &BTreeSet<P>,
+        want: usize,
+        now: Millis,
+    ) -> Vec<P> {
         let Some(entry) = self.apps.get(app) else {
             return Vec::new();
         };
-        let running: Vec<Running> = exclude
+        let running: Vec<Running> = members
             .iter()
             .filter_map(|p| self.snapshot_index.get(p))
             .map(|&i| Running::new(app, self.snapshot[i].id.clone()))
             .collect();
+        let skipped = skip
+            .iter()
+            .filter(|p| !members.contains(p) && self.snapshot_index.contains_key(p))
+            .count();
         let mut demand = entry.record.demand.clone();
-        demand.instances = (running.len() + want) as u32;
+        demand.instances = (running.len() + want + skipped) as u32;
         demand.height = entry.height;
         demand.expire = entry.expire;
         let params = Params {
@@ -426,6 +438,8 @@ impl<P: Peer> View<P> {
             .flat_map(|p| p.nodes.iter())
             .filter_map(|id| self.snapshot_by_id.get(id))
             .filter_map(|&i| self.snapshot_peers.get(i).copied())
+            .filter(|p| !skip.contains(p))
+            .take(want)
             .collect()
     }
 
