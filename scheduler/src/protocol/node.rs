@@ -540,9 +540,13 @@ impl<P: Peer> Node<P> {
         let Some(h) = self.hosted.get(app) else {
             return;
         };
+        // Sent twice: a lost goodbye would leave this node counted as a member (and the
+        // app one short) until its beats are missed for `DEAD_AFTER`.
         let msg = self.beat(app, BeatStatus::Leaving);
-        for &p in h.group.keys() {
-            out.push(Output::Send(p, msg.clone()));
+        for _ in 0..2 {
+            for &p in h.group.keys() {
+                out.push(Output::Send(p, msg.clone()));
+            }
         }
         let cap = h.cap;
         self.hosted.remove(app);

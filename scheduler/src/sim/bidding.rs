@@ -59,6 +59,9 @@ struct Instance {
 }
 
 pub(crate) struct Setup {
+    /// Apps with fewer eligible nodes (constraints, uptime, capacity on an empty network)
+    /// than instances: no strategy can bring them to N.
+    pub infeasible: usize,
     pub infos: Vec<NodeInfo>,
     pub demands: Vec<AppDemand>,
     pub expiring: Vec<usize>,
@@ -104,7 +107,19 @@ pub(crate) fn setup(config: &SimConfig, rng: &mut ChaCha8Rng) -> Setup {
             }
         }
     }
+    let params = Params::default();
+    let infeasible = demands
+        .iter()
+        .filter(|d| {
+            infos
+                .iter()
+                .filter(|n| crate::eligibility::check(d, n, n.free(), false, &params).is_ok())
+                .count()
+                < d.instances as usize
+        })
+        .count();
     Setup {
+        infeasible,
         infos,
         demands,
         expiring,
@@ -204,7 +219,9 @@ pub(crate) fn run(config: &SimConfig) -> SimReport {
     };
     sim.bootstrap(&s);
     sim.event_loop();
-    sim.report()
+    let mut report = sim.report();
+    report.infeasible_apps = s.infeasible;
+    report
 }
 
 impl Sim<'_> {
@@ -571,6 +588,7 @@ impl Sim<'_> {
         });
         SimReport {
             config: self.cfg.clone(),
+            infeasible_apps: 0,
             time_to_n_s,
             never_reached_n,
             over_assigned_app_seconds: over,
@@ -590,7 +608,9 @@ impl Sim<'_> {
                 renewed_kept,
                 not_removed,
             },
-            final_state: self.tracker.final_state(),
+            final_state: self
+                .tracker
+                .final_state(|i| self.records[i].name.to_string()),
             invariants: self.inv,
             digest: digest(lines),
             events: self.q.popped,

@@ -424,6 +424,7 @@ pub(crate) fn run(config: &SimConfig) -> SimReport {
     });
     SimReport {
         config: config.clone(),
+        infeasible_apps: s.infeasible,
         time_to_n_s,
         never_reached_n,
         over_assigned_app_seconds: over,
@@ -443,7 +444,7 @@ pub(crate) fn run(config: &SimConfig) -> SimReport {
             renewed_kept,
             not_removed,
         },
-        final_state: tracker.final_state(),
+        final_state: tracker.final_state(|i| format!("app{i:04}")),
         invariants: inv,
         digest: digest(lines),
         events: q.popped,

@@ -77,6 +77,8 @@ pub struct FinalState {
     pub apps_above_n: usize,
     pub apps_below_n: usize,
     pub instances_running: u64,
+    /// Up to 20 apps not at N: `name running/wanted`.
+    pub off_target: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -92,6 +94,9 @@ pub struct Invariants {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SimReport {
     pub config: SimConfig,
+    /// Apps with fewer eligible nodes than instances (geolocation, tier, uptime, capacity
+    /// on the empty network): no strategy can bring them to N.
+    pub infeasible_apps: usize,
     /// Seconds from registration until the app first had exactly `instances` running.
     pub time_to_n_s: Stats,
     /// Apps that never reached `instances` after registration.

@@ -198,18 +198,22 @@ impl Tracker {
         self.apps.get(app).map_or(0, |a| a.running)
     }
 
-    pub fn final_state(&self) -> FinalState {
+    /// End state; `name` names app indices for the off-target list.
+    pub fn final_state(&self, name: impl Fn(usize) -> String) -> FinalState {
         let mut f = FinalState::default();
-        for a in self
-            .apps
-            .iter()
-            .filter(|a| a.registered_at.is_some() && !a.gone)
-        {
+        for (i, a) in self.apps.iter().enumerate() {
+            if a.registered_at.is_none() || a.gone {
+                continue;
+            }
             f.instances_running += u64::from(a.running);
             match a.running.cmp(&a.wanted) {
                 std::cmp::Ordering::Equal => f.apps_at_n += 1,
                 std::cmp::Ordering::Greater => f.apps_above_n += 1,
                 std::cmp::Ordering::Less => f.apps_below_n += 1,
+            }
+            if a.running != a.wanted && f.off_target.len() < 20 {
+                f.off_target
+                    .push(format!("{} {}/{}", name(i), a.running, a.wanted));
             }
         }
         f
