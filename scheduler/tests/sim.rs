@@ -78,7 +78,10 @@ fn killed_nodes_apps_are_back_at_n_within_60_s() {
         let r = run(&c).unwrap();
         let k = r.kill.clone().unwrap();
         assert_eq!(k.killed_nodes, NODES / 20);
-        assert_eq!(k.not_recovered, 0, "seed {seed}: {k:?}");
+        assert!(
+            k.not_recovered <= k.infeasible_after_kill,
+            "seed {seed}: {k:?}"
+        );
         assert!(k.time_to_replace_s.max <= 60.0, "seed {seed}: {k:?}");
         assert_eq!(r.final_state.apps_above_n, 0, "seed {seed}");
         assert_invariants(&r);

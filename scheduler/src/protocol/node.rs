@@ -138,6 +138,9 @@ pub struct Node<P: Peer> {
     pub(crate) unresponsive: BTreeMap<P, Millis>,
     /// Nodes that declined an app recently, not called for it again until the time.
     pub(crate) declined: BTreeMap<(Arc<str>, P), Millis>,
+    /// Hosted apps to reconcile at the given time, ahead of the beat schedule (a round
+    /// fell short, or this node just became coordinator of a short group).
+    pub(crate) rerun: BTreeMap<Arc<str>, Millis>,
     pub(crate) next_round: u64,
     next_beat: Millis,
     next_announce: Millis,
@@ -170,6 +173,7 @@ impl<P: Peer> Node<P> {
             watch: BTreeMap::new(),
             unresponsive: BTreeMap::new(),
             declined: BTreeMap::new(),
+            rerun: BTreeMap::new(),
             next_round: 1,
             next_beat: config.phase % BEAT_EVERY,
             next_announce: config.phase % ANNOUNCE_EVERY,
@@ -469,6 +473,14 @@ impl<P: Peer> Node<P> {
         }));
         out.push(Output::StartApp(app.clone()));
         self.beat_group(app, BeatStatus::Starting, out);
+        if group.len()
+            < view
+                .app(app)
+                .map_or(0, |e| e.record.demand.instances as usize)
+        {
+            // The round fell short: whoever coordinates the new group acts at once.
+            self.rerun.insert(app.clone(), now + super::TICK);
+        }
         if !group.contains(&coordinator) && coordinator != self.id {
             out.push(Output::Send(
                 coordinator,
@@ -579,13 +591,13 @@ impl<P: Peer> Node<P> {
             self.watch.remove(&app);
             // Someone already runs it: its group takes care of it, no second group.
             let placed = !view.locations(&app).is_empty();
-            if !placed && !self.hosted.contains_key(&app) && !self.rounds.contains_key(&app) {
+            if !placed && !self.hosted.contains_key(&app) && !self.round_open(&app) {
                 self.start_round(&app, now, view, out);
             }
         }
         for app in view.orphans() {
             if view.homes(app).first() == Some(&self.id)
-                && !self.rounds.contains_key(app)
+                && !self.round_open(app)
                 && !self.retry_at.contains_key(app)
             {
                 self.retry_at.insert(app.clone(), now + 2 * START_GRACE);
@@ -593,6 +605,22 @@ impl<P: Peer> Node<P> {
             }
         }
 
+        let due: Vec<Arc<str>> = self
+            .rerun
+            .iter()
+            .filter(|&(_, &t)| t <= now)
+            .map(|(a, _)| a.clone())
+            .collect();
+        for app in due {
+            self.rerun.remove(&app);
+            if self.hosted.contains_key(&app)
+                && self.is_coordinator(&app, now, view)
+                && !self.round_open(&app)
+            {
+                self.retry_at.remove(&app);
+                self.reconcile(&app, now, view, out);
+            }
+        }
         if now >= self.next_beat {
             self.next_beat = now + BEAT_EVERY;
             self.group_duties(now, view, out);

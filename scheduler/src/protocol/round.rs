@@ -14,6 +14,11 @@ use super::{
 use crate::model::{NodeInfo, Params, Running};
 use crate::schedule;
 
+/// Resends of an assignment to a winner that has not acknowledged it. Two, each after
+/// `ACK_WAIT`, both inside the winner's reservation (`RESERVE_SLACK`): with 1 % loss a
+/// winner misses all three copies once in a million.
+const MAX_RESENDS: u8 = 2;
+
 /// One placement round this node coordinates for an app.
 #[derive(Debug, Clone)]
 pub(crate) struct Round<P> {
@@ -26,7 +31,7 @@ pub(crate) struct Round<P> {
     /// After the decision: the group sent out and the winners not yet heard from.
     pub decided: Option<Arc<[P]>>,
     pub unacked: BTreeSet<P>,
-    pub resent: bool,
+    pub resent: u8,
 }
 
 impl<P: Peer> Round<P> {
@@ -42,6 +47,12 @@ impl<P: Peer> Round<P> {
 }
 
 impl<P: Peer> Node<P> {
+    /// Whether a round for `app` is still collecting bids (a decided round only waits for
+    /// acknowledgements and does not block the next one).
+    pub(crate) fn round_open(&self, app: &str) -> bool {
+        self.rounds.get(app).is_some_and(|r| r.decided.is_none())
+    }
+
     /// Starts a round for the instances `app` is missing, as its coordinator.
     pub(crate) fn start_round(
         &mut self,
@@ -53,7 +64,7 @@ impl<P: Peer> Node<P> {
         let Some(entry) = view.app(app) else {
             return;
         };
-        if !view.placeable(app, now) || self.rounds.contains_key(app) {
+        if !view.placeable(app, now) || self.round_open(app) {
             return;
         }
         let live = live_members(self, app, now);
@@ -77,7 +88,7 @@ impl<P: Peer> Node<P> {
                 .filter(|(a, _)| a == app)
                 .map(|(_, p)| *p),
         );
-        let candidates = view.candidates(app, &live, &skip, shortlist_len(missing), now);
+        let candidates = view.candidates(app, &live, &skip, missing, shortlist_len(missing), now);
         if candidates.is_empty() {
             self.retry_later(app, now, live.is_empty());
             return;
@@ -94,7 +105,7 @@ impl<P: Peer> Node<P> {
             declined: BTreeSet::new(),
             decided: None,
             unacked: BTreeSet::new(),
-            resent: false,
+            resent: 0,
         };
         let call = Msg::CallForBids {
             app: app.clone(),
@@ -183,8 +194,9 @@ impl<P: Peer> Node<P> {
                 None if now >= r.deadline => self.decide(&app, now, view, out),
                 None => {}
                 Some(group) => {
-                    if !r.resent && now >= r.deadline + ACK_WAIT && !r.unacked.is_empty() {
-                        r.resent = true;
+                    let due = r.deadline + ACK_WAIT * (u64::from(r.resent) + 1);
+                    if r.resent < MAX_RESENDS && now >= due && !r.unacked.is_empty() {
+                        r.resent += 1;
                         let msg = Msg::Assignment {
                             app: app.clone(),
                             round: r.id,
@@ -194,9 +206,29 @@ impl<P: Peer> Node<P> {
                         for &p in &r.unacked {
                             out.push(Output::Send(p, msg.clone()));
                         }
+                        out.push(Output::SetTimer(now + ACK_WAIT));
                     }
                     if now >= r.deadline + RESERVE_SLACK + ACK_WAIT {
+                        // Winners never heard from after every resend have lost their
+                        // reservation: count them out now rather than after START_GRACE.
+                        let silent: Vec<P> = r.unacked.iter().copied().collect();
                         self.rounds.remove(&app);
+                        if let Some(h) = self.hosted.get_mut(&app) {
+                            let mut dropped = false;
+                            for p in silent {
+                                if h.group.get(&p).is_some_and(|m| {
+                                    m.deadline > now
+                                        && m.last_heard
+                                            <= m.deadline.saturating_sub(super::START_GRACE)
+                                }) {
+                                    h.group.remove(&p);
+                                    dropped = true;
+                                }
+                            }
+                            if dropped {
+                                self.rerun.insert(app.clone(), now);
+                            }
+                        }
                     }
                 }
             }
@@ -297,7 +329,13 @@ impl<P: Peer> Node<P> {
             }
         }
         if winners.len() < r.missing {
-            self.retry_later(app, now, live.is_empty() && winners.is_empty());
+            if self.hosted.contains_key(app) {
+                // Short: ask the next candidates (decliners are skipped) at the next tick
+                // instead of waiting for the next beat period.
+                self.rerun.insert(app.clone(), now + super::TICK);
+            } else {
+                self.retry_later(app, now, live.is_empty() && winners.is_empty());
+            }
         }
         r.unacked = winners.iter().copied().filter(|&w| w != self.id).collect();
         r.decided = Some(group);
@@ -325,7 +363,7 @@ impl<P: Peer> Node<P> {
             }
             return;
         }
-        if live.len() == wanted || self.rounds.contains_key(app) {
+        if live.len() == wanted || self.round_open(app) {
             return;
         }
         let mut nodes = Vec::new();

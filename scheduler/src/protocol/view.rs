@@ -393,8 +393,11 @@ impl<P: Peer> View<P> {
             .collect();
     }
 
-    /// Up to `want` candidates for new instances of `app`, best first by the scheduler
-    /// (spread first, then quality). `members` (nodes running it) count as covering their
+    /// Up to `want` candidates for new instances of `app`. The first `spread` come from
+    /// the scheduler in its order (spread first, then quality); the rest are drawn from
+    /// the next 2 × `want` in the scheduler's order by a hash of (app, node), so that
+    /// concurrent rounds for different apps do not all call the same few best nodes (a
+    /// full node can only decline). `members` (nodes running it) count as covering their
     /// places and are never candidates; `skip` (nodes that declined or did not answer
     /// recently, or may still run it) are never returned.
     pub fn candidates(
@@ -402,6 +405,7 @@ impl<P: Peer> View<P> {
         app: &str,
         members: &BTreeSet<P>,
         skip: &BTreeSet<P>,
+        spread: usize,
         want: usize,
         now: Millis,
     ) -> Vec<P> {
@@ -417,8 +421,9 @@ impl<P: Peer> View<P> {
             .iter()
             .filter(|p| !members.contains(p) && self.snapshot_index.contains_key(p))
             .count();
+        let pool = spread + 2 * want;
         let mut demand = entry.record.demand.clone();
-        demand.instances = (running.len() + want + skipped) as u32;
+        demand.instances = (running.len() + pool + skipped) as u32;
         demand.height = entry.height;
         demand.expire = entry.expire;
         let params = Params {
@@ -433,14 +438,31 @@ impl<P: Peer> View<P> {
         ) else {
             return Vec::new();
         };
-        out.placements
+        let ranked: Vec<P> = out
+            .placements
             .iter()
             .flat_map(|p| p.nodes.iter())
             .filter_map(|id| self.snapshot_by_id.get(id))
             .filter_map(|&i| self.snapshot_peers.get(i).copied())
             .filter(|p| !skip.contains(p))
-            .take(want)
-            .collect()
+            .take(pool)
+            .collect();
+        let head = spread.min(ranked.len());
+        let mut picked: Vec<P> = ranked[..head].to_vec();
+        let mut rest: Vec<(u64, P)> = ranked[head..]
+            .iter()
+            .map(|&p| {
+                let h = self.members.get(&p).map_or(0, |m| m.hash);
+                (rendezvous(entry.hash, h), p)
+            })
+            .collect();
+        rest.sort_by(|a, b| b.cmp(a));
+        picked.extend(
+            rest.into_iter()
+                .map(|(_, p)| p)
+                .take(want.saturating_sub(head)),
+        );
+        picked
     }
 
     /// A member's scheduler record, if known.

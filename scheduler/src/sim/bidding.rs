@@ -149,6 +149,7 @@ struct Sim<'c> {
     killed: usize,
     next_tick: Vec<Millis>,
     trace: Vec<String>,
+    infos: Vec<NodeInfo>,
 }
 
 pub(crate) fn run(config: &SimConfig) -> SimReport {
@@ -216,6 +217,7 @@ pub(crate) fn run(config: &SimConfig) -> SimReport {
         killed: 0,
         next_tick: vec![0; n],
         trace: Vec::new(),
+        infos: s.infos.clone(),
     };
     sim.bootstrap(&s);
     sim.event_loop();
@@ -593,7 +595,10 @@ impl Sim<'_> {
             never_reached_n,
             over_assigned_app_seconds: over,
             under_assigned_app_seconds: under,
-            kill: self.tracker.kill_report(self.killed),
+            kill: self.tracker.kill_report(self.killed).map(|mut k| {
+                k.infeasible_after_kill = infeasible(&self.infos, &self.net.alive, &self.records);
+                k
+            }),
             partition,
             traffic: Traffic {
                 messages_per_node_per_s: self.net.messages as f64 / n / secs,
@@ -617,4 +622,23 @@ impl Sim<'_> {
             trace: self.trace,
         }
     }
+}
+
+/// Apps with fewer eligible live nodes (constraints, uptime, capacity on an empty
+/// network) than instances.
+fn infeasible(infos: &[NodeInfo], alive: &[bool], records: &[Arc<AppRecord>]) -> usize {
+    let params = Params::default();
+    records
+        .iter()
+        .filter(|r| {
+            infos
+                .iter()
+                .zip(alive)
+                .filter(|(n, a)| {
+                    **a && crate::eligibility::check(&r.demand, n, n.free(), false, &params).is_ok()
+                })
+                .count()
+                < r.demand.instances as usize
+        })
+        .count()
 }

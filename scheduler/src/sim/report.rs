@@ -37,6 +37,8 @@ pub struct KillReport {
     /// Seconds from the kill until each affected app had exactly `instances` running again.
     pub time_to_replace_s: Stats,
     pub not_recovered: usize,
+    /// Apps with fewer eligible live nodes than instances after the kill: cannot recover.
+    pub infeasible_after_kill: usize,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

@@ -159,6 +159,7 @@ impl Tracker {
             killed_nodes: killed,
             affected_apps: self.affected.len(),
             not_recovered: self.affected.len() - recovered.len(),
+            infeasible_after_kill: 0,
             time_to_replace_s: Stats::of(recovered),
         })
     }
