@@ -8,10 +8,9 @@
 //! Capacity freed by stopped instances is not reused in the same batch: the stop has not
 //! happened yet, and the node will report the freed room in its next announcement.
 
-use std::collections::HashMap;
-
 use crate::eligibility::{Ineligible, check};
 use crate::expiry::{expiry_height, is_expired, is_removable, removal_height};
+use crate::fasthash::{FxHashMap, SortedIds, map_with_capacity};
 use crate::index::{NodeIndex, candidates_from};
 use crate::model::{AppDemand, Capacity, NodeInfo, Params, Running};
 use crate::ranking::Ranker;
@@ -44,7 +43,7 @@ pub struct AppOutcome {
     pub reason: Option<String>,
 }
 
-/// A batch in progress. [`crate::schedule`] runs it to the end; [`crate::explain`] steps
+/// A batch in progress. [`crate::schedule`] runs it to the end; [`crate::explain()`] steps
 /// it to the app in question to see the capacity that app met.
 #[derive(Debug)]
 pub struct Batch<'a> {
@@ -68,13 +67,12 @@ impl<'a> Batch<'a> {
         running: &[Running],
         params: &'a Params,
     ) -> Result<Self, InputError> {
-        let mut node_ids: HashMap<&str, u32> = HashMap::with_capacity(nodes.len());
-        for (i, n) in nodes.iter().enumerate() {
-            if node_ids.insert(n.id.as_str(), i as u32).is_some() {
-                return Err(InputError::DuplicateNode(n.id.clone()));
-            }
+        let node_id = |i: u32| nodes.get(i as usize).map_or("", |n| n.id.as_str());
+        let node_ids = SortedIds::new(nodes.iter().map(|n| n.id.as_str()));
+        if let Some(i) = node_ids.duplicate(node_id) {
+            return Err(InputError::DuplicateNode(node_id(i).to_string()));
         }
-        let mut app_names: HashMap<&str, usize> = HashMap::with_capacity(apps.len());
+        let mut app_names: FxHashMap<&str, usize> = map_with_capacity(apps.len());
         for (i, a) in apps.iter().enumerate() {
             if app_names.insert(a.name.as_str(), i).is_some() {
                 return Err(InputError::DuplicateApp(a.name.clone()));
@@ -87,9 +85,10 @@ impl<'a> Batch<'a> {
         // Instances on unknown nodes are treated as gone; of unknown apps, as not ours.
         let mut per_app: Vec<Vec<u32>> = vec![Vec::new(); apps.len()];
         for r in running {
-            if let (Some(&a), Some(&n)) =
-                (app_names.get(r.app.as_str()), node_ids.get(r.node.as_str()))
-            {
+            if let (Some(&a), Some(n)) = (
+                app_names.get(r.app.as_str()),
+                node_ids.get(&r.node, node_id),
+            ) {
                 per_app[a].push(n);
             }
         }

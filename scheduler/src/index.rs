@@ -9,11 +9,10 @@
 //! computed only to order nodes of equal score. Nodes whose free capacity falls below the
 //! smallest demand of the batch are skipped for good as the walk passes them.
 
-use std::collections::HashMap;
-
 use proto::geo::{GeoFilter, Location};
 use proto::tier::Tier;
 
+use crate::fasthash::{FxHashMap, map_with_capacity};
 use crate::model::{Capacity, NodeInfo, Params};
 use crate::ranking::{Ranker, score};
 use crate::spread::{Candidates, Place};
@@ -32,7 +31,7 @@ pub struct PlaceTable {
 impl PlaceTable {
     pub fn new(nodes: &[NodeInfo]) -> Self {
         type Triple<'a> = (&'a str, &'a str, &'a str);
-        let mut seen: HashMap<Triple<'_>, u32> = HashMap::new();
+        let mut seen: FxHashMap<Triple<'_>, u32> = map_with_capacity(64);
         let mut distinct: Vec<(Triple<'_>, usize)> = Vec::new();
         let mut raw = Vec::with_capacity(nodes.len());
         for (i, n) in nodes.iter().enumerate() {
@@ -125,9 +124,13 @@ impl NodeIndex {
         let regions = places.region_count();
         // Counting sort by region, then order each region by score and id.
         let mut region_end = vec![0u32; regions];
-        let placeable = |n: &NodeInfo| crate::eligibility::uptime_ok(n.uptime, params);
-        for (n, p) in nodes.iter().zip(&places.node_place) {
-            if placeable(n) {
+        let free: Vec<Capacity> = nodes.iter().map(NodeInfo::free).collect();
+        // Nodes that can take nothing in this batch stay out of the lists altogether.
+        let placeable = |i: usize, n: &NodeInfo| {
+            crate::eligibility::uptime_ok(n.uptime, params) && smallest_demand.fits_within(&free[i])
+        };
+        for (i, (n, p)) in nodes.iter().zip(&places.node_place).enumerate() {
+            if placeable(i, n) {
                 region_end[p.region as usize] += 1;
             }
         }
@@ -141,7 +144,7 @@ impl NodeIndex {
         let mut fill = region_live.clone();
         let mut region_nodes = vec![0u32; acc as usize];
         for (i, (n, p)) in nodes.iter().zip(&places.node_place).enumerate() {
-            if placeable(n) {
+            if placeable(i, n) {
                 let slot = &mut fill[p.region as usize];
                 region_nodes[*slot as usize] = i as u32;
                 *slot += 1;
@@ -161,7 +164,7 @@ impl NodeIndex {
             places,
             score,
             tier: nodes.iter().map(|n| n.tier).collect(),
-            free: nodes.iter().map(NodeInfo::free).collect(),
+            free,
             region_nodes,
             region_end,
             region_live,
@@ -312,4 +315,97 @@ pub fn candidates_from(
 /// Score of a node, exposed for callers building [`candidates_from`] inputs.
 pub fn node_score(n: &NodeInfo) -> u64 {
     score(n.uptime, n.bench_score)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::tier::Resources;
+
+    fn node(id: &str, geo: &str, bench: f64) -> NodeInfo {
+        NodeInfo {
+            id: id.into(),
+            tier: Tier::Nimbus,
+            geo: geo.parse().unwrap(),
+            total: Resources::new(8.0, 32_000, 440),
+            used: Resources::default(),
+            bench_score: bench,
+            uptime: 1.0,
+        }
+    }
+
+    #[test]
+    fn place_numbering_follows_location_order_not_input_order() {
+        let a = [
+            node("1", "NA_US_Texas", 1.0),
+            node("2", "EU_DE_Hesse", 1.0),
+            node("3", "EU_FR_Normandy", 1.0),
+            node("4", "EU_DE_Bavaria", 1.0),
+            node("5", "EU_DE_Hesse", 1.0),
+        ];
+        let t = PlaceTable::new(&a);
+        let p = |i: usize| t.node_place[i];
+        assert_eq!(p(1), p(4), "same location, same place");
+        assert_eq!(
+            (p(3).continent, p(3).country),
+            (0, 0),
+            "EU_DE_Bavaria sorts first"
+        );
+        assert_eq!(p(2).country, 1);
+        assert_eq!((p(0).continent, p(0).country, p(0).region), (1, 2, 3));
+        let mut reversed = a.to_vec();
+        reversed.reverse();
+        let r = PlaceTable::new(&reversed);
+        assert_eq!(r.node_place[0], t.node_place[4]);
+        assert_eq!(r.region_location, t.region_location);
+    }
+
+    #[test]
+    fn walk_returns_whole_score_ties_ordered_by_hash() {
+        let nodes: Vec<NodeInfo> = (0..6)
+            .map(|i| {
+                node(
+                    &format!("n{i}"),
+                    "EU_DE_Hesse",
+                    if i < 4 { 500.0 } else { 100.0 },
+                )
+            })
+            .collect();
+        let demand = Capacity::from(Resources::new(1.0, 100, 1));
+        let mut index = NodeIndex::new(&nodes, &Params::default(), demand);
+        let ranker = Ranker::new("app");
+        let mut out = Candidates::default();
+        let groups = index.collect(
+            &nodes,
+            &GeoFilter::default(),
+            Tier::Cumulus,
+            demand,
+            2,
+            &ranker,
+            &|i| i == 0,
+            &mut out,
+        );
+        assert_eq!(groups, 1);
+        assert_eq!(out.node_count(), 2, "trimmed back to `take`");
+        // The two kept are the best two of n1..n3 (n0 excluded) by hash.
+        let mut tied: Vec<u32> = vec![1, 2, 3];
+        tied.sort_by(|&a, &b| ranker.cmp(500, &nodes[b as usize].id, 500, &nodes[a as usize].id));
+        let mut picks = Vec::new();
+        crate::spread::select(
+            &mut out,
+            &[],
+            2,
+            |a, b| {
+                ranker.cmp(
+                    index.score[a as usize],
+                    &nodes[a as usize].id,
+                    index.score[b as usize],
+                    &nodes[b as usize].id,
+                )
+            },
+            &mut picks,
+        );
+        let got: Vec<u32> = picks.iter().map(|p| p.node).collect();
+        assert_eq!(got, tied[..2].to_vec());
+    }
 }

@@ -50,7 +50,7 @@
 //! [`Params::height`] set, expired apps get no new instances and removable apps have every
 //! instance stopped.
 //!
-//! **Explain** ([`explain`]). For an app and a node: the eligibility failure, or the
+//! **Explain** ([`mod@explain`]). For an app and a node: the eligibility failure, or the
 //! winner that outranked it and at which spread level.
 //!
 //! # Determinism
@@ -66,6 +66,7 @@ pub mod contract;
 pub mod eligibility;
 pub mod expiry;
 pub mod explain;
+pub mod fasthash;
 pub mod index;
 pub mod invariants;
 pub mod model;

@@ -180,9 +180,9 @@ fn expiry_stops_new_placements_then_removes() {
         height: Some(h),
         ..Params::default()
     };
-    let live = run(&world(), &[app.clone()], &running, &at(1_099));
+    let live = run(&world(), std::slice::from_ref(&app), &running, &at(1_099));
     assert_eq!(live.placements[0].nodes.len(), 1);
-    let expired = run(&world(), &[app.clone()], &running, &at(1_100));
+    let expired = run(&world(), std::slice::from_ref(&app), &running, &at(1_100));
     assert!(expired.placements[0].nodes.is_empty());
     assert_eq!(
         expired.placements[0].keep,
@@ -195,7 +195,12 @@ fn expiry_stops_new_placements_then_removes() {
             .contains("expired at height 1100")
     );
     let grace_end = 1_100 + scheduler::expiry::GRACE_BLOCKS;
-    let still = run(&world(), &[app.clone()], &running, &at(grace_end - 1));
+    let still = run(
+        &world(),
+        std::slice::from_ref(&app),
+        &running,
+        &at(grace_end - 1),
+    );
     assert!(still.stop.is_empty());
     let removed = run(&world(), &[app], &running, &at(grace_end));
     assert_eq!(removed.stop.len(), 1);
@@ -230,7 +235,8 @@ fn explain_names_the_reason_or_the_winner() {
     nodes_plus.push(low);
     let app = AppDemand::new("db", 3, Resources::new(4.0, 8_000, 100));
     let p = Params::default();
-    let ex = |node: &str| explain(&nodes_plus, &[app.clone()], &[], &p, "db", node).unwrap();
+    let ex =
+        |node: &str| explain(&nodes_plus, std::slice::from_ref(&app), &[], &p, "db", node).unwrap();
     assert_eq!(
         ex("de1"),
         Explanation::Placed {
@@ -264,7 +270,14 @@ fn explain_names_the_reason_or_the_winner() {
     }
     assert!(ex("fr1").to_string().contains("jp1"));
     assert_eq!(
-        explain(&nodes_plus, &[app.clone()], &[], &p, "db", "nope"),
+        explain(
+            &nodes_plus,
+            std::slice::from_ref(&app),
+            &[],
+            &p,
+            "db",
+            "nope"
+        ),
         Err(ExplainError::UnknownNode("nope".into()))
     );
 }
