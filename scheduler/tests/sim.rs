@@ -155,3 +155,27 @@ fn bad_scenarios_are_refused_with_the_flag_named() {
     });
     assert!(run(&c).unwrap_err().to_string().contains("--kill"));
 }
+
+#[test]
+fn large_network_with_sampled_shortlists_reaches_n_and_recovers() {
+    // Above 2,000 nodes coordinators rank a per-app sample of the view; check that path
+    // too, once, at 3,000 nodes with a kill.
+    let mut c = SimConfig::new(3_000, 300, 11);
+    c.duration_s = 200;
+    c.kill = Some(Kill {
+        percent: 5.0,
+        at_s: 100,
+    });
+    let r = run(&c).unwrap();
+    assert!(
+        r.never_reached_n <= r.infeasible_apps,
+        "{:?}",
+        r.final_state
+    );
+    assert!(r.time_to_n_s.max <= 30.0, "{:?}", r.time_to_n_s);
+    let k = r.kill.clone().unwrap();
+    assert!(k.not_recovered <= k.infeasible_after_kill, "{k:?}");
+    assert!(k.time_to_replace_s.max <= 60.0, "{k:?}");
+    assert_eq!(r.final_state.apps_above_n, 0, "{:?}", r.final_state);
+    assert_invariants(&r);
+}
