@@ -23,6 +23,8 @@ enum Command {
     Schedule(cli::schedule::ScheduleArgs),
     /// Measure this host (CPU, RAM, disk), classify its tier and print the report.
     Bench(cli::bench::BenchArgs),
+    /// Simulate the placement protocol over thousands of nodes in one process.
+    Sim(cli::sim::SimArgs),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +34,7 @@ fn main() -> ExitCode {
         Command::Spec(args) => cli::spec::run(args),
         Command::Schedule(args) => report(cli::schedule::run(args)),
         Command::Bench(args) => cli::bench::run(&args),
+        Command::Sim(args) => report(cli::sim::run(args)),
     }
 }
 

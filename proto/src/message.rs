@@ -11,6 +11,7 @@
 
 mod check;
 mod owner;
+mod placement;
 
 use std::fmt;
 
@@ -25,6 +26,7 @@ pub use owner::{
     AppCancel, AppRegistration, AppRenewal, OwnerAction, OwnerSignatureError, OwnerSigned,
     owner_signing_bytes,
 };
+pub use placement::{BeatStatus, CallForBids, Decline, GroupBeat, Stop};
 
 use crate::geo::Location;
 use crate::keys::NodeId;
@@ -201,6 +203,10 @@ pub enum Message {
     Bid(Bid),
     Assignment(Assignment),
     RunningReport(RunningReport),
+    CallForBids(CallForBids),
+    Decline(Decline),
+    GroupBeat(GroupBeat),
+    Stop(Stop),
 }
 
 impl Message {
@@ -211,9 +217,9 @@ impl Message {
             Message::AppRegistration(_) | Message::AppRenewal(_) | Message::AppCancel(_) => {
                 Topic::Apps
             }
-            Message::Bid(_) => Topic::Bids,
-            Message::Assignment(_) => Topic::Assignments,
-            Message::RunningReport(_) => Topic::Running,
+            Message::Bid(_) | Message::CallForBids(_) | Message::Decline(_) => Topic::Bids,
+            Message::Assignment(_) | Message::Stop(_) => Topic::Assignments,
+            Message::RunningReport(_) | Message::GroupBeat(_) => Topic::Running,
         }
     }
 
@@ -227,6 +233,10 @@ impl Message {
             Message::Bid(_) => "bid",
             Message::Assignment(_) => "assignment",
             Message::RunningReport(_) => "running_report",
+            Message::CallForBids(_) => "call_for_bids",
+            Message::Decline(_) => "decline",
+            Message::GroupBeat(_) => "group_beat",
+            Message::Stop(_) => "stop",
         }
     }
 
@@ -238,6 +248,10 @@ impl Message {
             Message::Bid(m) => Some(("node", &m.node)),
             Message::Assignment(m) => Some(("coordinator", &m.coordinator)),
             Message::RunningReport(m) => Some(("node", &m.node)),
+            Message::CallForBids(m) => Some(("coordinator", &m.coordinator)),
+            Message::Decline(m) => Some(("node", &m.node)),
+            Message::GroupBeat(m) => Some(("node", &m.node)),
+            Message::Stop(m) => Some(("coordinator", &m.coordinator)),
             Message::AppRegistration(_) | Message::AppRenewal(_) | Message::AppCancel(_) => None,
         }
     }

@@ -47,6 +47,10 @@ round_trip_each_type! {
     bid_round_trips: bid() => Message::Bid;
     assignment_round_trips: assignment() => Message::Assignment;
     running_report_round_trips: running_report() => Message::RunningReport;
+    call_for_bids_round_trips: call_for_bids() => Message::CallForBids;
+    decline_round_trips: decline() => Message::Decline;
+    group_beat_round_trips: group_beat() => Message::GroupBeat;
+    stop_round_trips: stop() => Message::Stop;
 }
 
 proptest! {

@@ -71,8 +71,10 @@ mod from_spec;
 pub mod index;
 pub mod invariants;
 pub mod model;
+pub mod protocol;
 pub mod ranking;
 pub mod reconcile;
+pub mod sim;
 pub mod spread;
 
 pub use batch::{AppOutcome, Batch, InputError};

@@ -5,4 +5,5 @@ pub mod bench;
 pub mod key;
 pub mod run;
 pub mod schedule;
+pub mod sim;
 pub mod spec;

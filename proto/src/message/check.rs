@@ -97,6 +97,10 @@ impl Message {
                 Ok(())
             }
             Message::RunningReport(r) => check_running(r),
+            Message::CallForBids(m) => app_name("app", &m.app),
+            Message::Decline(m) => app_name("app", &m.app),
+            Message::GroupBeat(m) => app_name("app", &m.app),
+            Message::Stop(m) => app_name("app", &m.app),
         }
     }
 }

@@ -9,8 +9,9 @@ use proptest::prelude::*;
 use proto::geo::Location;
 use proto::keys::{Keypair, NodeId};
 use proto::message::{
-    AppCancel, AppRegistration, AppRenewal, Assignment, Bid, Message, NodeAnnouncement,
-    OwnerSigned, RestartWindow, RunningApp, RunningReport, SpecHash,
+    AppCancel, AppRegistration, AppRenewal, Assignment, BeatStatus, Bid, CallForBids, Decline,
+    GroupBeat, Message, NodeAnnouncement, OwnerSigned, RestartWindow, RunningApp, RunningReport,
+    SpecHash, Stop,
 };
 use proto::tier::{Resources, Tier};
 
@@ -178,6 +179,52 @@ pub fn running_report() -> impl Strategy<Value = RunningReport> {
     })
 }
 
+pub fn call_for_bids() -> impl Strategy<Value = CallForBids> {
+    (app_name(), any::<u64>(), node_id(), any::<u64>()).prop_map(
+        |(app, round, coordinator, deadline_ms)| CallForBids {
+            app,
+            round,
+            coordinator,
+            deadline_ms,
+        },
+    )
+}
+
+pub fn decline() -> impl Strategy<Value = Decline> {
+    (app_name(), any::<u64>(), node_id()).prop_map(|(app, round, node)| Decline {
+        app,
+        round,
+        node,
+    })
+}
+
+pub fn group_beat() -> impl Strategy<Value = GroupBeat> {
+    (
+        app_name(),
+        node_id(),
+        prop_oneof![
+            Just(BeatStatus::Starting),
+            Just(BeatStatus::Running),
+            Just(BeatStatus::Leaving)
+        ],
+        proptest::option::of(any::<u64>()),
+    )
+        .prop_map(|(app, node, status, restart_until_ms)| GroupBeat {
+            app,
+            node,
+            status,
+            restart_until_ms,
+        })
+}
+
+pub fn stop() -> impl Strategy<Value = Stop> {
+    (app_name(), node_id(), node_id()).prop_map(|(app, coordinator, node)| Stop {
+        app,
+        coordinator,
+        node,
+    })
+}
+
 pub fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
         announcement().prop_map(Message::Announcement),
@@ -187,6 +234,10 @@ pub fn message() -> impl Strategy<Value = Message> {
         bid().prop_map(Message::Bid),
         assignment().prop_map(Message::Assignment),
         running_report().prop_map(Message::RunningReport),
+        call_for_bids().prop_map(Message::CallForBids),
+        decline().prop_map(Message::Decline),
+        group_beat().prop_map(Message::GroupBeat),
+        stop().prop_map(Message::Stop),
     ]
 }
 
@@ -197,6 +248,10 @@ pub fn sent_by(mut message: Message, key: &Keypair) -> Message {
         Message::Bid(m) => m.node = key.public(),
         Message::Assignment(m) => m.coordinator = key.public(),
         Message::RunningReport(m) => m.node = key.public(),
+        Message::CallForBids(m) => m.coordinator = key.public(),
+        Message::Decline(m) => m.node = key.public(),
+        Message::GroupBeat(m) => m.node = key.public(),
+        Message::Stop(m) => m.coordinator = key.public(),
         Message::AppRegistration(_) | Message::AppRenewal(_) | Message::AppCancel(_) => {}
     }
     message

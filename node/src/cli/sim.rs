@@ -1,0 +1,158 @@
+//! `fluxnode sim`: run the placement simulator and print its report.
+
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+use scheduler::sim::{Kill, Partition, SimConfig, Strategy};
+
+/// Simulate N nodes and M apps over a lossy, partitionable network, deterministically.
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Number of nodes (geography from the Flux country/tier census).
+    #[arg(long)]
+    pub nodes: usize,
+    /// Number of apps (3–12 instances each).
+    #[arg(long)]
+    pub apps: usize,
+    /// RNG seed: the same seed gives the same run and the same digest.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Simulated seconds.
+    #[arg(long, default_value_t = 1_000)]
+    pub duration: u64,
+    /// One-way network latency in milliseconds (each message takes 0.5–1.5 × this).
+    #[arg(long, default_value_t = 100)]
+    pub latency: u64,
+    /// Loss probability of each delivery, in [0, 1).
+    #[arg(long, default_value_t = 0.01)]
+    pub loss: f64,
+    /// Kill PERCENT of the nodes at T seconds, e.g. `5@300`.
+    #[arg(long, value_parser = parse_kill)]
+    pub kill: Option<Kill>,
+    /// Partition the nodes A:B from T1 to T2 seconds, e.g. `50/50@300-600`.
+    #[arg(long, value_parser = parse_partition)]
+    pub partition: Option<Partition>,
+    /// `bidding` (fluxnode's protocol) or `fluxos` (FluxOS's random claims).
+    #[arg(long, default_value = "bidding", value_parser = parse_strategy)]
+    pub strategy: Strategy,
+    /// Record every message and container action about this app in the report.
+    #[arg(long)]
+    pub trace_app: Option<String>,
+    /// Print the report as JSON (otherwise a short summary).
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_strategy(s: &str) -> Result<Strategy, String> {
+    match s {
+        "bidding" => Ok(Strategy::Bidding),
+        "fluxos" => Ok(Strategy::Fluxos),
+        _ => Err(format!("expected `bidding` or `fluxos`, got {s:?}")),
+    }
+}
+
+fn num<T: FromStr>(s: &str, what: &str) -> Result<T, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| format!("{what} must be a number, got {s:?}"))
+}
+
+fn parse_kill(s: &str) -> Result<Kill, String> {
+    let (p, t) = s
+        .split_once('@')
+        .ok_or_else(|| format!("expected PERCENT@SECONDS such as 5@300, got {s:?}"))?;
+    let percent: f64 = num(p, "PERCENT")?;
+    if !(0.0..=100.0).contains(&percent) {
+        return Err(format!("PERCENT must be within 0..=100, got {percent}"));
+    }
+    Ok(Kill {
+        percent,
+        at_s: num(t, "SECONDS")?,
+    })
+}
+
+fn parse_partition(s: &str) -> Result<Partition, String> {
+    let err = || format!("expected A/B@T1-T2 such as 50/50@300-600, got {s:?}");
+    let (ab, window) = s.split_once('@').ok_or_else(err)?;
+    let (a, b) = ab.split_once('/').ok_or_else(err)?;
+    let (t1, t2) = window.split_once('-').ok_or_else(err)?;
+    let p = Partition {
+        a: num(a, "A")?,
+        b: num(b, "B")?,
+        from_s: num(t1, "T1")?,
+        to_s: num(t2, "T2")?,
+    };
+    if p.a == 0 || p.b == 0 {
+        return Err(format!("A and B must both be above 0, got {s:?}"));
+    }
+    if p.from_s >= p.to_s {
+        return Err(format!("T1 must be before T2, got {s:?}"));
+    }
+    Ok(p)
+}
+
+pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
+    let mut config = SimConfig::new(args.nodes, args.apps, args.seed);
+    config.duration_s = args.duration;
+    config.latency_ms = args.latency;
+    config.loss = args.loss;
+    config.kill = args.kill;
+    config.partition = args.partition;
+    config.strategy = args.strategy;
+    config.trace_app = args.trace_app;
+    let started = Instant::now();
+    let report = scheduler::sim::run(&config).context("invalid simulation flags")?;
+    let wall = started.elapsed().as_secs_f64();
+    if args.json {
+        let mut value = serde_json::to_value(&report)?;
+        if let Some(o) = value.as_object_mut() {
+            o.insert("wall_seconds".into(), serde_json::json!(wall));
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        println!(
+            "{} nodes x {} apps, {} s simulated in {wall:.1} s wall ({:?})",
+            config.nodes, config.apps, config.duration_s, config.strategy
+        );
+        println!(
+            "time to N: p50 {:.1} s, p99 {:.1} s, max {:.1} s; never {}",
+            report.time_to_n_s.p50,
+            report.time_to_n_s.p99,
+            report.time_to_n_s.max,
+            report.never_reached_n
+        );
+        println!(
+            "over-assigned {:.0} app-s, under-assigned {:.0} app-s; final: {} at N, {} above, {} below",
+            report.over_assigned_app_seconds,
+            report.under_assigned_app_seconds,
+            report.final_state.apps_at_n,
+            report.final_state.apps_above_n,
+            report.final_state.apps_below_n
+        );
+        println!("digest {}", report.digest);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_values_parse_and_bad_ones_name_the_part() {
+        let k = parse_kill("5@300").unwrap();
+        assert_eq!((k.percent, k.at_s), (5.0, 300));
+        assert!(parse_kill("5").unwrap_err().contains("PERCENT@SECONDS"));
+        assert!(parse_kill("x@3").unwrap_err().contains("PERCENT"));
+        assert!(parse_kill("150@3").unwrap_err().contains("0..=100"));
+        let p = parse_partition("50/50@300-600").unwrap();
+        assert_eq!((p.a, p.b, p.from_s, p.to_s), (50, 50, 300, 600));
+        assert!(parse_partition("50/50@600-300").unwrap_err().contains("T1"));
+        assert!(parse_partition("0/50@1-2").unwrap_err().contains("above 0"));
+        assert!(parse_partition("50@1-2").unwrap_err().contains("A/B@T1-T2"));
+        assert!(parse_strategy("random").unwrap_err().contains("bidding"));
+    }
+}

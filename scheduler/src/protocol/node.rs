@@ -1,0 +1,727 @@
+//! One node's protocol state and its input handler.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use proto::tier::{Resources, SYSTEM_RESERVE};
+
+use super::msg::{BeatStatus, Msg};
+use super::round::Round;
+use super::view::View;
+use super::{
+    ANNOUNCE_EVERY, ANNOUNCE_MIN_GAP, BEAT_EVERY, DEAD_AFTER, FORGET_AFTER, LEFT_MEMORY, Millis,
+    Peer, RESERVE_SLACK, START_GRACE, TAKEOVER_AFTER, TICK, name_hash, rendezvous,
+};
+use crate::model::Capacity;
+
+/// Something that happened to the node.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input<'a, P> {
+    /// A message from `from`, signature already verified by the caller.
+    Message {
+        from: P,
+        msg: &'a Msg<P>,
+    },
+    /// A timer set with [`Output::SetTimer`] fired (extra ticks are harmless).
+    Tick,
+    ContainerStarted {
+        app: Arc<str>,
+    },
+    ContainerFailed {
+        app: Arc<str>,
+    },
+    /// A running instance went away on its own (crash loop given up, removed by hand).
+    ContainerExited {
+        app: Arc<str>,
+    },
+    /// The node's whole size or its non-app use changed.
+    Capacity {
+        total: Resources,
+        base_used: Resources,
+    },
+    /// The operator plans a restart: peers do not replace this node's apps until `until`.
+    PlannedRestart {
+        until: Millis,
+    },
+    /// At start-up, the daemon found a running instance of `app` (by its labels) and keeps
+    /// it: nothing is torn down by a restart. The group is re-learnt from running reports
+    /// and beats.
+    Adopt {
+        app: Arc<str>,
+    },
+}
+
+/// What the node asks its host to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output<P> {
+    /// Gossip to every node.
+    Broadcast(Msg<P>),
+    /// Send to one node (request-response in the daemon).
+    Send(P, Msg<P>),
+    StartApp(Arc<str>),
+    /// Stop the containers, keep nothing (an extra instance; data is re-created elsewhere).
+    StopApp(Arc<str>),
+    /// Remove containers, network and volumes (expiry + grace, or owner cancel).
+    RemoveApp(Arc<str>),
+    Persist(PersistRecord),
+    /// Deliver [`Input::Tick`] at this time.
+    SetTimer(Millis),
+}
+
+/// State the daemon must store before acting on the outputs that follow it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PersistRecord {
+    /// The node hosts (or starts) an instance of `app`.
+    Hosting { app: Arc<str>, running: bool },
+    /// The node no longer hosts `app`.
+    Released { app: Arc<str> },
+}
+
+/// A node's fixed facts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeConfig<P> {
+    pub id: P,
+    /// Whole size of the node; the system reserve is subtracted here.
+    pub total: Resources,
+    /// What the host uses outside fluxnode apps.
+    pub base_used: Resources,
+    /// Offset of this node's heartbeat schedule inside [`BEAT_EVERY`] and
+    /// [`ANNOUNCE_EVERY`], so nodes do not all beat in the same millisecond.
+    pub phase: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct GroupMember {
+    pub hash: u64,
+    /// Alive until this time unless a newer beat moves it.
+    pub deadline: Millis,
+    pub restart_until: Option<Millis>,
+    pub last_heard: Millis,
+}
+
+impl GroupMember {
+    pub fn alive(&self, now: Millis) -> bool {
+        now < self.deadline || self.restart_until.is_some_and(|u| now < u)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Hosted<P> {
+    pub running: bool,
+    pub cap: Capacity,
+    /// The other members of the app's group, including dead ones not yet forgotten.
+    pub group: BTreeMap<P, GroupMember>,
+    /// Members that said they left, and when: a beat they sent before leaving can arrive
+    /// after their goodbye (latency varies), and must not bring them back.
+    pub left: BTreeMap<P, Millis>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Reservation {
+    pub cap: Capacity,
+    pub until: Millis,
+}
+
+/// The protocol state of one node. See the module docs and `docs/protocol.md`.
+#[derive(Debug, Clone)]
+pub struct Node<P: Peer> {
+    pub(crate) id: P,
+    pub(crate) hash: u64,
+    pub(crate) offered: Capacity,
+    pub(crate) base_used: Capacity,
+    pub(crate) used: Capacity,
+    pub(crate) reservations: BTreeMap<(Arc<str>, P, u64), Reservation>,
+    pub(crate) hosted: BTreeMap<Arc<str>, Hosted<P>>,
+    pub(crate) rounds: BTreeMap<Arc<str>, Round<P>>,
+    pub(crate) retry_at: BTreeMap<Arc<str>, Millis>,
+    pub(crate) watch: BTreeMap<Arc<str>, Millis>,
+    pub(crate) unresponsive: BTreeMap<P, Millis>,
+    /// Nodes that declined an app recently, not called for it again until the time.
+    pub(crate) declined: BTreeMap<(Arc<str>, P), Millis>,
+    /// Hosted apps to reconcile at the given time, ahead of the beat schedule (a round
+    /// fell short, or this node just became coordinator of a short group).
+    pub(crate) rerun: BTreeMap<Arc<str>, Millis>,
+    pub(crate) next_round: u64,
+    next_beat: Millis,
+    next_announce: Millis,
+    last_announce: Option<Millis>,
+    announce_dirty: bool,
+    restart_until: Option<Millis>,
+}
+
+fn offered_of(total: Resources, base_used: Resources) -> (Capacity, Capacity) {
+    let base = Capacity::from(base_used);
+    let offered = Capacity::from(total)
+        .saturating_sub(Capacity::from(SYSTEM_RESERVE))
+        .saturating_sub(base);
+    (offered, base)
+}
+
+impl<P: Peer> Node<P> {
+    pub fn new(config: NodeConfig<P>) -> Self {
+        let (offered, base_used) = offered_of(config.total, config.base_used);
+        Self {
+            id: config.id,
+            hash: name_hash(&config.id.to_string()),
+            offered,
+            base_used,
+            used: Capacity::ZERO,
+            reservations: BTreeMap::new(),
+            hosted: BTreeMap::new(),
+            rounds: BTreeMap::new(),
+            retry_at: BTreeMap::new(),
+            watch: BTreeMap::new(),
+            unresponsive: BTreeMap::new(),
+            declined: BTreeMap::new(),
+            rerun: BTreeMap::new(),
+            next_round: 1,
+            next_beat: config.phase % BEAT_EVERY,
+            next_announce: config.phase % ANNOUNCE_EVERY,
+            last_announce: None,
+            announce_dirty: false,
+            restart_until: None,
+        }
+    }
+
+    pub fn id(&self) -> P {
+        self.id
+    }
+
+    /// Apps this node hosts, with whether each is running (else starting).
+    pub fn hosted(&self) -> impl Iterator<Item = (&Arc<str>, bool)> {
+        self.hosted.iter().map(|(a, h)| (a, h.running))
+    }
+
+    /// Capacity held by open bids.
+    pub fn reserved(&self) -> Capacity {
+        self.reservations
+            .values()
+            .fold(Capacity::ZERO, |acc, r| acc.saturating_add(r.cap))
+    }
+
+    /// Capacity still free for new bids.
+    pub fn free(&self) -> Capacity {
+        self.offered
+            .saturating_sub(self.used)
+            .saturating_sub(self.reserved())
+    }
+
+    /// Processes one input at time `now` against the node's view of the ledgers.
+    pub fn handle(&mut self, input: Input<'_, P>, now: Millis, view: &View<P>) -> Vec<Output<P>> {
+        let mut out = Vec::new();
+        match input {
+            Input::Message { from, msg } => self.on_message(from, msg, now, view, &mut out),
+            Input::Tick => self.on_tick(now, view, &mut out),
+            Input::ContainerStarted { app } => {
+                if let Some(h) = self.hosted.get_mut(&app) {
+                    h.running = true;
+                    out.push(Output::Persist(PersistRecord::Hosting {
+                        app: app.clone(),
+                        running: true,
+                    }));
+                    out.push(Output::Broadcast(Msg::Running {
+                        node: self.id,
+                        app: app.clone(),
+                        running: true,
+                    }));
+                    self.beat_group(&app, BeatStatus::Running, &mut out);
+                }
+            }
+            Input::ContainerFailed { app } | Input::ContainerExited { app } => {
+                self.release(&app, &mut out);
+            }
+            Input::Capacity { total, base_used } => {
+                (self.offered, self.base_used) = offered_of(total, base_used);
+                self.announce_dirty = true;
+            }
+            Input::Adopt { app } => {
+                if let (Some(e), false) = (view.app(&app), self.hosted.contains_key(&app)) {
+                    let cap = Capacity::from(e.record.demand.resources);
+                    self.used = self.used.saturating_add(cap);
+                    self.announce_dirty = true;
+                    self.hosted.insert(
+                        app.clone(),
+                        Hosted {
+                            running: true,
+                            cap,
+                            group: BTreeMap::new(),
+                            left: BTreeMap::new(),
+                        },
+                    );
+                    out.push(Output::Persist(PersistRecord::Hosting {
+                        app: app.clone(),
+                        running: true,
+                    }));
+                    out.push(Output::Broadcast(Msg::Running {
+                        node: self.id,
+                        app,
+                        running: true,
+                    }));
+                }
+            }
+            Input::PlannedRestart { until } => {
+                self.restart_until = Some(until);
+                self.announce_dirty = true;
+                let apps: Vec<Arc<str>> = self.hosted.keys().cloned().collect();
+                for app in apps {
+                    let status = self.status_of(&app);
+                    self.beat_group(&app, status, &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    fn status_of(&self, app: &str) -> BeatStatus {
+        match self.hosted.get(app) {
+            Some(h) if h.running => BeatStatus::Running,
+            Some(_) => BeatStatus::Starting,
+            None => BeatStatus::Leaving,
+        }
+    }
+
+    fn on_message(
+        &mut self,
+        from: P,
+        msg: &Msg<P>,
+        now: Millis,
+        view: &View<P>,
+        out: &mut Vec<Output<P>>,
+    ) {
+        match msg {
+            Msg::Register(rec) => {
+                let homes = view.homes(&rec.name);
+                match homes.iter().position(|&h| h == self.id) {
+                    Some(0) => self.start_round(&rec.name, now, view, out),
+                    Some(k) => {
+                        self.watch
+                            .insert(rec.name.clone(), now + k as Millis * TAKEOVER_AFTER);
+                    }
+                    None => {}
+                }
+            }
+            Msg::Cancel { app } => {
+                if self.hosted.contains_key(app) {
+                    out.push(Output::RemoveApp(app.clone()));
+                    self.release(app, out);
+                }
+            }
+            Msg::CallForBids {
+                app,
+                round,
+                coordinator,
+                deadline,
+            } => {
+                let bid = self.consider_call(app, *round, *coordinator, *deadline, now, view);
+                let reply = if bid {
+                    Msg::Bid {
+                        app: app.clone(),
+                        round: *round,
+                        node: self.id,
+                    }
+                } else {
+                    Msg::Decline {
+                        app: app.clone(),
+                        round: *round,
+                        node: self.id,
+                    }
+                };
+                out.push(Output::Send(*coordinator, reply));
+            }
+            Msg::Bid { .. } | Msg::Decline { .. } => self.on_answer(msg, now, view, out),
+            Msg::Assignment { .. } => self.on_assignment(msg, now, view, out),
+            Msg::Beat {
+                app,
+                node,
+                status,
+                restart_until,
+            } => self.on_beat(app, *node, *status, *restart_until, now),
+            Msg::Stop {
+                app,
+                coordinator,
+                node,
+            } => {
+                let known = *coordinator == self.id
+                    || self
+                        .hosted
+                        .get(app)
+                        .is_some_and(|h| h.group.contains_key(coordinator));
+                if *node == self.id && known && self.hosted.contains_key(app) {
+                    out.push(Output::StopApp(app.clone()));
+                    self.release(app, out);
+                }
+            }
+            Msg::Renew { .. } | Msg::Announce { .. } | Msg::Running { .. } => {}
+        }
+        let _ = from;
+    }
+
+    /// Whether to bid: the app is known and placeable, not hosted or reserved here, and
+    /// fits in what is free. A bid reserves the capacity until the deadline plus slack.
+    fn consider_call(
+        &mut self,
+        app: &Arc<str>,
+        round: u64,
+        coordinator: P,
+        deadline: Millis,
+        now: Millis,
+        view: &View<P>,
+    ) -> bool {
+        if !view.placeable(app, now) || self.hosted.contains_key(app) {
+            return false;
+        }
+        if self.reservations.keys().any(|(a, _, _)| a == app) {
+            return false;
+        }
+        let Some(entry) = view.app(app) else {
+            return false;
+        };
+        let Some(me) = view.info(self.id) else {
+            return false;
+        };
+        if crate::eligibility::check_static(&entry.record.demand, me).is_err() {
+            return false;
+        }
+        let cap = Capacity::from(entry.record.demand.resources);
+        if !cap.fits_within(&self.free()) {
+            return false;
+        }
+        self.reservations.insert(
+            (app.clone(), coordinator, round),
+            Reservation {
+                cap,
+                until: deadline.max(now) + RESERVE_SLACK,
+            },
+        );
+        true
+    }
+
+    fn on_assignment(
+        &mut self,
+        msg: &Msg<P>,
+        now: Millis,
+        view: &View<P>,
+        out: &mut Vec<Output<P>>,
+    ) {
+        let Msg::Assignment {
+            app,
+            round,
+            coordinator,
+            group,
+        } = msg
+        else {
+            return;
+        };
+        let (round, coordinator) = (*round, *coordinator);
+        self.watch.remove(app);
+        let reservation = self.reservations.remove(&(app.clone(), coordinator, round));
+        let chosen = group.contains(&self.id);
+        if let Some(h) = self.hosted.get_mut(app) {
+            for &p in group.iter() {
+                if p != self.id && !h.group.contains_key(&p) {
+                    h.left.remove(&p);
+                    h.group.insert(p, pending_member(p, now));
+                }
+            }
+            return;
+        }
+        if !chosen {
+            return;
+        }
+        let cap = match (reservation, view.app(app)) {
+            (Some(r), _) => r.cap,
+            // A resent assignment after the reservation lapsed: take it if it still fits.
+            (None, Some(e)) => {
+                let cap = Capacity::from(e.record.demand.resources);
+                if !cap.fits_within(&self.free()) || !view.placeable(app, now) {
+                    out.push(Output::Send(
+                        coordinator,
+                        Msg::Beat {
+                            app: app.clone(),
+                            node: self.id,
+                            status: BeatStatus::Leaving,
+                            restart_until: None,
+                        },
+                    ));
+                    return;
+                }
+                cap
+            }
+            (None, None) => return,
+        };
+        self.used = self.used.saturating_add(cap);
+        // Any other open bid for this app (another coordinator's round) is void now.
+        self.reservations.retain(|(a, _, _), _| a != app);
+        self.announce_dirty = true;
+        let members = group
+            .iter()
+            .filter(|&&p| p != self.id)
+            .map(|&p| (p, pending_member(p, now)))
+            .collect();
+        self.hosted.insert(
+            app.clone(),
+            Hosted {
+                running: false,
+                cap,
+                group: members,
+                left: BTreeMap::new(),
+            },
+        );
+        out.push(Output::Persist(PersistRecord::Hosting {
+            app: app.clone(),
+            running: false,
+        }));
+        out.push(Output::StartApp(app.clone()));
+        self.beat_group(app, BeatStatus::Starting, out);
+        if group.len()
+            < view
+                .app(app)
+                .map_or(0, |e| e.record.demand.instances as usize)
+        {
+            // The round fell short: whoever coordinates the new group acts at once.
+            self.rerun.insert(app.clone(), now + super::TICK);
+        }
+        if !group.contains(&coordinator) && coordinator != self.id {
+            out.push(Output::Send(
+                coordinator,
+                self.beat(app, BeatStatus::Starting),
+            ));
+        }
+    }
+
+    fn on_beat(
+        &mut self,
+        app: &Arc<str>,
+        node: P,
+        status: BeatStatus,
+        restart_until: Option<Millis>,
+        now: Millis,
+    ) {
+        if let Some(r) = self.rounds.get_mut(app) {
+            r.acked(node);
+        }
+        let Some(h) = self.hosted.get_mut(app) else {
+            return;
+        };
+        if node == self.id {
+            return;
+        }
+        if status == BeatStatus::Leaving {
+            h.group.remove(&node);
+            h.left.insert(node, now);
+            return;
+        }
+        if h.left
+            .get(&node)
+            .is_some_and(|&t| now.saturating_sub(t) < LEFT_MEMORY)
+        {
+            return;
+        }
+        let m = h.group.entry(node).or_insert_with(|| GroupMember {
+            deadline: now,
+            ..pending_member(node, now)
+        });
+        m.deadline = m.deadline.max(now + DEAD_AFTER);
+        m.restart_until = restart_until;
+        m.last_heard = now;
+    }
+
+    pub(crate) fn beat(&self, app: &Arc<str>, status: BeatStatus) -> Msg<P> {
+        Msg::Beat {
+            app: app.clone(),
+            node: self.id,
+            status,
+            restart_until: self.restart_until,
+        }
+    }
+
+    /// Sends a beat to every member of the app's group (dead ones too, until forgotten:
+    /// that is how two halves of a healed partition find each other).
+    fn beat_group(&self, app: &Arc<str>, status: BeatStatus, out: &mut Vec<Output<P>>) {
+        let Some(h) = self.hosted.get(app) else {
+            return;
+        };
+        let msg = self.beat(app, status);
+        for &p in h.group.keys() {
+            out.push(Output::Send(p, msg.clone()));
+        }
+    }
+
+    /// Drops an instance: frees its capacity, tells the group and the registry.
+    pub(crate) fn release(&mut self, app: &Arc<str>, out: &mut Vec<Output<P>>) {
+        let Some(h) = self.hosted.get(app) else {
+            return;
+        };
+        // Sent twice: a lost goodbye would leave this node counted as a member (and the
+        // app one short) until its beats are missed for `DEAD_AFTER`.
+        let msg = self.beat(app, BeatStatus::Leaving);
+        for _ in 0..2 {
+            for &p in h.group.keys() {
+                out.push(Output::Send(p, msg.clone()));
+            }
+        }
+        let cap = h.cap;
+        self.hosted.remove(app);
+        self.used = self.used.saturating_sub(cap);
+        self.announce_dirty = true;
+        out.push(Output::Persist(PersistRecord::Released {
+            app: app.clone(),
+        }));
+        out.push(Output::Broadcast(Msg::Running {
+            node: self.id,
+            app: app.clone(),
+            running: false,
+        }));
+    }
+
+    fn on_tick(&mut self, now: Millis, view: &View<P>, out: &mut Vec<Output<P>>) {
+        self.reservations.retain(|_, r| r.until > now);
+        self.unresponsive.retain(|_, &mut until| until > now);
+        self.declined.retain(|_, &mut until| until > now);
+        self.retry_at.retain(|_, &mut t| t > now);
+        self.tick_rounds(now, view, out);
+
+        let due: Vec<Arc<str>> = self
+            .watch
+            .iter()
+            .filter(|&(_, &t)| t <= now)
+            .map(|(a, _)| a.clone())
+            .collect();
+        for app in due {
+            self.watch.remove(&app);
+            // Someone already runs it: its group takes care of it, no second group.
+            let placed = !view.locations(&app).is_empty();
+            if !placed && !self.hosted.contains_key(&app) && !self.round_open(&app) {
+                self.start_round(&app, now, view, out);
+            }
+        }
+        for app in view.orphans() {
+            if view.homes(app).first() == Some(&self.id)
+                && !self.round_open(app)
+                && !self.retry_at.contains_key(app)
+            {
+                self.retry_at.insert(app.clone(), now + 2 * START_GRACE);
+                self.start_round(app, now, view, out);
+            }
+        }
+
+        let due: Vec<Arc<str>> = self
+            .rerun
+            .iter()
+            .filter(|&(_, &t)| t <= now)
+            .map(|(a, _)| a.clone())
+            .collect();
+        for app in due {
+            self.rerun.remove(&app);
+            if self.hosted.contains_key(&app)
+                && self.is_coordinator(&app, now, view)
+                && !self.round_open(&app)
+            {
+                self.retry_at.remove(&app);
+                self.reconcile(&app, now, view, out);
+            }
+        }
+        if now >= self.next_beat {
+            self.next_beat = now + BEAT_EVERY;
+            self.group_duties(now, view, out);
+        }
+        let gap_ok = self
+            .last_announce
+            .is_none_or(|t| now.saturating_sub(t) >= ANNOUNCE_MIN_GAP);
+        if now >= self.next_announce || (self.announce_dirty && gap_ok) {
+            self.announce_dirty = false;
+            self.last_announce = Some(now);
+            self.next_announce = now + ANNOUNCE_EVERY;
+            let used = self
+                .base_used
+                .saturating_add(self.used)
+                .saturating_add(self.reserved());
+            out.push(Output::Broadcast(Msg::Announce {
+                node: self.id,
+                used_milli_cpu: used.cpu_milli,
+                used_ram_mb: used.ram_mb,
+                used_hdd_gb: used.hdd_gb,
+                restart_until: self.restart_until,
+            }));
+        }
+        out.push(Output::SetTimer(now + TICK));
+    }
+
+    /// Every beat period, for each hosted app: removal at expiry + grace or cancel; beats;
+    /// learning members from running reports; and, as the group's coordinator, re-placing
+    /// missing instances or stopping extras.
+    fn group_duties(&mut self, now: Millis, view: &View<P>, out: &mut Vec<Output<P>>) {
+        let height = view.height(now);
+        let apps: Vec<Arc<str>> = self.hosted.keys().cloned().collect();
+        for app in apps {
+            let entry = view.app(&app);
+            let removable = entry.is_none_or(|e| e.cancelled)
+                || view.removal_height(&app).is_some_and(|r| height >= r);
+            if removable && entry.is_some() {
+                out.push(Output::RemoveApp(app.clone()));
+                self.release(&app, out);
+                continue;
+            }
+            let status = self.status_of(&app);
+            if let Some(h) = self.hosted.get_mut(&app) {
+                h.group
+                    .retain(|_, m| now.saturating_sub(m.deadline) < FORGET_AFTER);
+                h.left.retain(|_, t| now.saturating_sub(*t) < LEFT_MEMORY);
+                for (p, _) in view.locations(&app) {
+                    if p != self.id && !h.group.contains_key(&p) && !h.left.contains_key(&p) {
+                        // Known only from the registry: dead until it beats back.
+                        h.group.insert(
+                            p,
+                            GroupMember {
+                                hash: name_hash(&p.to_string()),
+                                deadline: now,
+                                restart_until: None,
+                                last_heard: 0,
+                            },
+                        );
+                    }
+                }
+            }
+            self.beat_group(&app, status, out);
+            if self.is_coordinator(&app, now, view) {
+                self.reconcile(&app, now, view, out);
+            }
+        }
+    }
+
+    /// The coordinator of a hosted app: the live member (this node included) with the
+    /// highest rendezvous score.
+    fn is_coordinator(&self, app: &Arc<str>, now: Millis, view: &View<P>) -> bool {
+        let (Some(h), Some(e)) = (self.hosted.get(app), view.app(app)) else {
+            return false;
+        };
+        let mine = rendezvous(e.hash, self.hash);
+        !h.group
+            .values()
+            .any(|m| m.alive(now) && rendezvous(e.hash, m.hash) > mine)
+    }
+}
+
+pub(crate) fn pending_member<P: Peer>(p: P, now: Millis) -> GroupMember {
+    GroupMember {
+        hash: name_hash(&p.to_string()),
+        deadline: now + START_GRACE,
+        restart_until: None,
+        last_heard: now,
+    }
+}
+
+/// Live members of a hosted app's group, this node included.
+pub(crate) fn live_members<P: Peer>(node: &Node<P>, app: &str, now: Millis) -> BTreeSet<P> {
+    let mut live = BTreeSet::new();
+    if let Some(h) = node.hosted.get(app) {
+        live.insert(node.id);
+        live.extend(
+            h.group
+                .iter()
+                .filter(|(_, m)| m.alive(now))
+                .map(|(&p, _)| p),
+        );
+    }
+    live
+}

@@ -1,0 +1,499 @@
+//! The replicated ledgers the per-app protocol reads: membership (from announcements) and
+//! the app registry (from owner actions and running reports), plus the chain clock.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use proto::tier::Resources;
+
+use super::msg::Msg;
+use super::{BACKUPS, MEMBER_DEAD_AFTER, Millis, Peer, START_GRACE, name_hash, rendezvous};
+use crate::expiry::{BLOCK_SECONDS, expiry_height, removal_height};
+use crate::model::{AppDemand, NodeInfo, Params, Running};
+use crate::schedule;
+
+/// Chain height from the clock: `base_height` at `base_ms`, one block per 30 s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainClock {
+    pub base_height: u64,
+    pub base_ms: Millis,
+}
+
+impl ChainClock {
+    pub fn height(&self, now: Millis) -> u64 {
+        self.base_height + now.saturating_sub(self.base_ms) / (BLOCK_SECONDS * 1_000)
+    }
+
+    /// The first instant at which the chain is at `height` or above.
+    pub fn time_of(&self, height: u64) -> Millis {
+        self.base_ms + height.saturating_sub(self.base_height) * BLOCK_SECONDS * 1_000
+    }
+}
+
+/// Nodes ranked per round on large networks (see [`View::candidates`]): 1,000 of
+/// 10,000 still spans every country of the census with a node in it more than a few
+/// times over, at a tenth of the cost.
+pub const CANDIDATE_SAMPLE: usize = 1_000;
+
+/// A registered app, as validated from its owner-signed registration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppRecord {
+    pub name: Arc<str>,
+    /// The owner's key (node-id text form); renewals and cancels must come from it.
+    pub owner: String,
+    /// What the scheduler needs: instances, totals, geolocation, nodes, height, expire.
+    pub demand: AppDemand,
+    /// Size of the signed spec JSON (for bandwidth accounting).
+    pub spec_bytes: u64,
+}
+
+/// Why a registration was not accepted.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RegistrationError {
+    #[error("app spec is invalid: {0}")]
+    Spec(String),
+    #[error("app name {0:?} is already registered by another owner; choose another `name`")]
+    NameTaken(String),
+    #[error("app name {0:?} is already registered; send a renewal to extend it")]
+    AlreadyRegistered(String),
+}
+
+impl AppRecord {
+    /// Validates an owner-signed registration (signature already checked by the caller)
+    /// and turns it into a record: the spec must pass FluxOS validation and name `owner`.
+    pub fn from_registration(
+        reg: &proto::message::AppRegistration,
+        owner: &str,
+    ) -> Result<AppRecord, RegistrationError> {
+        let spec = proto::spec::AppSpec::from_json(reg.spec_json.as_bytes())
+            .map_err(|e| RegistrationError::Spec(e.to_string()))?;
+        let demand = AppDemand::new(spec.name.clone(), spec.instances, spec.totals())
+            .with_geolocation(&spec.geolocation)
+            .with_nodes(spec.nodes.iter().cloned())
+            .with_height(reg.registered_height)
+            .with_expire(spec.expire_blocks());
+        Ok(AppRecord {
+            name: Arc::from(spec.name.as_str()),
+            owner: owner.to_string(),
+            demand,
+            spec_bytes: reg.spec_json.len() as u64,
+        })
+    }
+}
+
+/// The registry's state of one app.
+#[derive(Debug, Clone)]
+pub struct AppEntry {
+    pub record: Arc<AppRecord>,
+    /// Height of the registration or last renewal, and the subscription length from it.
+    pub height: u64,
+    pub expire: u32,
+    pub cancelled: bool,
+    pub hash: u64,
+    /// When this view first saw the app.
+    pub seen_at: Millis,
+    /// Home node (first) and backups, by rendezvous hash over the live membership.
+    pub homes: Vec<P0>,
+    /// Where the app runs, by running reports: node → time of the report.
+    pub locations: BTreeMap<P0, Millis>,
+}
+
+// `AppEntry` is stored per view; its peer type is the view's. A type alias keeps the
+// struct readable while the view stays generic.
+type P0 = u64;
+
+/// One node of the membership view.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub info: NodeInfo,
+    pub hash: u64,
+    pub last_seen: Millis,
+    pub restart_until: Option<Millis>,
+}
+
+/// Membership, app registry and chain clock as one node knows them.
+#[derive(Debug, Clone)]
+pub struct View<P: Peer> {
+    pub clock: ChainClock,
+    pub params: Params,
+    members: BTreeMap<P, Member>,
+    /// Peer ↔ dense key for app entries (homes, locations are stored by dense key).
+    keys: BTreeMap<P, u64>,
+    peers: Vec<P>,
+    apps: BTreeMap<Arc<str>, AppEntry>,
+    /// Live members as scheduler input, rebuilt by [`View::refresh`].
+    snapshot: Vec<NodeInfo>,
+    snapshot_peers: Vec<P>,
+    snapshot_index: BTreeMap<P, usize>,
+    snapshot_by_id: BTreeMap<String, usize>,
+    live_changed: bool,
+    orphans: Vec<Arc<str>>,
+}
+
+impl<P: Peer> View<P> {
+    pub fn new(clock: ChainClock, params: Params) -> Self {
+        Self {
+            clock,
+            params,
+            members: BTreeMap::new(),
+            keys: BTreeMap::new(),
+            peers: Vec::new(),
+            apps: BTreeMap::new(),
+            snapshot: Vec::new(),
+            snapshot_peers: Vec::new(),
+            snapshot_index: BTreeMap::new(),
+            snapshot_by_id: BTreeMap::new(),
+            live_changed: true,
+            orphans: Vec::new(),
+        }
+    }
+
+    pub fn height(&self, now: Millis) -> u64 {
+        self.clock.height(now)
+    }
+
+    fn key(&mut self, p: P) -> u64 {
+        if let Some(&k) = self.keys.get(&p) {
+            return k;
+        }
+        let k = self.peers.len() as u64;
+        self.peers.push(p);
+        self.keys.insert(p, k);
+        k
+    }
+
+    fn peer(&self, k: u64) -> Option<P> {
+        self.peers.get(k as usize).copied()
+    }
+
+    /// Adds or replaces a node seen in an announcement (its `info.id` must be `p`'s text).
+    pub fn upsert_member(&mut self, p: P, info: NodeInfo, now: Millis) {
+        let hash = name_hash(&info.id);
+        self.key(p);
+        let was_live = self.is_live(p, now);
+        self.members.insert(
+            p,
+            Member {
+                info,
+                hash,
+                last_seen: now,
+                restart_until: None,
+            },
+        );
+        if !was_live {
+            self.live_changed = true;
+        }
+    }
+
+    pub fn member(&self, p: P) -> Option<&Member> {
+        self.members.get(&p)
+    }
+
+    pub fn is_live(&self, p: P, now: Millis) -> bool {
+        self.members
+            .get(&p)
+            .is_some_and(|m| now.saturating_sub(m.last_seen) < MEMBER_DEAD_AFTER)
+    }
+
+    pub fn app(&self, name: &str) -> Option<&AppEntry> {
+        self.apps.get(name)
+    }
+
+    pub fn apps(&self) -> impl Iterator<Item = &AppEntry> {
+        self.apps.values()
+    }
+
+    /// Home and backups of an app, best first.
+    pub fn homes(&self, app: &str) -> Vec<P> {
+        self.apps
+            .get(app)
+            .map(|a| a.homes.iter().filter_map(|&k| self.peer(k)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Nodes that reported running `app`.
+    pub fn locations(&self, app: &str) -> Vec<(P, Millis)> {
+        self.apps
+            .get(app)
+            .map(|a| {
+                a.locations
+                    .iter()
+                    .filter_map(|(&k, &t)| self.peer(k).map(|p| (p, t)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Apps with no live location that are old enough to have had one: their home
+    /// re-creates the group. Rebuilt by [`View::refresh`].
+    pub fn orphans(&self) -> &[Arc<str>] {
+        &self.orphans
+    }
+
+    /// Whether new placements are allowed for `app` at `now`.
+    pub fn placeable(&self, app: &str, now: Millis) -> bool {
+        self.apps
+            .get(app)
+            .is_some_and(|a| !a.cancelled && self.height(now) < expiry_height(a.height, a.expire))
+    }
+
+    /// The height at which the app's instances are removed; `None` for unknown apps.
+    pub fn removal_height(&self, app: &str) -> Option<u64> {
+        self.apps
+            .get(app)
+            .map(|a| removal_height(a.height, a.expire))
+    }
+
+    /// Applies a ledger message. Returns an error for a rejected owner action.
+    pub fn apply(&mut self, msg: &Msg<P>, now: Millis) -> Result<(), RegistrationError> {
+        match msg {
+            Msg::Register(rec) => {
+                if let Some(e) = self.apps.get(&rec.name) {
+                    return Err(if e.record.owner == rec.owner {
+                        RegistrationError::AlreadyRegistered(rec.name.to_string())
+                    } else {
+                        RegistrationError::NameTaken(rec.name.to_string())
+                    });
+                }
+                let hash = name_hash(&rec.name);
+                let homes = self.rank_homes(hash, now);
+                self.apps.insert(
+                    rec.name.clone(),
+                    AppEntry {
+                        record: rec.clone(),
+                        height: rec.demand.height,
+                        expire: rec.demand.expire,
+                        cancelled: false,
+                        hash,
+                        seen_at: now,
+                        homes,
+                        locations: BTreeMap::new(),
+                    },
+                );
+            }
+            Msg::Renew {
+                app,
+                height,
+                expire,
+            } => {
+                if let Some(e) = self.apps.get_mut(app) {
+                    // Renewals only move the subscription forward.
+                    if *height >= e.height {
+                        e.height = *height;
+                        e.expire = *expire;
+                    }
+                }
+            }
+            Msg::Cancel { app } => {
+                if let Some(e) = self.apps.get_mut(app) {
+                    e.cancelled = true;
+                }
+            }
+            Msg::Announce {
+                node,
+                used_milli_cpu,
+                used_ram_mb,
+                used_hdd_gb,
+                restart_until,
+            } => {
+                let was_live = self.is_live(*node, now);
+                if let Some(m) = self.members.get_mut(node) {
+                    m.info.used = Resources::new(
+                        *used_milli_cpu as f64 / 1_000.0,
+                        *used_ram_mb,
+                        *used_hdd_gb,
+                    );
+                    if let Some(&i) = self.snapshot_index.get(node) {
+                        if let Some(s) = self.snapshot.get_mut(i) {
+                            s.used = m.info.used;
+                        }
+                    }
+                    m.last_seen = now;
+                    m.restart_until = *restart_until;
+                    if !was_live {
+                        self.live_changed = true;
+                    }
+                }
+            }
+            Msg::Running { node, app, running } => {
+                let k = self.key(*node);
+                if let Some(e) = self.apps.get_mut(app) {
+                    if *running {
+                        e.locations.insert(k, now);
+                    } else {
+                        e.locations.remove(&k);
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn rank_homes(&self, app_hash: u64, now: Millis) -> Vec<u64> {
+        let mut best: Vec<(u64, P)> = Vec::with_capacity(BACKUPS + 2);
+        for (&p, m) in &self.members {
+            if now.saturating_sub(m.last_seen) >= MEMBER_DEAD_AFTER {
+                continue;
+            }
+            let s = rendezvous(app_hash, m.hash);
+            if best.len() <= BACKUPS || s > best[best.len() - 1].0 {
+                best.push((s, p));
+                best.sort_by(|a, b| b.cmp(a));
+                best.truncate(BACKUPS + 1);
+            }
+        }
+        best.iter()
+            .filter_map(|(_, p)| self.keys.get(p).copied())
+            .collect()
+    }
+
+    /// Rebuilds the scheduler snapshot of live members, re-ranks homes when liveness
+    /// changed, and recomputes the orphan list. Call after applying a batch of messages.
+    pub fn refresh(&mut self, now: Millis) {
+        let dead_now = self.snapshot_peers.iter().any(|&p| !self.is_live(p, now));
+        if dead_now {
+            self.live_changed = true;
+        }
+        if self.live_changed {
+            self.snapshot.clear();
+            self.snapshot_peers.clear();
+            self.snapshot_index.clear();
+            self.snapshot_by_id.clear();
+            for (&p, m) in &self.members {
+                if now.saturating_sub(m.last_seen) < MEMBER_DEAD_AFTER {
+                    self.snapshot_index.insert(p, self.snapshot.len());
+                    self.snapshot_by_id
+                        .insert(m.info.id.clone(), self.snapshot.len());
+                    self.snapshot.push(m.info.clone());
+                    self.snapshot_peers.push(p);
+                }
+            }
+        }
+        if self.live_changed {
+            self.live_changed = false;
+            let hashes: Vec<(Arc<str>, u64)> =
+                self.apps.iter().map(|(n, e)| (n.clone(), e.hash)).collect();
+            for (name, h) in hashes {
+                let homes = self.rank_homes(h, now);
+                if let Some(e) = self.apps.get_mut(&name) {
+                    e.homes = homes;
+                }
+            }
+        }
+        let height = self.height(now);
+        self.orphans = self
+            .apps
+            .iter()
+            .filter(|(_, e)| {
+                !e.cancelled
+                    && height < expiry_height(e.height, e.expire)
+                    && now.saturating_sub(e.seen_at) > 2 * START_GRACE
+                    && !e
+                        .locations
+                        .keys()
+                        .any(|&k| self.peer(k).is_some_and(|p| self.is_live(p, now)))
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+    }
+
+    /// Up to `want` candidates for new instances of `app`. The first `spread` come from
+    /// the scheduler in its order (spread first, then quality); the rest are drawn from
+    /// the next 2 × `want` in the scheduler's order by a hash of (app, node), so that
+    /// concurrent rounds for different apps do not all call the same few best nodes (a
+    /// full node can only decline). `members` (nodes running it) count as covering their
+    /// places and are never candidates; `skip` (nodes that declined or did not answer
+    /// recently, or may still run it) are never returned.
+    pub fn candidates(
+        &self,
+        app: &str,
+        members: &BTreeSet<P>,
+        skip: &BTreeSet<P>,
+        spread: usize,
+        want: usize,
+        now: Millis,
+    ) -> Vec<P> {
+        let Some(entry) = self.apps.get(app) else {
+            return Vec::new();
+        };
+        let running: Vec<Running> = members
+            .iter()
+            .filter_map(|p| self.snapshot_index.get(p))
+            .map(|&i| Running::new(app, self.snapshot[i].id.clone()))
+            .collect();
+        let skipped = skip
+            .iter()
+            .filter(|p| !members.contains(p) && self.snapshot_index.contains_key(p))
+            .count();
+        let pool = spread + 2 * want;
+        let mut demand = entry.record.demand.clone();
+        demand.instances = (running.len() + pool + skipped) as u32;
+        demand.height = entry.height;
+        demand.expire = entry.expire;
+        let params = Params {
+            height: Some(self.height(now)),
+            ..self.params.clone()
+        };
+        let rank = |nodes: &[NodeInfo]| -> Vec<P> {
+            let Ok(out) = schedule(nodes, std::slice::from_ref(&demand), &running, &params) else {
+                return Vec::new();
+            };
+            out.placements
+                .iter()
+                .flat_map(|p| p.nodes.iter())
+                .filter_map(|id| self.snapshot_by_id.get(id))
+                .filter_map(|&i| self.snapshot_peers.get(i).copied())
+                .filter(|p| !skip.contains(p))
+                .take(pool)
+                .collect()
+        };
+        // Large networks: rank a per-app sample (the members plus the CANDIDATE_SAMPLE
+        // nodes with the highest rendezvous score for the app) rather than every node;
+        // the full view only when the sample cannot fill the shortlist (tight
+        // geolocation, scarce tier). Building the scheduler's index over 10,000 nodes
+        // for every round was the simulator's largest cost.
+        let mut ranked = Vec::new();
+        if self.snapshot.len() > 2 * CANDIDATE_SAMPLE {
+            let mut scored: Vec<(u64, usize)> = self
+                .snapshot_peers
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let h = self.members.get(p).map_or(0, |m| m.hash);
+                    (rendezvous(entry.hash, h), i)
+                })
+                .collect();
+            scored.select_nth_unstable_by(CANDIDATE_SAMPLE, |a, b| b.cmp(a));
+            let mut picked: BTreeSet<usize> =
+                scored[..CANDIDATE_SAMPLE].iter().map(|&(_, i)| i).collect();
+            picked.extend(members.iter().filter_map(|p| self.snapshot_index.get(p)));
+            let sample: Vec<NodeInfo> = picked.iter().map(|&i| self.snapshot[i].clone()).collect();
+            ranked = rank(&sample);
+        }
+        if ranked.len() < want {
+            ranked = rank(&self.snapshot);
+        }
+        let head = spread.min(ranked.len());
+        let mut picked: Vec<P> = ranked[..head].to_vec();
+        let mut rest: Vec<(u64, P)> = ranked[head..]
+            .iter()
+            .map(|&p| {
+                let h = self.members.get(&p).map_or(0, |m| m.hash);
+                (rendezvous(entry.hash, h), p)
+            })
+            .collect();
+        rest.sort_by(|a, b| b.cmp(a));
+        picked.extend(
+            rest.into_iter()
+                .map(|(_, p)| p)
+                .take(want.saturating_sub(head)),
+        );
+        picked
+    }
+
+    /// A member's scheduler record, if known.
+    pub fn info(&self, p: P) -> Option<&NodeInfo> {
+        self.members.get(&p).map(|m| &m.info)
+    }
+}

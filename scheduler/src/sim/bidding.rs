@@ -1,0 +1,644 @@
+//! The `bidding` strategy: every node runs [`crate::protocol::Node`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::net::{Net, Queue};
+use super::report::{ExpiryReport, Invariants, SimReport, Traffic};
+use super::tracker::{Tracker, digest};
+use super::{SimConfig, workload};
+use crate::expiry::{DEFAULT_EXPIRE, GRACE_BLOCKS, removal_height};
+use crate::model::{AppDemand, Capacity, NodeInfo, Params};
+use crate::protocol::{
+    AppRecord, ChainClock, Input, Millis, Msg, Node, NodeConfig, Output, TICK, View,
+};
+use crate::schedule;
+
+/// Chain height at simulated time 0 (any height well above the expire lengths used).
+pub(crate) const GENESIS_HEIGHT: u64 = 2_000_000;
+/// Over/under-assignment is integrated at this resolution.
+const SAMPLE_EVERY: Millis = 100;
+/// Node invariants are checked this often.
+const CHECK_EVERY: Millis = 10_000;
+
+enum Ev {
+    Deliver {
+        to: u32,
+        from: u32,
+        msg: Msg<u32>,
+    },
+    Broadcast {
+        from: u32,
+        msg: Msg<u32>,
+    },
+    Tick(u32),
+    Done {
+        node: u32,
+        app: Arc<str>,
+        ok: bool,
+        generation: u64,
+    },
+    Register(usize),
+    Renew(usize),
+    RemovalDue(usize),
+    Kill,
+    Heal,
+    HealCheck,
+    Sample,
+    Check,
+    Refresh,
+}
+
+struct Instance {
+    running: bool,
+    generation: u64,
+}
+
+pub(crate) struct Setup {
+    /// Apps with fewer eligible nodes (constraints, uptime, capacity on an empty network)
+    /// than instances: no strategy can bring them to N.
+    pub infeasible: usize,
+    pub infos: Vec<NodeInfo>,
+    pub demands: Vec<AppDemand>,
+    pub expiring: Vec<usize>,
+    pub renewed: BTreeSet<usize>,
+    /// Adopted instances of expiring apps at time 0: (app, node).
+    pub adopted: Vec<(usize, usize)>,
+}
+
+/// Nodes, apps, and the expiring apps already placed at time 0 (their removal height at
+/// mid-run; half of them renewed at 30 % of the run).
+pub(crate) fn setup(config: &SimConfig, rng: &mut ChaCha8Rng) -> Setup {
+    let infos = workload::nodes(config.nodes, config.seed, |i| i.to_string());
+    let mut demands = workload::apps(
+        config.apps,
+        config.seed ^ 0x5eed,
+        GENESIS_HEIGHT - 1_000..GENESIS_HEIGHT,
+    );
+    let mut order: Vec<usize> = (0..demands.len()).collect();
+    order.shuffle(rng);
+    let k = ((demands.len() as f64 * config.expiring_share).round() as usize).min(demands.len());
+    let mut expiring: Vec<usize> = order[..k].to_vec();
+    expiring.sort_unstable();
+    let removal_at = GENESIS_HEIGHT + config.duration_s / 2 / 30;
+    for &i in &expiring {
+        // removal = height + expire + grace = removal_at
+        demands[i].expire = DEFAULT_EXPIRE;
+        demands[i].height = removal_at - u64::from(DEFAULT_EXPIRE) - GRACE_BLOCKS;
+    }
+    let renewed: BTreeSet<usize> = expiring.iter().copied().step_by(2).collect();
+    // Place the expiring apps as they were before they expired (no height: placeable).
+    let pre: Vec<AppDemand> = expiring.iter().map(|&i| demands[i].clone()).collect();
+    let mut adopted = Vec::new();
+    if let Ok(out) = schedule(&infos, &pre, &[], &Params::default()) {
+        let app_of: BTreeMap<&str, usize> = expiring
+            .iter()
+            .map(|&i| (demands[i].name.as_str(), i))
+            .collect();
+        for p in &out.placements {
+            for n in &p.nodes {
+                if let (Some(&a), Ok(node)) = (app_of.get(p.app.as_str()), n.parse::<usize>()) {
+                    adopted.push((a, node));
+                }
+            }
+        }
+    }
+    let params = Params::default();
+    let infeasible = demands
+        .iter()
+        .filter(|d| {
+            infos
+                .iter()
+                .filter(|n| crate::eligibility::check(d, n, n.free(), false, &params).is_ok())
+                .count()
+                < d.instances as usize
+        })
+        .count();
+    Setup {
+        infeasible,
+        infos,
+        demands,
+        expiring,
+        renewed,
+        adopted,
+    }
+}
+
+struct Sim<'c> {
+    cfg: &'c SimConfig,
+    rng: ChaCha8Rng,
+    q: Queue<Ev>,
+    net: Net,
+    view: View<u32>,
+    nodes: Vec<Node<u32>>,
+    offered: Vec<Capacity>,
+    rt: Vec<BTreeMap<Arc<str>, Instance>>,
+    rt_used: Vec<Capacity>,
+    generation: u64,
+    records: Vec<Arc<AppRecord>>,
+    app_index: BTreeMap<Arc<str>, usize>,
+    tracker: Tracker,
+    inv: Invariants,
+    expiring: BTreeSet<usize>,
+    renewed: BTreeSet<usize>,
+    offsets: Vec<i64>,
+    killed: usize,
+    next_tick: Vec<Millis>,
+    trace: Vec<String>,
+    infos: Vec<NodeInfo>,
+}
+
+pub(crate) fn run(config: &SimConfig) -> SimReport {
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let s = setup(config, &mut rng);
+    let net = Net::new(config, &mut rng);
+    let clock = ChainClock {
+        base_height: GENESIS_HEIGHT,
+        base_ms: 0,
+    };
+    let mut view = View::new(clock, Params::default());
+    let reserve = Capacity::from(proto::tier::SYSTEM_RESERVE);
+    let mut nodes = Vec::with_capacity(s.infos.len());
+    let mut offered = Vec::with_capacity(s.infos.len());
+    for (i, info) in s.infos.iter().enumerate() {
+        view.upsert_member(i as u32, info.clone(), 0);
+        nodes.push(Node::new(NodeConfig {
+            id: i as u32,
+            total: info.total,
+            base_used: info.used,
+            phase: rng.gen_range(0..crate::protocol::ANNOUNCE_EVERY),
+        }));
+        offered.push(
+            Capacity::from(info.total)
+                .saturating_sub(reserve)
+                .saturating_sub(Capacity::from(info.used)),
+        );
+    }
+    let records: Vec<Arc<AppRecord>> = s
+        .demands
+        .iter()
+        .map(|d| {
+            Arc::new(AppRecord {
+                name: Arc::from(d.name.as_str()),
+                owner: "owner".into(),
+                demand: d.clone(),
+                spec_bytes: 1_200,
+            })
+        })
+        .collect();
+    let app_index = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.name.clone(), i))
+        .collect();
+    let n = s.infos.len();
+    let mut sim = Sim {
+        cfg: config,
+        rng,
+        q: Queue::new(),
+        net,
+        view,
+        nodes,
+        offered,
+        rt: (0..n).map(|_| BTreeMap::new()).collect(),
+        rt_used: vec![Capacity::ZERO; n],
+        generation: 0,
+        tracker: Tracker::new(s.demands.iter().map(|d| d.instances)),
+        records,
+        app_index,
+        inv: Invariants::default(),
+        expiring: s.expiring.iter().copied().collect(),
+        renewed: s.renewed.clone(),
+        offsets: Vec::new(),
+        killed: 0,
+        next_tick: vec![0; n],
+        trace: Vec::new(),
+        infos: s.infos.clone(),
+    };
+    sim.bootstrap(&s);
+    sim.event_loop();
+    let mut report = sim.report();
+    report.infeasible_apps = s.infeasible;
+    report
+}
+
+impl Sim<'_> {
+    fn bootstrap(&mut self, s: &Setup) {
+        let end = self.cfg.duration_s * 1_000;
+        // Expiring apps: registered long ago, running, adopted by their hosts at start-up.
+        for &a in &s.expiring {
+            let _ = self.view.apply(&Msg::Register(self.records[a].clone()), 0);
+            self.tracker.preexisting(a);
+            self.tracker.set_placeable(a, false);
+            let due = self
+                .view
+                .clock
+                .time_of(removal_height(s.demands[a].height, s.demands[a].expire));
+            self.q.push(due, Ev::RemovalDue(a));
+            if s.renewed.contains(&a) {
+                self.q.push(end * 3 / 10, Ev::Renew(a));
+            }
+        }
+        self.view.refresh(0);
+        for &(a, node) in &s.adopted {
+            let app = self.records[a].name.clone();
+            let outs = self.nodes[node].handle(Input::Adopt { app: app.clone() }, 0, &self.view);
+            self.rt[node].insert(
+                app,
+                Instance {
+                    running: true,
+                    generation: 0,
+                },
+            );
+            self.rt_used[node] =
+                self.rt_used[node].saturating_add(Capacity::from(s.demands[a].resources));
+            self.tracker.started(a, 0);
+            self.outputs(node as u32, outs, 0);
+        }
+        for i in 0..self.records.len() {
+            if !self.expiring.contains(&i) {
+                let at = self.rng.gen_range(0..=self.cfg.register_window_s * 1_000);
+                self.q.push(at, Ev::Register(i));
+            }
+        }
+        for i in 0..self.nodes.len() {
+            let at = self.rng.gen_range(0..TICK);
+            self.next_tick[i] = at;
+            self.q.push(at, Ev::Tick(i as u32));
+        }
+        if let Some(k) = self.cfg.kill {
+            self.q.push(k.at_s * 1_000, Ev::Kill);
+        }
+        if let Some(p) = self.cfg.partition {
+            self.q.push(p.to_s * 1_000, Ev::Heal);
+            self.q.push(p.to_s * 1_000 + 30_000, Ev::HealCheck);
+        }
+        self.q.push(0, Ev::Sample);
+        self.q.push(CHECK_EVERY, Ev::Check);
+        self.q.push(TICK, Ev::Refresh);
+    }
+
+    fn event_loop(&mut self) {
+        let end = self.cfg.duration_s * 1_000;
+        while let Some((now, ev)) = self.q.pop() {
+            if now > end {
+                break;
+            }
+            match ev {
+                Ev::Deliver { to, from, msg } => {
+                    if self.net.alive[to as usize] {
+                        let outs = self.nodes[to as usize].handle(
+                            Input::Message { from, msg: &msg },
+                            now,
+                            &self.view,
+                        );
+                        self.outputs(to, outs, now);
+                    }
+                }
+                Ev::Broadcast { from, msg } => self.broadcast(from, msg, now),
+                Ev::Tick(i) => {
+                    if self.net.alive[i as usize] {
+                        let outs = self.nodes[i as usize].handle(Input::Tick, now, &self.view);
+                        self.outputs(i, outs, now);
+                    }
+                }
+                Ev::Done {
+                    node,
+                    app,
+                    ok,
+                    generation,
+                } => self.container_done(node, app, ok, generation, now),
+                Ev::Register(a) => {
+                    let from = self.random_alive();
+                    self.tracker.register(a, now, true);
+                    self.send_broadcast(from, Msg::Register(self.records[a].clone()), now);
+                }
+                Ev::Renew(a) => {
+                    let from = self.random_alive();
+                    let msg = Msg::Renew {
+                        app: self.records[a].name.clone(),
+                        height: self.view.height(now),
+                        expire: DEFAULT_EXPIRE,
+                    };
+                    self.tracker.set_placeable(a, true);
+                    self.send_broadcast(from, msg, now);
+                }
+                Ev::RemovalDue(a) => {
+                    if !self.renewed.contains(&a) {
+                        self.tracker.set_gone(a);
+                    }
+                }
+                Ev::Kill => self.kill(now),
+                Ev::Heal => {
+                    self.tracker.partition.apps_above_n_at_heal = self.tracker.above().0;
+                }
+                Ev::HealCheck => {
+                    let (apps, extra) = self.tracker.above();
+                    self.tracker.partition.apps_above_n_30s_after_heal = apps;
+                    self.tracker.partition.extra_instances_30s_after_heal = extra;
+                }
+                Ev::Sample => {
+                    self.tracker.advance(now);
+                    self.q.push(now + SAMPLE_EVERY, Ev::Sample);
+                }
+                Ev::Check => {
+                    self.check(now);
+                    self.q.push(now + CHECK_EVERY, Ev::Check);
+                }
+                Ev::Refresh => {
+                    self.view.refresh(now);
+                    self.q.push(now + TICK, Ev::Refresh);
+                }
+            }
+        }
+        self.tracker.advance(end);
+        self.check(end);
+    }
+
+    fn random_alive(&mut self) -> u32 {
+        loop {
+            let i = self.rng.gen_range(0..self.nodes.len());
+            if self.net.alive[i] {
+                return i as u32;
+            }
+        }
+    }
+
+    fn check(&mut self, now: Millis) {
+        for (i, node) in self.nodes.iter().enumerate() {
+            if !self.net.alive[i] {
+                continue;
+            }
+            for e in node.check(now) {
+                match e {
+                    crate::protocol::CheckError::LeakedReservations(k) => {
+                        self.inv.leaked_reservations += k as u64
+                    }
+                    crate::protocol::CheckError::Overcommit => self.inv.capacity_overcommits += 1,
+                    crate::protocol::CheckError::HostedAndReserved(_) => {
+                        self.inv.double_placements += 1
+                    }
+                }
+            }
+        }
+    }
+
+    fn send_broadcast(&mut self, from: u32, msg: Msg<u32>, now: Millis) {
+        let receivers = self.net.alive.iter().filter(|&&a| a).count() as u64;
+        self.net
+            .count(receivers.saturating_sub(1), msg.wire_bytes());
+        let at = now + self.net.delay(&mut self.rng);
+        self.q.push(at, Ev::Broadcast { from, msg });
+    }
+
+    /// One event per broadcast: apply it to the shared ledger view, then hand the few
+    /// kinds a node reacts to (registration, cancel) to every reachable node in a loop.
+    fn broadcast(&mut self, from: u32, msg: Msg<u32>, now: Millis) {
+        let _ = self.view.apply(&msg, now);
+        if !matches!(msg, Msg::Register(_) | Msg::Cancel { .. }) {
+            return;
+        }
+        for to in 0..self.nodes.len() {
+            if !self.net.reachable(from as usize, to, now) || self.net.lost(&mut self.rng) {
+                continue;
+            }
+            let outs = self.nodes[to].handle(Input::Message { from, msg: &msg }, now, &self.view);
+            if !outs.is_empty() {
+                self.outputs(to as u32, outs, now);
+            }
+        }
+    }
+
+    fn outputs(&mut self, node: u32, outs: Vec<Output<u32>>, now: Millis) {
+        let ni = node as usize;
+        for o in outs {
+            if let Some(t) = &self.cfg.trace_app {
+                let about = match &o {
+                    Output::Send(_, m) | Output::Broadcast(m) => m.app(),
+                    Output::StartApp(a) | Output::StopApp(a) | Output::RemoveApp(a) => Some(&**a),
+                    _ => None,
+                };
+                if about == Some(t.as_str()) {
+                    self.trace.push(format!("{now} n{node}: {o:?}"));
+                }
+            }
+            match o {
+                Output::Send(to, msg) => {
+                    self.net.count(1, msg.wire_bytes());
+                    if !self.net.reachable(ni, to as usize, now) || self.net.lost(&mut self.rng) {
+                        continue;
+                    }
+                    let at = now + self.net.delay(&mut self.rng);
+                    self.q.push(
+                        at,
+                        Ev::Deliver {
+                            to,
+                            from: node,
+                            msg,
+                        },
+                    );
+                }
+                Output::Broadcast(msg) => self.send_broadcast(node, msg, now),
+                Output::StartApp(app) => self.start(ni, app, now),
+                Output::StopApp(app) => self.stop(ni, &app, now),
+                Output::RemoveApp(app) => {
+                    if let Some(&a) = self.app_index.get(&app) {
+                        if self.expiring.contains(&a) && self.rt[ni].contains_key(&app) {
+                            let due = self.view.removal_height(&app).unwrap_or(0);
+                            self.offsets.push(self.view.height(now) as i64 - due as i64);
+                        }
+                    }
+                    self.stop(ni, &app, now);
+                }
+                Output::Persist(_) => {}
+                Output::SetTimer(at) => {
+                    let pending = self.next_tick[ni];
+                    if at < pending || pending <= now {
+                        self.next_tick[ni] = at;
+                        self.q.push(at, Ev::Tick(node));
+                    }
+                }
+            }
+        }
+    }
+
+    fn start(&mut self, node: usize, app: Arc<str>, now: Millis) {
+        let Some(&a) = self.app_index.get(&app) else {
+            return;
+        };
+        if self.rt[node].contains_key(&app) {
+            self.inv.double_placements += 1;
+            return;
+        }
+        let demand = Capacity::from(self.records[a].demand.resources);
+        let used = self.rt_used[node].saturating_add(demand);
+        if !used.fits_within(&self.offered[node]) {
+            self.inv.capacity_overcommits += 1;
+        }
+        self.rt_used[node] = used;
+        self.generation += 1;
+        self.rt[node].insert(
+            app.clone(),
+            Instance {
+                running: false,
+                generation: self.generation,
+            },
+        );
+        let (lo, hi) = self.cfg.start_ms;
+        let at = now + self.rng.gen_range(lo..=hi.max(lo));
+        let ok = !self.rng.gen_bool(self.cfg.start_failure.clamp(0.0, 1.0));
+        self.q.push(
+            at,
+            Ev::Done {
+                node: node as u32,
+                app,
+                ok,
+                generation: self.generation,
+            },
+        );
+    }
+
+    fn stop(&mut self, node: usize, app: &Arc<str>, now: Millis) {
+        if let Some(inst) = self.rt[node].remove(app) {
+            if let Some(&a) = self.app_index.get(app) {
+                self.rt_used[node] = self.rt_used[node]
+                    .saturating_sub(Capacity::from(self.records[a].demand.resources));
+                if inst.running {
+                    self.tracker.stopped(a, now);
+                }
+            }
+        }
+    }
+
+    fn container_done(&mut self, node: u32, app: Arc<str>, ok: bool, generation: u64, now: Millis) {
+        let ni = node as usize;
+        if !self.net.alive[ni] {
+            return;
+        }
+        let current = self.rt[ni]
+            .get(&app)
+            .is_some_and(|i| i.generation == generation && !i.running);
+        if !current {
+            return;
+        }
+        let input = if ok {
+            if let Some(i) = self.rt[ni].get_mut(&app) {
+                i.running = true;
+            }
+            if let Some(&a) = self.app_index.get(&app) {
+                self.tracker.started(a, now);
+            }
+            Input::ContainerStarted { app }
+        } else {
+            self.stop(ni, &app, now);
+            Input::ContainerFailed { app }
+        };
+        let outs = self.nodes[ni].handle(input, now, &self.view);
+        self.outputs(node, outs, now);
+    }
+
+    fn kill(&mut self, now: Millis) {
+        let Some(k) = self.cfg.kill else {
+            return;
+        };
+        self.tracker.begin_kill(now);
+        let mut order: Vec<usize> = (0..self.nodes.len()).collect();
+        order.shuffle(&mut self.rng);
+        let count = ((self.nodes.len() as f64 * k.percent / 100.0).round() as usize)
+            .min(self.nodes.len().saturating_sub(1));
+        for &i in &order[..count] {
+            self.net.alive[i] = false;
+            let apps: Vec<Arc<str>> = self.rt[i].keys().cloned().collect();
+            for app in apps {
+                self.stop(i, &app, now);
+            }
+        }
+        self.killed = count;
+    }
+
+    fn report(self) -> SimReport {
+        let (time_to_n_s, never_reached_n) = self.tracker.time_to_n();
+        let (over, under) = self.tracker.over_under_seconds();
+        let secs = self.cfg.duration_s.max(1) as f64;
+        let n = self.nodes.len().max(1) as f64;
+        let mut lines = Vec::new();
+        for (i, rt) in self.rt.iter().enumerate() {
+            for (app, inst) in rt {
+                if inst.running && self.net.alive[i] {
+                    lines.push((app.to_string(), i.to_string()));
+                }
+            }
+        }
+        let renewed_kept = self
+            .renewed
+            .iter()
+            .filter(|&&a| self.tracker.running(a) == self.records[a].demand.instances)
+            .count();
+        let not_removed = self
+            .expiring
+            .iter()
+            .filter(|a| !self.renewed.contains(a) && self.tracker.running(**a) > 0)
+            .count();
+        let partition = self.cfg.partition.map(|_| {
+            let mut p = self.tracker.partition.clone();
+            p.apps_above_n_at_end = self.tracker.above().0;
+            p
+        });
+        SimReport {
+            config: self.cfg.clone(),
+            infeasible_apps: 0,
+            time_to_n_s,
+            never_reached_n,
+            over_assigned_app_seconds: over,
+            under_assigned_app_seconds: under,
+            kill: self.tracker.kill_report(self.killed).map(|mut k| {
+                k.infeasible_after_kill = infeasible(&self.infos, &self.net.alive, &self.records);
+                k
+            }),
+            partition,
+            traffic: Traffic {
+                messages_per_node_per_s: self.net.messages as f64 / n / secs,
+                bytes_per_node_per_s: self.net.bytes as f64 / n / secs,
+            },
+            expiry: ExpiryReport {
+                expiring_apps: self.expiring.len(),
+                renewed_apps: self.renewed.len(),
+                removals: self.offsets.len(),
+                offset_blocks_min: self.offsets.iter().copied().min().unwrap_or(0),
+                offset_blocks_max: self.offsets.iter().copied().max().unwrap_or(0),
+                renewed_kept,
+                not_removed,
+            },
+            final_state: self
+                .tracker
+                .final_state(|i| self.records[i].name.to_string()),
+            invariants: self.inv,
+            digest: digest(lines),
+            events: self.q.popped,
+            trace: self.trace,
+        }
+    }
+}
+
+/// Apps with fewer eligible live nodes (constraints, uptime, capacity on an empty
+/// network) than instances.
+fn infeasible(infos: &[NodeInfo], alive: &[bool], records: &[Arc<AppRecord>]) -> usize {
+    let params = Params::default();
+    records
+        .iter()
+        .filter(|r| {
+            infos
+                .iter()
+                .zip(alive)
+                .filter(|(n, a)| {
+                    **a && crate::eligibility::check(&r.demand, n, n.free(), false, &params).is_ok()
+                })
+                .count()
+                < r.demand.instances as usize
+        })
+        .count()
+}

@@ -1,0 +1,123 @@
+//! The simulator's JSON output.
+
+use serde::Serialize;
+
+use super::SimConfig;
+
+/// Distribution of durations in seconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Stats {
+    pub count: usize,
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl Stats {
+    pub fn of(mut xs: Vec<f64>) -> Self {
+        if xs.is_empty() {
+            return Self::default();
+        }
+        xs.sort_by(f64::total_cmp);
+        let at = |q: f64| xs[((xs.len() as f64 * q).ceil() as usize).clamp(1, xs.len()) - 1];
+        Self {
+            count: xs.len(),
+            p50: at(0.5),
+            p99: at(0.99),
+            max: xs[xs.len() - 1],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct KillReport {
+    pub killed_nodes: usize,
+    /// Placeable apps that lost at least one running instance.
+    pub affected_apps: usize,
+    /// Seconds from the kill until each affected app had exactly `instances` running again.
+    pub time_to_replace_s: Stats,
+    pub not_recovered: usize,
+    /// Apps with fewer eligible live nodes than instances after the kill: cannot recover.
+    pub infeasible_after_kill: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PartitionReport {
+    pub apps_above_n_at_heal: usize,
+    /// Apps with more than `instances` running 30 s after the heal.
+    pub apps_above_n_30s_after_heal: usize,
+    pub extra_instances_30s_after_heal: u64,
+    pub apps_above_n_at_end: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Traffic {
+    /// Deliveries per node per second (a broadcast counts once per receiver).
+    pub messages_per_node_per_s: f64,
+    pub bytes_per_node_per_s: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ExpiryReport {
+    /// Apps running past expiry at the start whose removal height falls inside the run.
+    pub expiring_apps: usize,
+    pub renewed_apps: usize,
+    /// Instances removed because the app reached expiry + grace.
+    pub removals: usize,
+    /// Block offset of each removal from the app's removal height (expiry + grace).
+    pub offset_blocks_min: i64,
+    pub offset_blocks_max: i64,
+    /// Renewed apps still at exactly `instances` at the end.
+    pub renewed_kept: usize,
+    /// Expiring (not renewed) apps with any instance left at the end.
+    pub not_removed: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FinalState {
+    pub apps_at_n: usize,
+    pub apps_above_n: usize,
+    pub apps_below_n: usize,
+    pub instances_running: u64,
+    /// Up to 20 apps not at N: `name running/wanted`.
+    pub off_target: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Invariants {
+    /// Starts of an app on a node that already runs it.
+    pub double_placements: u64,
+    /// Starts that exceeded the node's free capacity after the system reserve.
+    pub capacity_overcommits: u64,
+    /// Reservations found held past their round (checked every 10 s and at the end).
+    pub leaked_reservations: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SimReport {
+    pub config: SimConfig,
+    /// Apps with fewer eligible nodes than instances (geolocation, tier, uptime, capacity
+    /// on the empty network): no strategy can bring them to N.
+    pub infeasible_apps: usize,
+    /// Seconds from registration until the app first had exactly `instances` running.
+    pub time_to_n_s: Stats,
+    /// Apps that never reached `instances` after registration.
+    pub never_reached_n: usize,
+    /// Σ over apps of the seconds with more than `instances` running.
+    pub over_assigned_app_seconds: f64,
+    /// Σ over placeable apps of the seconds with fewer than `instances` running, counted
+    /// from 30 s after registration (the placement target).
+    pub under_assigned_app_seconds: f64,
+    pub kill: Option<KillReport>,
+    pub partition: Option<PartitionReport>,
+    pub traffic: Traffic,
+    pub expiry: ExpiryReport,
+    pub final_state: FinalState,
+    pub invariants: Invariants,
+    /// SHA-256 of the final placement, `app\tnode\n` lines sorted.
+    pub digest: String,
+    pub events: u64,
+    /// Lines recorded for `config.trace_app`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trace: Vec<String>,
+}

@@ -1,0 +1,238 @@
+//! The protocol state machine driven by hand: a few nodes, a message pump with no
+//! latency, and the ability to drop messages or silence nodes, to check single rules the
+//! simulator only shows in aggregate.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use proto::tier::Resources;
+use scheduler::model::{AppDemand, Params};
+use scheduler::protocol::{
+    AppRecord, BEAT_EVERY, ChainClock, DEAD_AFTER, Input, Millis, Msg, Node, NodeConfig, Output,
+    TICK, View,
+};
+use scheduler::sim::workload;
+
+/// Decides whether a message from → to is lost.
+type DropRule = Box<dyn Fn(u32, u32, &Msg<u32>) -> bool>;
+
+struct Net {
+    view: View<u32>,
+    nodes: Vec<Node<u32>>,
+    alive: Vec<bool>,
+    queue: VecDeque<(u32, u32, Msg<u32>)>,
+    running: Vec<Vec<Arc<str>>>,
+    /// Drop every message for which this returns true.
+    drop: DropRule,
+}
+
+impl Net {
+    fn new(n: usize) -> Self {
+        let infos = workload::nodes(n, 5, |i| i.to_string());
+        let clock = ChainClock {
+            base_height: 2_000_000,
+            base_ms: 0,
+        };
+        let mut view = View::new(clock, Params::default());
+        let mut nodes = Vec::new();
+        for (i, info) in infos.iter().enumerate() {
+            let mut info = info.clone();
+            info.uptime = 1.0;
+            info.used = Resources::default();
+            view.upsert_member(i as u32, info.clone(), 0);
+            nodes.push(Node::new(NodeConfig {
+                id: i as u32,
+                total: info.total,
+                base_used: info.used,
+                phase: 0,
+            }));
+        }
+        view.refresh(0);
+        Net {
+            view,
+            nodes,
+            alive: vec![true; n],
+            queue: VecDeque::new(),
+            running: vec![Vec::new(); n],
+            drop: Box::new(|_, _, _| false),
+        }
+    }
+
+    fn apply(&mut self, from: u32, outs: Vec<Output<u32>>, now: Millis) {
+        for o in outs {
+            match o {
+                Output::Send(to, m) => {
+                    if !(self.drop)(from, to, &m) {
+                        self.queue.push_back((from, to, m));
+                    }
+                }
+                Output::Broadcast(m) => {
+                    let _ = self.view.apply(&m, now);
+                }
+                Output::StartApp(a) => self.running[from as usize].push(a),
+                Output::StopApp(a) | Output::RemoveApp(a) => {
+                    self.running[from as usize].retain(|x| *x != a)
+                }
+                Output::Persist(_) | Output::SetTimer(_) => {}
+            }
+        }
+    }
+
+    fn pump(&mut self, now: Millis) {
+        while let Some((from, to, m)) = self.queue.pop_front() {
+            if !self.alive[to as usize] || !self.alive[from as usize] {
+                continue;
+            }
+            let outs =
+                self.nodes[to as usize].handle(Input::Message { from, msg: &m }, now, &self.view);
+            self.apply(to, outs, now);
+        }
+    }
+
+    fn register(&mut self, app: &AppDemand, now: Millis) {
+        let rec = Arc::new(AppRecord {
+            name: Arc::from(app.name.as_str()),
+            owner: "o".into(),
+            demand: app.clone(),
+            spec_bytes: 100,
+        });
+        let msg = Msg::Register(rec);
+        self.view.apply(&msg, now).unwrap();
+        for i in 0..self.nodes.len() {
+            let outs = self.nodes[i].handle(Input::Message { from: 0, msg: &msg }, now, &self.view);
+            self.apply(i as u32, outs, now);
+        }
+        self.pump(now);
+    }
+
+    /// Advances time tick by tick to `until`, starting every pending container at once.
+    fn run(&mut self, from: Millis, until: Millis) {
+        let mut t = from;
+        while t <= until {
+            for i in 0..self.nodes.len() {
+                if !self.alive[i] {
+                    continue;
+                }
+                let starting: Vec<Arc<str>> = self.nodes[i]
+                    .hosted()
+                    .filter(|(_, running)| !running)
+                    .map(|(a, _)| a.clone())
+                    .collect();
+                for app in starting {
+                    let outs = self.nodes[i].handle(Input::ContainerStarted { app }, t, &self.view);
+                    self.apply(i as u32, outs, t);
+                }
+                let outs = self.nodes[i].handle(Input::Tick, t, &self.view);
+                self.apply(i as u32, outs, t);
+            }
+            self.pump(t);
+            self.view.refresh(t);
+            t += TICK;
+        }
+    }
+
+    fn hosts(&self, app: &str) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.alive[i] && self.running[i].iter().any(|a| &**a == app))
+            .collect()
+    }
+}
+
+fn app(name: &str, instances: u32) -> AppDemand {
+    AppDemand::new(name, instances, Resources::new(0.5, 500, 5)).with_height(1_999_000)
+}
+
+#[test]
+fn placement_reaches_exactly_n_and_reservations_lapse() {
+    let mut net = Net::new(30);
+    net.register(&app("web", 4), 0);
+    net.run(0, 10_000);
+    assert_eq!(net.hosts("web").len(), 4);
+    for n in &net.nodes {
+        assert!(n.check(10_000).is_empty());
+        assert_eq!(n.reservations_len(), 0, "losing bids released");
+    }
+}
+
+#[test]
+fn lost_assignment_releases_the_reservation_and_the_app_still_reaches_n() {
+    let mut net = Net::new(30);
+    // Every assignment is lost: bidders must give their reservations back on their own.
+    net.drop = Box::new(|_, _, m| matches!(m, Msg::Assignment { .. }));
+    net.register(&app("db", 3), 0);
+    // The round closes at 0.8 s; its bids lapse 1.5 s later, dropped at the next tick.
+    net.run(0, 3_000);
+    assert!(net.nodes.iter().all(|n| n.check(3_000).is_empty()));
+    assert!(net.nodes.iter().all(|n| n.reservations_len() == 0));
+    assert!(net.hosts("db").is_empty());
+    // A backup sees no location and takes over.
+    net.drop = Box::new(|_, _, _| false);
+    net.run(4_000, 40_000);
+    assert_eq!(net.hosts("db").len(), 3);
+}
+
+#[test]
+fn a_member_late_once_is_kept_and_a_dead_one_is_replaced() {
+    let mut net = Net::new(30);
+    net.register(&app("api", 3), 0);
+    net.run(0, 10_000);
+    let hosts = net.hosts("api");
+    assert_eq!(hosts.len(), 3);
+    let slow = hosts[0] as u32;
+    // One beat period of silence from `slow`: nobody replaces it.
+    net.drop = Box::new(move |from, _, m| from == slow && matches!(m, Msg::Beat { .. }));
+    net.run(10_000, 10_000 + BEAT_EVERY + TICK);
+    net.drop = Box::new(|_, _, _| false);
+    net.run(16_000, 40_000);
+    assert_eq!(net.hosts("api"), hosts, "late once is not dead");
+    // Now it dies for real: replaced after DEAD_AFTER plus a round.
+    net.alive[hosts[0]] = false;
+    net.run(40_000, 40_000 + DEAD_AFTER + 10_000);
+    let now = net.hosts("api");
+    assert_eq!(now.len(), 3);
+    assert!(!now.contains(&hosts[0]));
+}
+
+#[test]
+fn a_planned_restart_is_not_replaced_inside_its_window() {
+    let mut net = Net::new(30);
+    net.register(&app("cache", 3), 0);
+    net.run(0, 10_000);
+    let hosts = net.hosts("cache");
+    let r = hosts[0];
+    let outs = net.nodes[r].handle(Input::PlannedRestart { until: 80_000 }, 10_000, &net.view);
+    net.apply(r as u32, outs, 10_000);
+    net.pump(10_000);
+    net.alive[r] = false; // restarting: silent
+    net.run(11_000, 70_000);
+    assert_eq!(
+        net.hosts("cache").len(),
+        2,
+        "no replacement inside the window"
+    );
+    net.run(70_000, 120_000);
+    assert_eq!(
+        net.hosts("cache").len(),
+        3,
+        "replaced once the window passed"
+    );
+}
+
+#[test]
+fn owner_cancel_removes_every_instance_at_once() {
+    let mut net = Net::new(30);
+    net.register(&app("gone", 3), 0);
+    net.run(0, 10_000);
+    assert_eq!(net.hosts("gone").len(), 3);
+    let msg = Msg::Cancel {
+        app: Arc::from("gone"),
+    };
+    net.view.apply(&msg, 10_000).unwrap();
+    for i in 0..net.nodes.len() {
+        let outs = net.nodes[i].handle(Input::Message { from: 0, msg: &msg }, 10_000, &net.view);
+        net.apply(i as u32, outs, 10_000);
+    }
+    assert!(net.hosts("gone").is_empty());
+    net.run(10_000, 60_000);
+    assert!(net.hosts("gone").is_empty(), "never re-placed");
+}
