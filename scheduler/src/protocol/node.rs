@@ -1,16 +1,17 @@
 //! One node's protocol state and its input handler.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use proto::tier::{Resources, SYSTEM_RESERVE};
 
+use super::group::{GroupMember, pending_member};
 use super::msg::{BeatStatus, Msg};
 use super::round::Round;
 use super::view::View;
 use super::{
-    ANNOUNCE_EVERY, ANNOUNCE_MIN_GAP, BEAT_EVERY, DEAD_AFTER, FORGET_AFTER, LEFT_MEMORY, Millis,
-    Peer, RESERVE_SLACK, START_GRACE, TAKEOVER_AFTER, TICK, name_hash, rendezvous,
+    ANNOUNCE_EVERY, ANNOUNCE_MIN_GAP, BEAT_EVERY, Millis, Peer, RESERVE_SLACK, START_GRACE,
+    TAKEOVER_AFTER, TICK, name_hash,
 };
 use crate::model::Capacity;
 
@@ -91,21 +92,6 @@ pub struct NodeConfig<P> {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct GroupMember {
-    pub hash: u64,
-    /// Alive until this time unless a newer beat moves it.
-    pub deadline: Millis,
-    pub restart_until: Option<Millis>,
-    pub last_heard: Millis,
-}
-
-impl GroupMember {
-    pub fn alive(&self, now: Millis) -> bool {
-        now < self.deadline || self.restart_until.is_some_and(|u| now < u)
-    }
-}
-
-#[derive(Debug, Clone)]
 pub(crate) struct Hosted<P> {
     pub running: bool,
     pub cap: Capacity,
@@ -142,11 +128,11 @@ pub struct Node<P: Peer> {
     /// fell short, or this node just became coordinator of a short group).
     pub(crate) rerun: BTreeMap<Arc<str>, Millis>,
     pub(crate) next_round: u64,
-    next_beat: Millis,
-    next_announce: Millis,
-    last_announce: Option<Millis>,
-    announce_dirty: bool,
-    restart_until: Option<Millis>,
+    pub(crate) next_beat: Millis,
+    pub(crate) next_announce: Millis,
+    pub(crate) last_announce: Option<Millis>,
+    pub(crate) announce_dirty: bool,
+    pub(crate) restart_until: Option<Millis>,
 }
 
 fn offered_of(total: Resources, base_used: Resources) -> (Capacity, Capacity) {
@@ -272,7 +258,7 @@ impl<P: Peer> Node<P> {
         out
     }
 
-    fn status_of(&self, app: &str) -> BeatStatus {
+    pub(crate) fn status_of(&self, app: &str) -> BeatStatus {
         match self.hosted.get(app) {
             Some(h) if h.running => BeatStatus::Running,
             Some(_) => BeatStatus::Starting,
@@ -489,91 +475,6 @@ impl<P: Peer> Node<P> {
         }
     }
 
-    fn on_beat(
-        &mut self,
-        app: &Arc<str>,
-        node: P,
-        status: BeatStatus,
-        restart_until: Option<Millis>,
-        now: Millis,
-    ) {
-        if let Some(r) = self.rounds.get_mut(app) {
-            r.acked(node);
-        }
-        let Some(h) = self.hosted.get_mut(app) else {
-            return;
-        };
-        if node == self.id {
-            return;
-        }
-        if status == BeatStatus::Leaving {
-            h.group.remove(&node);
-            h.left.insert(node, now);
-            return;
-        }
-        if h.left
-            .get(&node)
-            .is_some_and(|&t| now.saturating_sub(t) < LEFT_MEMORY)
-        {
-            return;
-        }
-        let m = h.group.entry(node).or_insert_with(|| GroupMember {
-            deadline: now,
-            ..pending_member(node, now)
-        });
-        m.deadline = m.deadline.max(now + DEAD_AFTER);
-        m.restart_until = restart_until;
-        m.last_heard = now;
-    }
-
-    pub(crate) fn beat(&self, app: &Arc<str>, status: BeatStatus) -> Msg<P> {
-        Msg::Beat {
-            app: app.clone(),
-            node: self.id,
-            status,
-            restart_until: self.restart_until,
-        }
-    }
-
-    /// Sends a beat to every member of the app's group (dead ones too, until forgotten:
-    /// that is how two halves of a healed partition find each other).
-    fn beat_group(&self, app: &Arc<str>, status: BeatStatus, out: &mut Vec<Output<P>>) {
-        let Some(h) = self.hosted.get(app) else {
-            return;
-        };
-        let msg = self.beat(app, status);
-        for &p in h.group.keys() {
-            out.push(Output::Send(p, msg.clone()));
-        }
-    }
-
-    /// Drops an instance: frees its capacity, tells the group and the registry.
-    pub(crate) fn release(&mut self, app: &Arc<str>, out: &mut Vec<Output<P>>) {
-        let Some(h) = self.hosted.get(app) else {
-            return;
-        };
-        // Sent twice: a lost goodbye would leave this node counted as a member (and the
-        // app one short) until its beats are missed for `DEAD_AFTER`.
-        let msg = self.beat(app, BeatStatus::Leaving);
-        for _ in 0..2 {
-            for &p in h.group.keys() {
-                out.push(Output::Send(p, msg.clone()));
-            }
-        }
-        let cap = h.cap;
-        self.hosted.remove(app);
-        self.used = self.used.saturating_sub(cap);
-        self.announce_dirty = true;
-        out.push(Output::Persist(PersistRecord::Released {
-            app: app.clone(),
-        }));
-        out.push(Output::Broadcast(Msg::Running {
-            node: self.id,
-            app: app.clone(),
-            running: false,
-        }));
-    }
-
     fn on_tick(&mut self, now: Millis, view: &View<P>, out: &mut Vec<Output<P>>) {
         self.reservations.retain(|_, r| r.until > now);
         self.unresponsive.retain(|_, &mut until| until > now);
@@ -646,82 +547,4 @@ impl<P: Peer> Node<P> {
         }
         out.push(Output::SetTimer(now + TICK));
     }
-
-    /// Every beat period, for each hosted app: removal at expiry + grace or cancel; beats;
-    /// learning members from running reports; and, as the group's coordinator, re-placing
-    /// missing instances or stopping extras.
-    fn group_duties(&mut self, now: Millis, view: &View<P>, out: &mut Vec<Output<P>>) {
-        let height = view.height(now);
-        let apps: Vec<Arc<str>> = self.hosted.keys().cloned().collect();
-        for app in apps {
-            let entry = view.app(&app);
-            let removable = entry.is_none_or(|e| e.cancelled)
-                || view.removal_height(&app).is_some_and(|r| height >= r);
-            if removable && entry.is_some() {
-                out.push(Output::RemoveApp(app.clone()));
-                self.release(&app, out);
-                continue;
-            }
-            let status = self.status_of(&app);
-            if let Some(h) = self.hosted.get_mut(&app) {
-                h.group
-                    .retain(|_, m| now.saturating_sub(m.deadline) < FORGET_AFTER);
-                h.left.retain(|_, t| now.saturating_sub(*t) < LEFT_MEMORY);
-                for (p, _) in view.locations(&app) {
-                    if p != self.id && !h.group.contains_key(&p) && !h.left.contains_key(&p) {
-                        // Known only from the registry: dead until it beats back.
-                        h.group.insert(
-                            p,
-                            GroupMember {
-                                hash: name_hash(&p.to_string()),
-                                deadline: now,
-                                restart_until: None,
-                                last_heard: 0,
-                            },
-                        );
-                    }
-                }
-            }
-            self.beat_group(&app, status, out);
-            if self.is_coordinator(&app, now, view) {
-                self.reconcile(&app, now, view, out);
-            }
-        }
-    }
-
-    /// The coordinator of a hosted app: the live member (this node included) with the
-    /// highest rendezvous score.
-    fn is_coordinator(&self, app: &Arc<str>, now: Millis, view: &View<P>) -> bool {
-        let (Some(h), Some(e)) = (self.hosted.get(app), view.app(app)) else {
-            return false;
-        };
-        let mine = rendezvous(e.hash, self.hash);
-        !h.group
-            .values()
-            .any(|m| m.alive(now) && rendezvous(e.hash, m.hash) > mine)
-    }
-}
-
-pub(crate) fn pending_member<P: Peer>(p: P, now: Millis) -> GroupMember {
-    GroupMember {
-        hash: name_hash(&p.to_string()),
-        deadline: now + START_GRACE,
-        restart_until: None,
-        last_heard: now,
-    }
-}
-
-/// Live members of a hosted app's group, this node included.
-pub(crate) fn live_members<P: Peer>(node: &Node<P>, app: &str, now: Millis) -> BTreeSet<P> {
-    let mut live = BTreeSet::new();
-    if let Some(h) = node.hosted.get(app) {
-        live.insert(node.id);
-        live.extend(
-            h.group
-                .iter()
-                .filter(|(_, m)| m.alive(now))
-                .map(|(&p, _)| p),
-        );
-    }
-    live
 }

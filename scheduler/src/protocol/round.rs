@@ -4,8 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use super::group::{live_members, pending_member};
 use super::msg::Msg;
-use super::node::{Input, Node, Output, live_members, pending_member};
+use super::node::{Input, Node, Output};
 use super::view::View;
 use super::{
     ACK_WAIT, DECLINE_MEMORY, Millis, Peer, RESERVE_SLACK, RETRY_AFTER, ROUND_WINDOW,

@@ -24,9 +24,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::SimConfig;
-use super::bidding::{GENESIS_HEIGHT, setup};
 use super::net::{Net, Queue};
 use super::report::{ExpiryReport, Invariants, SimReport, Traffic};
+use super::scenario::{GENESIS_HEIGHT, setup};
 use super::tracker::{Tracker, digest};
 use crate::eligibility::check_static;
 use crate::expiry::{BLOCK_SECONDS, DEFAULT_EXPIRE, expiry_height, removal_height};

@@ -10,6 +10,7 @@ mod bidding;
 pub mod fluxos;
 mod net;
 mod report;
+mod scenario;
 mod tracker;
 pub mod workload;
 
