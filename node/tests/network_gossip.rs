@@ -17,8 +17,11 @@ async fn three_nodes_bootstrap_gossip_and_direct() {
     let mut b = TestNode::start(11, vec![]).await;
     let mut a = TestNode::start(12, vec![b.addr.clone()]).await;
     let mut c = TestNode::start(13, vec![b.addr.clone()]).await;
-    a.wait_for_peers(1).await;
-    c.wait_for_peers(1).await;
+    // Full mesh: A and C find each other through B (Kademlia), and every node knows the
+    // others' subscriptions before A publishes.
+    for node in [&a, &b, &c] {
+        node.wait_for_subscribers(2, Topic::Announcements).await;
+    }
 
     // A's announcement reaches both others, verified and attributed to A.
     let sent = announcement(&a.key, 1);
@@ -35,8 +38,8 @@ async fn three_nodes_bootstrap_gossip_and_direct() {
     }
     assert_eq!(a.metric(ANNOUNCEMENTS_PUBLISHED), 1.0);
 
-    // A direct message from C reaches A alone; C learns A's address through Kademlia or
-    // its existing connection, never from the test.
+    // A direct message from C reaches A alone; C learned A's address through Kademlia,
+    // never from the test.
     let direct = announcement(&c.key, 7);
     c.handle
         .send_direct(a.key.public(), sealed(&c.key, now_ms(), &direct))
@@ -115,4 +118,34 @@ async fn publish_before_any_peer_is_delivered_once_peers_appear() {
     assert!(b.drain_messages().is_empty());
     assert_eq!(b.metric(ANNOUNCEMENTS_RECEIVED), 1.0);
     assert_eq!(a.metric(ANNOUNCEMENTS_PUBLISHED), 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quic_transport_carries_gossip_and_direct() {
+    const QUIC: &str = "/ip4/127.0.0.1/udp/0/quic-v1";
+    let mut b = TestNode::start_on(41, QUIC, vec![]).await;
+    assert!(b.addr.to_string().contains("/quic-v1/"), "{}", b.addr);
+    let mut a = TestNode::start_on(42, QUIC, vec![b.addr.clone()]).await;
+    a.wait_for_peers(1).await;
+    let sent = announcement(&a.key, 1);
+    a.handle
+        .publish(Topic::Announcements, sealed(&a.key, now_ms(), &sent))
+        .await
+        .unwrap();
+    assert_eq!(b.next_message().await.0.message, sent);
+    let direct = announcement(&b.key, 2);
+    b.handle
+        .send_direct(a.key.public(), sealed(&b.key, now_ms(), &direct))
+        .await
+        .unwrap();
+    let (opened, origin) = a.next_message().await;
+    assert_eq!((opened.message, origin), (direct, Origin::Direct));
+    let peers = a.handle.peers().await.unwrap();
+    assert!(
+        peers[0]
+            .addresses
+            .iter()
+            .all(|addr| addr.to_string().contains("/quic-v1")),
+        "{peers:?}"
+    );
 }

@@ -47,6 +47,8 @@ pub struct PeerInfo {
     pub node: Option<NodeId>,
     /// The remote addresses of its open connections.
     pub addresses: Vec<Multiaddr>,
+    /// The fluxnode topics it subscribes to (known from its gossipsub subscriptions).
+    pub topics: Vec<Topic>,
     /// Its gossipsub score as this node computes it; negative after invalid messages.
     pub gossip_score: Option<f64>,
 }

@@ -181,6 +181,17 @@ impl Service {
 
     fn peer_infos(&self) -> Vec<PeerInfo> {
         let gossip = &self.swarm.behaviour().gossipsub;
+        let topics: HashMap<&PeerId, Vec<Topic>> = gossip
+            .all_peers()
+            .map(|(peer, hashes)| {
+                let mut topics: Vec<Topic> = hashes
+                    .into_iter()
+                    .filter_map(|h| Topic::from_name(h.as_str()))
+                    .collect();
+                topics.sort();
+                (peer, topics)
+            })
+            .collect();
         let mut peers: Vec<PeerInfo> = self
             .connected
             .iter()
@@ -188,6 +199,7 @@ impl Service {
                 peer: *peer,
                 node: node_id(peer),
                 addresses: addrs.clone(),
+                topics: topics.get(peer).cloned().unwrap_or_default(),
                 gossip_score: gossip.peer_score(peer),
             })
             .collect();

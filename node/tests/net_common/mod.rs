@@ -66,12 +66,17 @@ pub struct TestNode {
 }
 
 impl TestNode {
+    /// A node listening on TCP 127.0.0.1, on a port the OS picks.
     pub async fn start(seed: u8, bootstrap: Vec<Multiaddr>) -> TestNode {
+        Self::start_on(seed, "/ip4/127.0.0.1/tcp/0", bootstrap).await
+    }
+
+    pub async fn start_on(seed: u8, listen: &str, bootstrap: Vec<Multiaddr>) -> TestNode {
         let key = key(seed);
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
         let options = NetworkOptions {
-            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+            listen: vec![listen.parse().unwrap()],
             bootstrap,
             mdns: false,
         };
@@ -124,6 +129,20 @@ impl TestNode {
             }
         }
         out
+    }
+
+    /// Waits until `n` peers are connected and this node knows each subscribes to `topic`
+    /// (a gossip message only reaches peers whose subscription its sender already knows;
+    /// peers that subscribe later hear the protocol's next periodic message).
+    pub async fn wait_for_subscribers(&self, n: usize, topic: proto::message::Topic) {
+        eventually("subscribed peers", || {
+            let handle = self.handle.clone();
+            async move {
+                let peers = handle.peers().await.unwrap();
+                (peers.iter().filter(|p| p.topics.contains(&topic)).count() >= n).then_some(())
+            }
+        })
+        .await
     }
 
     pub async fn wait_for_peers(&self, n: usize) {
