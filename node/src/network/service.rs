@@ -5,25 +5,25 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use libp2p::futures::StreamExt;
-use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, PublishError};
 use libp2p::metrics::Recorder;
 use libp2p::multiaddr::Protocol;
-use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::request_response::OutboundRequestId;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns, noise, tcp, yamux};
 use prometheus_client::registry::Registry;
 use proto::encoding;
-use proto::envelope::Envelope;
 use proto::keys::NodeId;
 use proto::message::Topic;
 use tokio::sync::{mpsc, oneshot};
 
 use super::behaviour::{Behaviour, BehaviourEvent, KAD_PROTOCOL};
-use super::codec::DirectAck;
 use super::handle::{Command, NetworkHandle, PeerInfo};
-use super::publish_queue::{Dropped, Pending, PublishQueue};
-use super::{NetworkError, NetworkEvent, NetworkOptions, Origin, libp2p_keypair, node_id, peer_id};
-use crate::metrics::{Metrics, TopicLabel};
+use super::publish_queue::PublishQueue;
+use super::{NetworkError, NetworkEvent, NetworkOptions, libp2p_keypair, node_id, peer_id};
+use crate::metrics::Metrics;
+
+mod inbound;
+mod outbound;
 
 /// Connections stay open this long without traffic. fluxnode topics are quiet for minutes at
 /// a time and reconnecting costs a handshake per peer, so connections are kept for a day;
@@ -207,69 +207,6 @@ impl Service {
         peers
     }
 
-    fn on_publish(&mut self, topic: Topic, envelope: &Envelope) {
-        let pending = Pending {
-            topic,
-            frame: encoding::encode(envelope),
-            timestamp_ms: envelope.timestamp_ms,
-        };
-        self.try_publish(pending);
-    }
-
-    /// Publishes now, or queues the message when no peer can take it yet.
-    fn try_publish(&mut self, pending: Pending) {
-        let gossip = &mut self.swarm.behaviour_mut().gossipsub;
-        match gossip.publish(IdentTopic::new(pending.topic.name()), pending.frame.clone()) {
-            Ok(_) => self.count_published(pending.topic),
-            // The same bytes were already published (a retry raced a success): done.
-            Err(PublishError::Duplicate) => {}
-            Err(PublishError::NoPeersSubscribedToTopic | PublishError::AllQueuesFull(_)) => {
-                let dropped = self.queue.push(pending);
-                self.count_dropped(dropped);
-            }
-            Err(e) => {
-                tracing::warn!(topic = %pending.topic, error = %e, "gossip publish failed");
-                self.metrics.error("publish_failed");
-            }
-        }
-    }
-
-    fn count_published(&self, topic: Topic) {
-        self.metrics
-            .messages_published
-            .get_or_create(&TopicLabel {
-                topic: super::topic_label(topic),
-            })
-            .inc();
-    }
-
-    fn count_dropped(&self, dropped: Dropped) {
-        for _ in 0..dropped.overflow {
-            self.metrics.error("publish_queue_full");
-        }
-        for _ in 0..dropped.expired {
-            self.metrics.error("publish_expired");
-        }
-        if dropped != Dropped::default() {
-            tracing::warn!(
-                ?dropped,
-                "queued gossip messages dropped before any peer took them"
-            );
-        }
-    }
-
-    /// Retries queued messages (all, or those of one topic).
-    fn retry_queued(&mut self, topic: Option<Topic>) {
-        if self.queue.is_empty() {
-            return;
-        }
-        let (ready, dropped) = self.queue.take_ready(topic, now_ms());
-        self.count_dropped(dropped);
-        for pending in ready {
-            self.try_publish(pending);
-        }
-    }
-
     fn on_retry_tick(&mut self) {
         self.retry_queued(None);
         self.dial_bootstrap();
@@ -382,159 +319,6 @@ impl Service {
         if self.events.try_send(event).is_err() {
             self.metrics.error("event_queue_full");
         }
-    }
-
-    fn on_gossip(&mut self, event: gossipsub::Event) {
-        match event {
-            gossipsub::Event::Message {
-                propagation_source,
-                message_id,
-                message,
-            } => {
-                let acceptance = self.validate_gossip(propagation_source, &message);
-                self.swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .report_message_validation_result(&message_id, &propagation_source, acceptance);
-            }
-            gossipsub::Event::Subscribed { topic, .. } => {
-                if let Some(topic) = Topic::from_name(topic.as_str()) {
-                    self.retry_queued(Some(topic));
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Validates one gossip message before gossipsub may forward it.
-    ///
-    /// Reject (penalises the sender's score) for what no honest relay would forward: bad
-    /// frames, forged signatures, wrong signer or topic, oversize. Ignore (dropped, not
-    /// penalised) for stale or future timestamps: those depend on clocks, and an honest
-    /// peer with a skewed clock must not be scored out of the mesh.
-    fn validate_gossip(&mut self, via: PeerId, message: &gossipsub::Message) -> MessageAcceptance {
-        let Some(topic) = Topic::from_name(message.topic.as_str()) else {
-            self.metrics.rejected("unknown", "unknown_topic");
-            return MessageAcceptance::Reject;
-        };
-        let origin = Origin::Gossip(topic);
-        match encoding::receive(&message.data, topic, now_ms()) {
-            Ok(opened) => {
-                self.deliver(opened, via, origin);
-                MessageAcceptance::Accept
-            }
-            Err(e) => {
-                let reason = e.reason();
-                tracing::debug!(%via, topic = %topic, reason, error = %e, "gossip message dropped");
-                self.metrics.rejected(origin.label(), reason);
-                match reason {
-                    "stale" | "future" => MessageAcceptance::Ignore,
-                    _ => MessageAcceptance::Reject,
-                }
-            }
-        }
-    }
-
-    fn deliver(&self, message: encoding::Opened, via: PeerId, origin: Origin) {
-        self.metrics
-            .messages_received
-            .get_or_create(&TopicLabel {
-                topic: origin.label(),
-            })
-            .inc();
-        match node_id(&via) {
-            Some(via) => self.emit(NetworkEvent::Message {
-                message,
-                via,
-                origin,
-            }),
-            None => self.metrics.error("non_ed25519_peer"),
-        }
-    }
-
-    fn on_direct(&mut self, event: request_response::Event<Vec<u8>, DirectAck>) {
-        match event {
-            request_response::Event::Message { peer, message, .. } => match message {
-                request_response::Message::Request {
-                    request, channel, ..
-                } => self.on_direct_request(peer, &request, channel),
-                request_response::Message::Response {
-                    request_id,
-                    response,
-                } => {
-                    if let Some((to, reply)) = self.pending_direct.remove(&request_id) {
-                        let result = match response {
-                            DirectAck::Accepted => {
-                                self.count_published_direct();
-                                Ok(())
-                            }
-                            DirectAck::Rejected => {
-                                Err(NetworkError::DirectRejected { to: to.node_id() })
-                            }
-                        };
-                        let _ = reply.send(result);
-                    }
-                }
-            },
-            request_response::Event::OutboundFailure {
-                request_id, error, ..
-            } => {
-                if let Some((to, reply)) = self.pending_direct.remove(&request_id) {
-                    self.metrics.error("direct_send_failed");
-                    let _ = reply.send(Err(NetworkError::Direct {
-                        to: to.node_id(),
-                        reason: error.to_string(),
-                    }));
-                }
-            }
-            request_response::Event::InboundFailure { peer, error, .. } => {
-                tracing::debug!(%peer, %error, "inbound direct message failed");
-            }
-            request_response::Event::ResponseSent { .. } => {}
-        }
-    }
-
-    fn count_published_direct(&self) {
-        self.metrics
-            .messages_published
-            .get_or_create(&TopicLabel { topic: "direct" })
-            .inc();
-    }
-
-    /// Validates a direct message: every envelope check, and the signer must be the peer
-    /// on the other end of the connection (a direct message is never relayed).
-    fn on_direct_request(
-        &mut self,
-        peer: PeerId,
-        frame: &[u8],
-        channel: ResponseChannel<DirectAck>,
-    ) {
-        let origin = Origin::Direct;
-        let verdict = encoding::decode(frame)
-            .map_err(encoding::ReceiveError::from)
-            .and_then(|envelope| encoding::open(&envelope, now_ms()));
-        let ack = match verdict {
-            Ok(opened) if node_id(&peer) == Some(opened.signer) => {
-                self.deliver(opened, peer, origin);
-                DirectAck::Accepted
-            }
-            Ok(opened) => {
-                tracing::debug!(%peer, signer = %opened.signer, "direct message signed by another node");
-                self.metrics.rejected(origin.label(), "peer_mismatch");
-                DirectAck::Rejected
-            }
-            Err(e) => {
-                tracing::debug!(%peer, reason = e.reason(), error = %e, "direct message dropped");
-                self.metrics.rejected(origin.label(), e.reason());
-                DirectAck::Rejected
-            }
-        };
-        // Fails only when the peer has gone; nothing to tell it then.
-        let _ = self
-            .swarm
-            .behaviour_mut()
-            .direct
-            .send_response(channel, ack);
     }
 
     /// Feeds the addresses a fluxnode peer listens on into Kademlia, so other nodes can be
