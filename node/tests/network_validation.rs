@@ -52,10 +52,35 @@ async fn run_for(swarm: &mut Swarm<gossipsub::Behaviour>, d: Duration) {
 }
 
 fn publish(swarm: &mut Swarm<gossipsub::Behaviour>, frame: Vec<u8>) {
+    publish_on(swarm, Topic::Announcements, frame);
+}
+
+fn publish_on(swarm: &mut Swarm<gossipsub::Behaviour>, topic: Topic, frame: Vec<u8>) {
     swarm
         .behaviour_mut()
-        .publish(IdentTopic::new(Topic::Announcements.name()), frame)
+        .publish(IdentTopic::new(topic.name()), frame)
         .unwrap();
+}
+
+/// A forger connected to `target`, once it knows the target's subscriptions.
+async fn connect_forger(target: &TestNode) -> Swarm<gossipsub::Behaviour> {
+    let mut forger = forger_swarm();
+    forger.dial(target.addr.clone()).unwrap();
+    let subscribed = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let SwarmEvent::Behaviour(gossipsub::Event::Subscribed { .. }) =
+                forger.select_next_some().await
+            {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(
+        subscribed.is_ok(),
+        "target never subscribed from the forger's view"
+    );
+    forger
 }
 
 fn valid_frame(f: &Keypair, seq: u64) -> Vec<u8> {
@@ -188,4 +213,50 @@ async fn forged_and_stale_gossip_is_dropped_counted_and_not_forwarded() {
         .and_then(|p| p.gossip_score)
         .unwrap();
     assert!(c_score >= 0.0, "C score {c_score}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_and_wrong_topic_gossip_is_rejected_and_penalised() {
+    let mut b = TestNode::start(35, vec![]).await;
+    let f_key = key(36);
+    let mut forger = connect_forger(&b).await;
+
+    // A frame one byte over the envelope limit (gossipsub itself carries it: its limit
+    // leaves room for framing), and a valid announcement on the bids topic.
+    let mut oversized = valid_frame(&f_key, 1);
+    oversized.resize(proto::envelope::MAX_ENVELOPE_BYTES + 1, 0);
+    publish(&mut forger, oversized);
+    publish_on(&mut forger, Topic::Bids, valid_frame(&f_key, 2));
+
+    let counted = tokio::time::timeout(PATIENCE, async {
+        loop {
+            run_for(&mut forger, Duration::from_millis(100)).await;
+            let text = b.metrics_text();
+            if text.contains(
+                "fluxnode_messages_rejected_total{topic=\"announcements\",reason=\"oversized\"} 1\n",
+            ) && text.contains(
+                "fluxnode_messages_rejected_total{topic=\"bids\",reason=\"wrong_topic\"} 1\n",
+            ) {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(
+        counted.is_ok(),
+        "rejections not counted:\n{}",
+        b.metrics_text()
+    );
+    assert!(b.drain_messages().is_empty());
+    let forger_id = *forger.local_peer_id();
+    let score = b
+        .handle
+        .peers()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|p| p.peer == forger_id)
+        .and_then(|p| p.gossip_score)
+        .unwrap();
+    assert!(score < 0.0, "forger score {score}");
 }
