@@ -122,9 +122,9 @@ fn exposition_with_libp2p_metrics_passes_promtool() {
     let text = encode_text(&registry).unwrap();
     match promtool_check(&text) {
         Some((ok, report)) => assert!(ok, "promtool check metrics failed:\n{report}\n{text}"),
-        None => eprintln!(
-            "\n!!!!! SKIPPED: promtool not found on PATH; install Debian's `prometheus` package \
-             to run `promtool check metrics` on the exposition !!!!!\n"
+        None => panic!(
+            "promtool not found on PATH: install Debian's `prometheus` package \
+             (scripts/test.sh does) so the exposition can be checked"
         ),
     }
 }
