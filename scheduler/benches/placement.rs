@@ -19,155 +19,19 @@ use std::sync::OnceLock;
 
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{Criterion, criterion_group, criterion_main};
-use proto::tier::{Resources, Tier};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use proto::tier::Resources;
 use scheduler::eligibility::check;
+use scheduler::sim::workload;
 use scheduler::{AppDemand, NodeInfo, Params, schedule};
 
-const CENSUS: &str = include_str!("data/country-tier-census.csv");
-const MAX_REGIONS_PER_COUNTRY: usize = 16;
-
-struct Row {
-    continent: String,
-    country: String,
-    tier: Tier,
-    nodes: usize,
-    fault_domains: usize,
-}
-
-fn census() -> Vec<Row> {
-    CENSUS
-        .lines()
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            Row {
-                continent: f[0].to_string(),
-                country: f[1].to_string(),
-                tier: f[2].parse().unwrap(),
-                nodes: f[3].parse().unwrap(),
-                fault_domains: f[4].parse().unwrap(),
-            }
-        })
-        .collect()
-}
-
-/// Node counts per census row summing exactly to `n` (largest remainder).
-fn apportion(rows: &[Row], n: usize) -> Vec<usize> {
-    let total: usize = rows.iter().map(|r| r.nodes).sum();
-    let exact: Vec<f64> = rows
-        .iter()
-        .map(|r| r.nodes as f64 * n as f64 / total as f64)
-        .collect();
-    let mut counts: Vec<usize> = exact.iter().map(|x| x.floor() as usize).collect();
-    let mut order: Vec<usize> = (0..rows.len()).collect();
-    order.sort_by(|&a, &b| {
-        let fa = exact[a] - exact[a].floor();
-        let fb = exact[b] - exact[b].floor();
-        fb.partial_cmp(&fa).unwrap().then(a.cmp(&b))
-    });
-    let short = n - counts.iter().sum::<usize>();
-    for &i in order.iter().take(short) {
-        counts[i] += 1;
-    }
-    counts
-}
-
+/// Nodes and apps from the census-based generator the simulator uses
+/// (`scheduler::sim::workload`), so the benchmark and the simulator measure one population.
 fn nodes(n: usize, seed: u64) -> Vec<NodeInfo> {
-    let rows = census();
-    let counts = apportion(&rows, n);
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut out = Vec::with_capacity(n);
-    for (row, &count) in rows.iter().zip(&counts) {
-        let regions = row.fault_domains.clamp(1, MAX_REGIONS_PER_COUNTRY);
-        // Zipf weights 1, 1/2, 1/3, ...
-        let weights: Vec<f64> = (1..=regions).map(|j| 1.0 / j as f64).collect();
-        let sum: f64 = weights.iter().sum();
-        for _ in 0..count {
-            let mut x = rng.gen_range(0.0..sum);
-            let mut region = 0;
-            while region + 1 < regions && x >= weights[region] {
-                x -= weights[region];
-                region += 1;
-            }
-            let (total, bench) = match row.tier {
-                Tier::Cumulus => (
-                    Resources::new(4.0, 8_000, 220),
-                    rng.gen_range(240.0..1_800.0),
-                ),
-                Tier::Nimbus => (
-                    Resources::new(8.0, 32_000, 440),
-                    rng.gen_range(640.0..3_000.0),
-                ),
-                Tier::Stratus => (
-                    Resources::new(16.0, 64_000, 880),
-                    rng.gen_range(1_520.0..6_000.0),
-                ),
-            };
-            let load = rng.gen_range(0.0..0.4);
-            let usable = total.saturating_sub(&proto::tier::SYSTEM_RESERVE);
-            let used = Resources::new(
-                (usable.cpu * load * 10.0).round() / 10.0,
-                (usable.ram as f64 * load) as u64,
-                (usable.hdd as f64 * load) as u64,
-            );
-            let uptime = match rng.gen_range(0..100) {
-                0..85 => rng.gen_range(0.97..=1.0),
-                85..95 => rng.gen_range(0.9..0.97),
-                _ => rng.gen_range(0.5..0.9),
-            };
-            out.push(NodeInfo {
-                id: format!("{}-{}-{}", row.country.to_lowercase(), row.tier, out.len()),
-                tier: row.tier,
-                geo: format!("{}_{}_R{:02}", row.continent, row.country, region + 1)
-                    .parse()
-                    .unwrap(),
-                total,
-                used,
-                bench_score: (bench * 100.0_f64).round() / 100.0,
-                uptime: (uptime * 1_000.0_f64).round() / 1_000.0,
-            });
-        }
-    }
-    out
+    workload::nodes(n, seed, |i| format!("n{i:06}"))
 }
 
 fn apps(m: usize, seed: u64) -> Vec<AppDemand> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..m)
-        .map(|i| {
-            let resources = match rng.gen_range(0..100) {
-                0..70 => Resources::new(
-                    f64::from(rng.gen_range(1..=10u32)) / 10.0,
-                    rng.gen_range(1..=20) * 100,
-                    rng.gen_range(1..=20),
-                ),
-                70..95 => Resources::new(
-                    f64::from(rng.gen_range(10..=30u32)) / 10.0,
-                    rng.gen_range(20..=50) * 100,
-                    rng.gen_range(20..=150),
-                ),
-                _ => Resources::new(
-                    f64::from(rng.gen_range(35..=60u32)) / 10.0,
-                    rng.gen_range(80..=200) * 100,
-                    rng.gen_range(100..=300),
-                ),
-            };
-            let geo: &[&str] = match rng.gen_range(0..100) {
-                0..70 => &[],
-                70..85 => &["acEU"],
-                85..90 => &["acNA"],
-                90..93 => &["acEU_DE"],
-                93..95 => &["acEU_FR", "acEU_NL"],
-                _ => &["a!cNA_US"],
-            };
-            AppDemand::new(format!("app{i:04}"), rng.gen_range(3..=12), resources)
-                .with_geolocation(geo)
-                .with_height(rng.gen_range(1_000_000..2_000_000))
-        })
-        .collect()
+    workload::apps(m, seed, 1_000_000..2_000_000)
 }
 
 fn eligible_count(app: &AppDemand, nodes: &[NodeInfo], params: &Params) -> usize {
