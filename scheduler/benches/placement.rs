@@ -1,6 +1,6 @@
 //! Placement benchmarks on a synthetic network with the real Flux geography.
 //!
-//! Nodes: `data/country-tier-census.csv` (FluxOS's own country × tier census of 6,688
+//! Nodes: `scheduler/data/country-tier-census.csv` (FluxOS's own country × tier census of 6,688
 //! geolocated nodes, September 2026) scaled to N nodes by largest remainder, so every
 //! country and tier keeps its share. The census has no regions; each country gets
 //! min(fault domains, 16) synthetic regions with Zipf-like weights (a few big hosting

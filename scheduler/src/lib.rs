@@ -24,7 +24,7 @@
 //! eligible set allows, then as many countries, then as many regions: with N instances
 //! and at least N eligible countries no two winners share a country. Replicas exist to
 //! survive failures, and failures are correlated by place (a provider, a national
-//! network, a power grid); the census in `benches/data/` shows why this matters — 64 % of
+//! network, a power grid); the census in `data/` shows why this matters — 64 % of
 //! Flux nodes sit in four countries, and a quality-only rule would put most apps there.
 //!
 //! **Then quality** ([`ranking`]). Among equally spread choices, higher

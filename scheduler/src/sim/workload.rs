@@ -1,7 +1,7 @@
 //! Synthetic networks with the real Flux geography, shared by the placement benchmark and
 //! the simulator.
 //!
-//! Nodes: `benches/data/country-tier-census.csv` (FluxOS's own country × tier census of
+//! Nodes: `data/country-tier-census.csv` (FluxOS's own country × tier census of
 //! 6,688 geolocated nodes, September 2026) scaled to N nodes by largest remainder, so every
 //! country and tier keeps its share. The census has no regions; each country gets
 //! min(fault domains, 16) synthetic regions with Zipf-like weights (a few big hosting
@@ -22,7 +22,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::model::{AppDemand, NodeInfo};
 
-const CENSUS: &str = include_str!("../../benches/data/country-tier-census.csv");
+const CENSUS: &str = include_str!("../../data/country-tier-census.csv");
 const MAX_REGIONS_PER_COUNTRY: usize = 16;
 
 struct Row {
