@@ -4,6 +4,7 @@
 //! [`store`] persists state in sled, [`network`] carries gossip and direct messages over
 //! libp2p, [`metrics`] exports Prometheus metrics, [`cli`] holds the command-line front ends.
 
+pub mod api;
 pub mod bench;
 pub mod cli;
 pub mod config;
