@@ -81,11 +81,20 @@ impl Daemon {
 
     fn on_runtime_event(&mut self, ev: Result<RuntimeEvent, RecvError>) {
         match ev {
-            Ok(RuntimeEvent::ContainerRestarted { app, component, restarts }) => {
+            Ok(RuntimeEvent::ContainerRestarted {
+                app,
+                component,
+                restarts,
+            }) => {
                 tracing::info!(%app, %component, restarts, "container restarted");
                 self.metrics.container_restarts.inc();
             }
-            Ok(RuntimeEvent::RestartFailed { app, component, kind, message }) => {
+            Ok(RuntimeEvent::RestartFailed {
+                app,
+                component,
+                kind,
+                message,
+            }) => {
                 tracing::warn!(%app, %component, %message, "container restart failed");
                 self.error(kind.as_str());
             }
@@ -195,7 +204,9 @@ impl Daemon {
             if let Some(app) = acc.msg.app() {
                 if let Some(stored) = self.registry.get(app) {
                     let msg = match &acc.msg {
-                        Msg::Register(_) => Some(Message::AppRegistration(stored.registration.clone())),
+                        Msg::Register(_) => {
+                            Some(Message::AppRegistration(stored.registration.clone()))
+                        }
                         Msg::Renew { .. } => stored.renewal.clone().map(Message::AppRenewal),
                         Msg::Cancel { .. } => stored.cancel.clone().map(Message::AppCancel),
                         _ => None,
@@ -214,7 +225,7 @@ impl Daemon {
 
     /// Bids won and lost: an assignment for a round this node bid in decides it; a bid
     /// whose reservation lapsed without one was lost.
-    fn count_bid_outcome(&mut self, msg: &Msg<NodeId>) {
+    pub(super) fn count_bid_outcome(&mut self, msg: &Msg<NodeId>) {
         if let Msg::Assignment {
             app, round, group, ..
         } = msg
@@ -232,7 +243,9 @@ impl Daemon {
     fn expire_bids(&mut self, now: scheduler::protocol::Millis) {
         let before = self.bids.len();
         self.bids.retain(|_, lapses| *lapses > now);
-        self.metrics.bids_lost.inc_by((before - self.bids.len()) as u64);
+        self.metrics
+            .bids_lost
+            .inc_by((before - self.bids.len()) as u64);
     }
 
     async fn on_shutdown(&mut self) {
