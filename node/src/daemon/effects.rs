@@ -212,7 +212,9 @@ impl Daemon {
         };
         let rt = self.runtime.clone();
         tokio::spawn(async move {
-            let _ = (rt, plan); // XPREPARE
+            if let Err(e) = rt.prepare(&plan).await {
+                tracing::debug!(app = %plan.app, error = %e, "preparing for a bid failed; the start will retry");
+            }
         });
     }
 

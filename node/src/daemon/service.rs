@@ -1,6 +1,7 @@
 //! The service loop and its input handlers.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use proto::encoding::Opened;
@@ -240,12 +241,29 @@ impl Daemon {
         }
     }
 
+    /// Bids whose reservation lapsed without an assignment were lost; what was prepared
+    /// for them (network, volumes) is removed unless the app runs here after all.
     fn expire_bids(&mut self, now: scheduler::protocol::Millis) {
-        let before = self.bids.len();
-        self.bids.retain(|_, lapses| *lapses > now);
-        self.metrics
-            .bids_lost
-            .inc_by((before - self.bids.len()) as u64);
+        let lapsed: Vec<(Arc<str>, u64)> = self
+            .bids
+            .iter()
+            .filter(|(_, lapses)| **lapses <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in lapsed {
+            self.bids.remove(&key);
+            self.metrics.bids_lost.inc();
+            let app = key.0;
+            let hosted = self.node.hosted().any(|(a, _)| *a == app);
+            if !hosted && !self.starting.contains(&app) {
+                let rt = self.runtime.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = rt.unprepare(&app).await {
+                        tracing::debug!(app = %app, error = %e, "cleaning up after a lost bid failed");
+                    }
+                });
+            }
+        }
     }
 
     async fn on_shutdown(&mut self) {
