@@ -26,20 +26,24 @@ fn kill_9_during_a_registration_burst_loses_nothing() {
 
     for (app, port) in [("crasha", 31501u16), ("crashb", 31502)] {
         let spec = write(&dir, &format!("{app}.json"), &web_spec(app, 3, port, 5_000));
-        let out = c.cli(0, &["app", "register", spec.to_str().unwrap(), "--key", &key]);
+        let out = c.cli(
+            0,
+            &["app", "register", spec.to_str().unwrap(), "--key", &key],
+        );
         assert!(out.status.success(), "{out:?}");
     }
     let victim_suffix = "_t50n3";
-    let before: BTreeMap<String, String> = c.wait_for("2 apps × 3 instances", Duration::from_secs(60), || {
-        let a = c.containers("crasha");
-        let b = c.containers("crashb");
-        (a.len() == 3 && b.len() == 3).then(|| {
-            a.into_iter()
-                .chain(b)
-                .filter(|(n, _)| n.ends_with(victim_suffix))
-                .collect()
-        })
-    });
+    let before: BTreeMap<String, String> =
+        c.wait_for("2 apps × 3 instances", Duration::from_secs(60), || {
+            let a = c.containers("crasha");
+            let b = c.containers("crashb");
+            (a.len() == 3 && b.len() == 3).then(|| {
+                a.into_iter()
+                    .chain(b)
+                    .filter(|(n, _)| n.ends_with(victim_suffix))
+                    .collect()
+            })
+        });
     assert_eq!(before.len(), 2, "node 3 hosts both apps: {before:?}");
 
     // The burst: registrations through node 3's API, one CLI process each, while node 3
@@ -58,7 +62,15 @@ fn kill_9_during_a_registration_burst_loses_nothing() {
         let mut acked = Vec::new();
         for (name, path) in specs {
             let out = std::process::Command::new(&bin)
-                .args(["app", "register", path.to_str().unwrap(), "--key", &key2, "--api", &api])
+                .args([
+                    "app",
+                    "register",
+                    path.to_str().unwrap(),
+                    "--key",
+                    &key2,
+                    "--api",
+                    &api,
+                ])
                 .output()
                 .unwrap();
             if out.status.success() {
@@ -68,17 +80,24 @@ fn kill_9_during_a_registration_burst_loses_nothing() {
         acked
     });
     // Kill once some registrations were answered.
-    c.wait_for("a few acknowledged registrations", Duration::from_secs(30), || {
-        c.nodes[2]
-            .get("/api/v1/apps")
-            .and_then(|v| v.as_array().map(|a| a.len()))
-            .filter(|n| *n >= 2 + 5)
-            .map(|_| ())
-    });
+    c.wait_for(
+        "a few acknowledged registrations",
+        Duration::from_secs(30),
+        || {
+            c.nodes[2]
+                .get("/api/v1/apps")
+                .and_then(|v| v.as_array().map(|a| a.len()))
+                .filter(|n| *n >= 2 + 5)
+                .map(|_| ())
+        },
+    );
     c.nodes[2].kill9();
     let acked = burst.join().unwrap();
     assert!(acked.len() >= 5, "acknowledged before the kill: {acked:?}");
-    assert!(acked.len() < 40, "the kill interrupted nothing; the test proves nothing");
+    assert!(
+        acked.len() < 40,
+        "the kill interrupted nothing; the test proves nothing"
+    );
 
     c.nodes[2].spawn();
     c.wait_for("node 3 back", Duration::from_secs(60), || {

@@ -211,9 +211,19 @@ impl Daemon {
             return;
         };
         let rt = self.runtime.clone();
+        let metrics = self.metrics.clone();
         tokio::spawn(async move {
-            if let Err(e) = rt.prepare(&plan).await {
-                tracing::debug!(app = %plan.app, error = %e, "preparing for a bid failed; the start will retry");
+            match rt.prepare(&plan).await {
+                Ok(report) => {
+                    for p in report.pulls.iter().filter(|p| p.pulled) {
+                        metrics
+                            .image_pull_duration
+                            .observe(p.duration.as_secs_f64());
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(app = %plan.app, error = %e, "preparing for a bid failed; the start will retry");
+                }
             }
         });
     }
