@@ -17,6 +17,9 @@ fn unplaceable_spec(name: &str) -> String {
     v.to_string()
 }
 
+/// Registrations sent in the burst: far more than are answered before the kill.
+const BURST: usize = 100;
+
 #[test]
 fn kill_9_during_a_registration_burst_loses_nothing() {
     let mut c = Cluster::start(3, 50, &[]);
@@ -48,7 +51,7 @@ fn kill_9_during_a_registration_burst_loses_nothing() {
 
     // The burst: registrations through node 3's API, one CLI process each, while node 3
     // is killed part-way.
-    let specs: Vec<(String, std::path::PathBuf)> = (0..40)
+    let specs: Vec<(String, std::path::PathBuf)> = (0..BURST)
         .map(|i| {
             let name = format!("burst{i}");
             let p = write(&dir, &format!("{name}.json"), &unplaceable_spec(&name));
@@ -58,9 +61,13 @@ fn kill_9_during_a_registration_burst_loses_nothing() {
     let api = c.nodes[2].api_url();
     let bin = cluster::BIN.to_string();
     let key2 = key.clone();
+    let (fifth, fifth_rx) = std::sync::mpsc::channel();
     let burst = std::thread::spawn(move || {
         let mut acked = Vec::new();
         for (name, path) in specs {
+            if acked.len() == 5 {
+                let _ = fifth.send(());
+            }
             let out = std::process::Command::new(&bin)
                 .args([
                     "app",
