@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use super::container::labels;
 use bollard::query_parameters::{ListNetworksOptions, ListVolumesOptions};
 
+use super::container::labels;
 use super::error::{Op, RuntimeError};
 use super::lifecycle::ContainerRef;
 use super::plan::{AppPlan, container_name};

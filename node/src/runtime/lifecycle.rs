@@ -50,6 +50,9 @@ impl Runtime {
     /// each component in index order. Idempotent: containers already running with the same
     /// spec hash are kept; containers of another spec hash are replaced (data kept).
     ///
+    /// After [`Runtime::prepare`] the network and volumes exist and the images are trusted
+    /// for `prepared_image_max_age`, so this only inspects them, then creates and starts.
+    ///
     /// If a new app fails to start, everything created for it is removed again and its
     /// record deleted, so another node can take the instance cleanly.
     pub async fn start_app(&self, plan: AppPlan) -> Result<StartReport, RuntimeError> {

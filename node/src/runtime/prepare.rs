@@ -115,7 +115,9 @@ impl Runtime {
         let (pulls, network_created, volumes) = match result {
             Ok(r) => r,
             Err(e) => {
-                if before.is_none() && !self.has_trace(docker, &plan.app).await? {
+                // When in doubt (the check itself failed), keep: the objects may be in use.
+                let traced = self.has_trace(docker, &plan.app).await.unwrap_or(true);
+                if before.is_none() && !traced {
                     if let Err(cleanup) = self.tear_down(docker, &plan.app).await {
                         tracing::warn!(app = plan.app, error = %cleanup, "cleanup after failed prepare");
                     }
