@@ -135,7 +135,17 @@ impl Runtime {
                 // When in doubt (the check itself failed), keep: the objects may be in use.
                 let traced = self.has_trace(docker, &plan.app).await.unwrap_or(true);
                 if before.is_none() && !traced {
-                    if let Err(cleanup) = self.tear_down(docker, &plan.app).await {
+                    let fetched: Vec<String> = images
+                        .iter()
+                        .zip(&present)
+                        .filter(|(_, here)| !**here)
+                        .map(|((img, _), _)| img.clone())
+                        .collect();
+                    let cleanup = async {
+                        self.tear_down(docker, &plan.app).await?;
+                        self.collect_images(docker, fetched).await
+                    };
+                    if let Err(cleanup) = cleanup.await {
                         tracing::warn!(app = plan.app, error = %cleanup, "cleanup after failed prepare");
                     }
                 }
@@ -170,16 +180,17 @@ impl Runtime {
     /// Removes the never-started containers, network and volumes of `app` if no container
     /// of the app ever ran, it has no stored plan and is not managed here (a bid that was
     /// lost), and the images its preparation fetched that no container and no other
-    /// managed or prepared app uses. An app in use is left untouched (`in_use`). Works after a restart too, for the apps
-    /// `adopt` lists as `prepared_only` (images are then left: what was fetched is known
-    /// only to the process that prepared).
+    /// managed or prepared app uses. An app in use is left untouched (`in_use`). Works
+    /// after a restart too, for the apps `adopt` lists as `prepared_only` (images are then
+    /// left: what was fetched is known only to the process that prepared).
     pub async fn unprepare(&self, app: &str) -> Result<UnprepareReport, RuntimeError> {
         let r = async {
             let lock = self.app_lock(app);
             let _guard = lock.lock().await;
             let docker = self.inner.engine.client().await?;
             if self.has_trace(&docker, app).await? {
-                // Started since: its images are protected by the managed plan.
+                // Started (or recorded) since: from now on the app's plan and containers
+                // protect its images, and `remove_app` is what removes them.
                 self.prepared_map().remove(app);
                 return Ok(UnprepareReport {
                     in_use: true,
