@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared pieces of the local testnet (scripts/testnet.sh, scripts/e2e.sh). Source it.
 #
 # Topology: every node is a container from a FROM-scratch image holding only the static
