@@ -75,7 +75,11 @@ USER $TN_UID_BASE:$TN_GID
 ENTRYPOINT ["/usr/local/bin/fluxnode"]
 CMD ["run"]
 DOCKERFILE
-    docker build -q -t "$TN_IMAGE" "$ctx" >/dev/null
+    if ! docker build -q -t "$TN_IMAGE" "$ctx" >"$ctx/build.log" 2>&1; then
+        cat "$ctx/build.log" >&2
+        rm -rf "$ctx"
+        tn_die "image build failed"
+    fi
     rm -rf "$ctx"
     tn_log "built image $TN_IMAGE (FROM scratch, binary sha256 ${sum:0:12})"
 }

@@ -135,13 +135,19 @@ tn_peers() {
         jq -r '.peers | if type == "array" then length else . end' 2>/dev/null || echo "?"
 }
 
-# Waits until every running node answers /readyz with 200 and sees N-1 peers.
+# Waits until every node answers /readyz with 200 and sees N-1 peers. Fails at once when a
+# node's container has exited. Progress is printed when it changes, at most every 5 s.
 tn_wait_ready() {
-    local n=$1 timeout=${2:-120} start i ok code peers msg=""
+    local n=$1 timeout=${2:-120} start i ok code peers msg last="" last_t=0 state
     start=$(date +%s)
     while :; do
         ok=0 msg=""
         for i in $(seq 1 "$n"); do
+            state=$(docker inspect -f '{{.State.Status}}' "$(tn_container "$i")" 2>/dev/null || echo absent)
+            if [ "$state" = exited ] || [ "$state" = absent ] || [ "$state" = dead ]; then
+                tn_log "node$i is $state"
+                return 1
+            fi
             code=$(tn_code "$i" /readyz)
             peers=$(tn_peers "$i")
             msg+=" node$i=${code:-000}/${peers}p"
@@ -152,8 +158,11 @@ tn_wait_ready() {
             tn_log "not ready after ${timeout}s (readyz/peers):$msg"
             return 1
         fi
-        printf '\r[testnet] waiting for readiness:%s ' "$msg" >&2
-        sleep 1
+        if [ "$msg" != "$last" ] && [ $(($(date +%s) - last_t)) -ge 5 ]; then
+            tn_log "waiting (readyz/peers):$msg"
+            last=$msg last_t=$(date +%s)
+        fi
+        sleep 0.5
     done
 }
 
