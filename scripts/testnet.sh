@@ -182,6 +182,10 @@ cmd_down() {
         docker network ls -q --filter "label=io.fluxnode.node=$id" | xargs -r docker network rm >/dev/null
         docker volume ls -q --filter "label=io.fluxnode.node=$id" | xargs -r docker volume rm >/dev/null
     done
+    # And by the label every node adds to its app objects (FLUXNODE_DOCKER_LABELS).
+    docker ps -aq --filter label=io.fluxnode.testnet=1 | xargs -r docker rm -f >/dev/null
+    docker network ls -q --filter label=io.fluxnode.testnet=1 | xargs -r docker network rm >/dev/null
+    docker volume ls -q --filter label=io.fluxnode.testnet=1 | xargs -r docker volume rm >/dev/null
     tn_prom_down
     if [ -f "$TN_STATE/registry-ours" ]; then
         FLUXNODE_REGISTRY_DIR=$TN_STATE/registry registry_down
