@@ -115,14 +115,17 @@ wait_count() {
 }
 app_status() { tn_get 1 "/api/v1/apps/$1"; }
 
-spec_for() { # spec_for NAME [EXPIRE]: the demo spec renamed, its prober pointed at the new name
-    local name=$1 expire=${2:-}
-    jq --arg n "$name" --argjson e "${expire:-null}" '
+# spec_for NAME [EXPIRE [PORT_OFFSET]]: the demo spec renamed, its prober pointed at the new
+# name; apps that run side by side get their own host ports (FluxOS gives a port to one app).
+spec_for() {
+    local name=$1 expire=${2:-} offset=${3:-0}
+    jq --arg n "$name" --argjson e "${expire:-null}" --argjson o "$offset" '
         .name = $n
         | (.compose[].environmentParameters) |= map(sub("fluxweb_demo"; "fluxweb_" + $n))
+        | (.compose[].ports) |= map(. + $o)
         | if $e == null then . else .expire = $e end' "$SPEC"
 }
-register() { # register NAME [EXPIRE]
+register() { # register NAME [EXPIRE [PORT_OFFSET]]
     local f
     f=$(mktemp --suffix .json)
     spec_for "$@" >"$f"
@@ -272,8 +275,8 @@ scenario_expiry() {
     block_ms=$(awk -v b="$FLUXNODE_TESTNET_BLOCK_TIME" 'BEGIN { s = b + 0; if (b ~ /ms$/) print s; else print s * 1000 }')
     say "expiry: expire $expire blocks + grace 2,640 blocks at ${block_ms} ms/block"
     t_reg_ms=$(now_ms)
-    register short "$expire"
-    register renewed "$expire"
+    register short "$expire" 100
+    register renewed "$expire" 200
     wait_count short 3 60 >/dev/null || fail "short did not start"
     wait_count renewed 3 60 >/dev/null || fail "renewed did not start"
     st=$(app_status short)
