@@ -33,7 +33,7 @@ while [ $# -gt 0 ]; do
         --nodes) nodes=$2; shift 2 ;;
         --keep) keep=1; shift ;;
         --reps) reps=$2; shift 2 ;;
-        -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "e2e.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done

@@ -22,14 +22,15 @@
 #
 # Environment: FLUXNODE_TESTNET_DIR (state, default /tmp/fluxnode-testnet),
 # FLUXNODE_TESTNET_BLOCK_TIME (default 1s), FLUXNODE_TESTNET_LOG (default info),
-# FLUXNODE_TESTNET_READY_TIMEOUT (seconds, default 180). Needs root (iptables, Docker).
+# FLUXNODE_TESTNET_READY_TIMEOUT (seconds, default 180), FLUXNODE_STATIC_BIN (use this
+# static binary instead of building one). Needs root (iptables, Docker).
 set -euo pipefail
 # shellcheck source=scripts/lib/testnet.sh
 source "$(dirname "$0")/lib/testnet.sh"
 # shellcheck source=scripts/lib/registry.sh
 source "$TN_ROOT/scripts/lib/registry.sh"
 
-usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 
 need_node() {
     local n
@@ -104,8 +105,15 @@ cmd_up() {
     install_deps
     mkdir -p "$TN_STATE/keys"
 
-    tn_log "building the static fluxnode (cargo; no-op when current)"
-    bin=$("$TN_ROOT/scripts/build-static.sh")
+    if [ -n "${FLUXNODE_STATIC_BIN:-}" ]; then
+        # scripts/test.sh has built it already.
+        bin=$FLUXNODE_STATIC_BIN
+        [ -x "$bin" ] || tn_die "FLUXNODE_STATIC_BIN=$bin is not an executable"
+        tn_log "using $bin"
+    else
+        tn_log "building the static fluxnode (cargo; no-op when current)"
+        bin=$("$TN_ROOT/scripts/build-static.sh")
+    fi
     echo "$bin" >"$TN_STATE/bin"
     build_image "$bin"
 

@@ -3,11 +3,12 @@
 #
 # Topology: every node is a container from a FROM-scratch image holding only the static
 # fluxnode binary, in the host's network namespace (`network_mode: host`), on its own
-# loopback address $TN_NET.i (127.0.10.1 .. 127.0.10.N): API on :16127, libp2p on :16125,
-# and app ports published there by the host's Docker engine. Node i runs as uid
-# $TN_UID_BASE+i, which is what a partition matches on: iptables rules in OUTPUT drop
-# packets from one node's uid to another group's addresses (on loopback every connection's
-# source address is 127.0.0.1, so addresses alone cannot tell the sender).
+# loopback address $TN_NET.i (127.0.10.1 .. 127.0.10.N): API on :16127, libp2p on
+# :17000+i (see TN_P2P_BASE), and app ports published there by the host's Docker engine.
+# Node i runs as uid $TN_UID_BASE+i, which is what a partition matches on: iptables rules
+# in OUTPUT drop packets from one node's uid to another group's addresses (on loopback
+# every connection's source address is 127.0.0.1, so addresses alone cannot tell the
+# sender).
 #
 # 127.0.10.x rather than 127.0.0.1x: room for more than 9 nodes, and 127.0.0.11 is the
 # address of Docker's embedded DNS inside containers, a needless source of confusion.
@@ -23,7 +24,11 @@ TN_GID=10100
 TN_COMMENT=fluxnode-testnet
 TN_CHAIN=FLUXNODE-TESTNET
 TN_API_PORT=16127
-TN_P2P_PORT=16125
+# libp2p port of node i: 17000 + i, not one shared 16125. libp2p's TCP transport binds each
+# outgoing dial to 0.0.0.0:<its listen port> (port reuse); with every node on 16125 that
+# bind collides with the other nodes' listeners, which belong to other uids
+# (EADDRINUSE, no node ever connects).
+TN_P2P_BASE=17000
 # One location per node, CONT_CC_REGION, distinct continents first so a 3-instance app can
 # spread over 3 continents; nodes past the list get synthetic regions of the first entries.
 TN_GEOS=(EU_DE_HE EU_FR_IDF NA_US_CA AS_JP_13 OC_AU_NSW SA_BR_SP AF_ZA_GT NA_CA_ON AS_SG_01 EU_NL_NH)
@@ -34,6 +39,7 @@ tn_die() { printf '[testnet] error: %s\n' "$*" >&2; exit 1; }
 tn_ip() { echo "$TN_NET.$1"; }
 tn_api() { echo "http://$TN_NET.$1:$TN_API_PORT"; }
 tn_uid() { echo $((TN_UID_BASE + $1)); }
+tn_p2p_port() { echo $((TN_P2P_BASE + $1)); }
 tn_container() { echo "$TN_PROJECT-node$1"; }
 tn_geo() {
     local i=$1 n=${#TN_GEOS[@]}
@@ -61,7 +67,7 @@ HEAD
         boot=""
         for j in $(seq 1 "$n"); do
             [ "$j" = "$i" ] && continue
-            boot+="${boot:+,}/ip4/$(tn_ip "$j")/tcp/$TN_P2P_PORT/p2p/\${FLUXNODE_TESTNET_ID_$j}"
+            boot+="${boot:+,}/ip4/$(tn_ip "$j")/tcp/$(tn_p2p_port "$j")/p2p/\${FLUXNODE_TESTNET_ID_$j}"
         done
         cat <<NODE
   node$i:
@@ -79,7 +85,7 @@ HEAD
       FLUXNODE_KEY_FILE: /etc/fluxnode/node.key
       FLUXNODE_GEO: $(tn_geo "$i")
       FLUXNODE_ADVERTISE_ADDR: $(tn_ip "$i")
-      FLUXNODE_LISTEN: /ip4/$(tn_ip "$i")/tcp/$TN_P2P_PORT
+      FLUXNODE_LISTEN: /ip4/$(tn_ip "$i")/tcp/$(tn_p2p_port "$i")
       FLUXNODE_API_LISTEN: $(tn_ip "$i"):$TN_API_PORT
       FLUXNODE_BOOTSTRAP: "$boot"
       FLUXNODE_DOCKER_NAME_SUFFIX: "-node$i"
