@@ -4,9 +4,11 @@
 //! [`store`] persists state in sled, [`network`] carries gossip and direct messages over
 //! libp2p, [`metrics`] exports Prometheus metrics, [`cli`] holds the command-line front ends.
 
+pub mod api;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod metrics;
 pub mod network;
 pub mod runtime;

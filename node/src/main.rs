@@ -25,6 +25,14 @@ enum Command {
     Bench(cli::bench::BenchArgs),
     /// Simulate the placement protocol over thousands of nodes in one process.
     Sim(cli::sim::SimArgs),
+    /// Register, renew, cancel and inspect apps through a running daemon's API.
+    App(cli::app::AppArgs),
+    /// Show what the running daemon reports about this node.
+    Status(cli::status::StatusArgs),
+    /// List the running daemon's peers.
+    Peers(cli::status::PeersArgs),
+    /// Check that this host can run the daemon, or that the running one is healthy.
+    Doctor(cli::doctor::DoctorArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +43,10 @@ fn main() -> ExitCode {
         Command::Schedule(args) => report(cli::schedule::run(args)),
         Command::Bench(args) => cli::bench::run(&args),
         Command::Sim(args) => report(cli::sim::run(args)),
+        Command::App(args) => report(cli::app::run(args)),
+        Command::Status(args) => report(cli::status::status(args)),
+        Command::Peers(args) => report(cli::status::peers(args)),
+        Command::Doctor(args) => report(cli::doctor::run(args)),
     }
 }
 

@@ -29,10 +29,7 @@ struct Net {
 impl Net {
     fn new(n: usize) -> Self {
         let infos = workload::nodes(n, 5, |i| i.to_string());
-        let clock = ChainClock {
-            base_height: 2_000_000,
-            base_ms: 0,
-        };
+        let clock = ChainClock::new(2_000_000, 0);
         let mut view = View::new(clock, Params::default());
         let mut nodes = Vec::new();
         for (i, info) in infos.iter().enumerate() {

@@ -111,6 +111,22 @@ pub struct DockerArgs {
         value_name = "PATH"
     )]
     pub socket: Option<PathBuf>,
+    /// Extra `KEY=VALUE` label on every container, network and volume (repeatable).
+    #[arg(
+        long = "docker-label",
+        env = "FLUXNODE_DOCKER_LABELS",
+        value_delimiter = ',',
+        value_name = "KEY=VALUE"
+    )]
+    pub labels: Option<Vec<String>>,
+    /// Suffix for Docker object names, so several nodes can share one Docker engine (a
+    /// local testnet). Empty on a real node: names are then exactly FluxOS's.
+    #[arg(
+        long = "docker-name-suffix",
+        env = "FLUXNODE_DOCKER_NAME_SUFFIX",
+        value_name = "SUFFIX"
+    )]
+    pub name_suffix: Option<String>,
 }
 
 #[derive(Debug, Default, Args)]

@@ -60,6 +60,8 @@ pub struct ApiSection {
 #[serde(deny_unknown_fields)]
 pub struct DockerSection {
     pub socket: Option<PathBuf>,
+    pub labels: Option<Vec<String>>,
+    pub name_suffix: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

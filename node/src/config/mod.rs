@@ -74,6 +74,10 @@ pub struct ApiConfig {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DockerConfig {
     pub socket: PathBuf,
+    /// `KEY=VALUE` labels added to every Docker object the node creates.
+    pub labels: Vec<String>,
+    /// Appended to container, network and volume names (see `--docker-name-suffix`).
+    pub name_suffix: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -140,6 +144,8 @@ impl Default for Config {
             },
             docker: DockerConfig {
                 socket: PathBuf::from("/var/run/docker.sock"),
+                labels: Vec::new(),
+                name_suffix: String::new(),
             },
             chain: ChainConfig {
                 genesis: 0,
@@ -240,6 +246,16 @@ impl Config {
                     file.docker.socket,
                     d.docker.socket,
                 ),
+                labels: pick(
+                    args.docker.labels.clone(),
+                    file.docker.labels,
+                    d.docker.labels,
+                ),
+                name_suffix: pick(
+                    args.docker.name_suffix.clone(),
+                    file.docker.name_suffix,
+                    d.docker.name_suffix,
+                ),
             },
             chain: ChainConfig {
                 genesis: pick(args.chain.genesis, file.chain.genesis, d.chain.genesis),
@@ -270,6 +286,25 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        for l in &self.docker.labels {
+            if !l.split_once('=').is_some_and(|(k, _)| !k.is_empty()) {
+                return Err(invalid(
+                    "docker.labels",
+                    format!("{l:?} is not KEY=VALUE"),
+                ));
+            }
+        }
+        if !self
+            .docker
+            .name_suffix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(invalid(
+                "docker.name_suffix",
+                "use only ASCII letters, digits, '_' and '-' (it becomes part of Docker names)",
+            ));
+        }
         if self.chain.block_time < Duration::from_millis(10) {
             return Err(invalid("chain.block_time", "must be at least 10ms"));
         }

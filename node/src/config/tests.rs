@@ -46,6 +46,10 @@ fn each_flag_lands_in_its_field() {
             "127.0.0.9:8080",
             "--docker-socket",
             "/run/d.sock",
+            "--docker-label",
+            "a=1,b=2",
+            "--docker-name-suffix",
+            "_n1",
             "--genesis",
             "1700000000",
             "--block-time",
@@ -78,6 +82,8 @@ fn each_flag_lands_in_its_field() {
     assert!(c.network.single_node);
     assert_eq!(c.api.listen.to_string(), "127.0.0.9:8080");
     assert_eq!(c.docker.socket, PathBuf::from("/run/d.sock"));
+    assert_eq!(c.docker.labels, ["a=1", "b=2"]);
+    assert_eq!(c.docker.name_suffix, "_n1");
     assert_eq!(c.chain.genesis, 1_700_000_000);
     assert_eq!(c.chain.block_time, Duration::from_millis(100));
     assert_eq!(c.bench.period, Duration::from_secs(7200));

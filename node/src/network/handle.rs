@@ -79,6 +79,17 @@ impl NetworkHandle {
         self.command(Command::Publish { topic, envelope }).await
     }
 
+    /// [`Command::Publish`] without waiting: for a caller that must not block (the daemon's
+    /// service loop). Fails when the service's queue is full or the service stopped.
+    pub fn try_publish(&self, topic: Topic, envelope: Envelope) -> Result<(), NetworkError> {
+        self.commands
+            .try_send(Command::Publish { topic, envelope })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => NetworkError::Busy,
+                mpsc::error::TrySendError::Closed(_) => NetworkError::Stopped,
+            })
+    }
+
     /// See [`Command::SendDirect`].
     pub async fn send_direct(&self, to: NodeId, envelope: Envelope) -> Result<(), NetworkError> {
         let (reply, rx) = oneshot::channel();

@@ -142,6 +142,8 @@ pub enum NetworkError {
     DirectRejected { to: String },
     #[error("the network service has stopped")]
     Stopped,
+    #[error("the network service's queue is full; message dropped (the node is overloaded)")]
+    Busy,
 }
 
 /// The libp2p identity of a fluxnode key (the same ed25519 key).

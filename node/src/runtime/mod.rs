@@ -23,6 +23,7 @@ mod connection;
 pub mod container;
 mod counters;
 pub mod error;
+mod from_spec;
 mod image;
 mod lifecycle;
 pub mod plan;

@@ -13,7 +13,7 @@ use super::error::RuntimeError;
 /// One app to run on this node: its components in start order (index 0 first).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AppPlan {
-    /// Flux app name (ASCII letters and digits).
+    /// Flux app name: ASCII letters and digits, and (v8) inner hyphens.
     pub app: String,
     /// Hash of the spec this plan came from; a different hash means "replace containers".
     pub spec_hash: String,
@@ -151,7 +151,7 @@ impl AppPlan {
             field,
             reason,
         };
-        check_name(&self.app).map_err(|r| bad("app".into(), r))?;
+        check_app_name(&self.app).map_err(|r| bad("app".into(), r))?;
         if self.components.is_empty() || self.components.len() > MAX_COMPONENTS {
             return Err(bad(
                 "components".into(),
@@ -225,6 +225,18 @@ impl AppPlan {
         }
         Ok(())
     }
+}
+
+/// Flux v8 app names may hold inner hyphens (an RFC 1035 label, as `proto` validates);
+/// Docker accepts `-` in container, network and volume names.
+fn check_app_name(name: &str) -> Result<(), String> {
+    let inner = name.trim_start_matches('-').trim_end_matches('-');
+    if inner.len() != name.len() || check_name(&name.replace('-', "")).is_err() {
+        return Err(format!(
+            "`{name}` must be ASCII letters, digits and inner hyphens"
+        ));
+    }
+    Ok(())
 }
 
 fn check_name(name: &str) -> Result<(), String> {
@@ -353,6 +365,10 @@ mod tests {
                 .contains("components[0].repoauth")
         );
         plan.components[0].repoauth = None;
+        plan.app = "v-rising".into();
+        plan.validate().unwrap();
+        plan.app = "-web".into();
+        assert!(plan.validate().is_err());
         plan.app = "bad_name".into();
         assert!(
             plan.validate()

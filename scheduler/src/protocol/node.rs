@@ -178,6 +178,17 @@ impl<P: Peer> Node<P> {
         self.hosted.iter().map(|(a, h)| (a, h.running))
     }
 
+    /// Asks for an announcement at the next tick (subject to [`ANNOUNCE_MIN_GAP`]): at
+    /// start-up, and when a peer connects, so membership does not wait for the periodic one.
+    pub fn announce_soon(&mut self) {
+        self.announce_dirty = true;
+    }
+
+    /// How many bids hold a reservation now.
+    pub fn open_reservations(&self) -> usize {
+        self.reservations.len()
+    }
+
     /// Capacity held by open bids.
     pub fn reserved(&self) -> Capacity {
         self.reservations

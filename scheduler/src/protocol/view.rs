@@ -12,21 +12,32 @@ use crate::expiry::{BLOCK_SECONDS, expiry_height, removal_height};
 use crate::model::{AppDemand, NodeInfo, Params, Running};
 use crate::schedule;
 
-/// Chain height from the clock: `base_height` at `base_ms`, one block per 30 s.
+/// Chain height from the clock: `base_height` at `base_ms`, one block per `block_ms`
+/// (Flux's 30 s by default; a test network may run faster so expiry can be watched).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChainClock {
     pub base_height: u64,
     pub base_ms: Millis,
+    pub block_ms: Millis,
 }
 
 impl ChainClock {
+    /// A clock at Flux's block time.
+    pub fn new(base_height: u64, base_ms: Millis) -> Self {
+        Self {
+            base_height,
+            base_ms,
+            block_ms: BLOCK_SECONDS * 1_000,
+        }
+    }
+
     pub fn height(&self, now: Millis) -> u64 {
-        self.base_height + now.saturating_sub(self.base_ms) / (BLOCK_SECONDS * 1_000)
+        self.base_height + now.saturating_sub(self.base_ms) / self.block_ms.max(1)
     }
 
     /// The first instant at which the chain is at `height` or above.
     pub fn time_of(&self, height: u64) -> Millis {
-        self.base_ms + height.saturating_sub(self.base_height) * BLOCK_SECONDS * 1_000
+        self.base_ms + height.saturating_sub(self.base_height) * self.block_ms.max(1)
     }
 }
 

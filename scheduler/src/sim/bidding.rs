@@ -84,10 +84,7 @@ pub(crate) fn run(config: &SimConfig) -> SimReport {
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let s = setup(config, &mut rng);
     let net = Net::new(config, &mut rng);
-    let clock = ChainClock {
-        base_height: GENESIS_HEIGHT,
-        base_ms: 0,
-    };
+    let clock = ChainClock::new(GENESIS_HEIGHT, 0);
     let mut view = View::new(clock, Params::default());
     let reserve = Capacity::from(proto::tier::SYSTEM_RESERVE);
     let mut nodes = Vec::with_capacity(s.infos.len());

@@ -1,0 +1,284 @@
+//! `fluxnode app …`: register, renew, cancel and inspect apps through a daemon's API.
+//!
+//! Exit codes: 0 done; 1 a negative answer (`locations` found no instance); 2 the job
+//! could not be done (invalid spec, unreadable key, daemon unreachable, request refused).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use proto::message::{AppCancel, AppRegistration, AppRenewal, OwnerSigned};
+use proto::validate::limits::EXPIRE_MAX;
+use proto::validate::{ValidationContext, validate_json};
+
+use super::remote::{ClientArgs, block_on, now_unix_ms, print_json, table};
+use crate::api::AppStatus;
+use crate::api::client::ApiClient;
+
+/// A spec is a few KB; the API refuses bodies over 256 KiB, so a larger file cannot be
+/// registered anyway.
+const MAX_SPEC_FILE_BYTES: u64 = 256 * 1024;
+
+#[derive(Debug, Args)]
+pub struct AppArgs {
+    #[command(subcommand)]
+    pub command: AppCommand,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Validate a spec, sign it with the owner key and register it at the current height.
+    Register {
+        /// The Flux app specification (JSON, versions 1–8).
+        #[arg(value_name = "SPEC.json")]
+        spec: PathBuf,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+    /// Extend an app's subscription: it then expires N blocks after the current height.
+    Renew {
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Subscription length from now, in blocks of 30 s (FluxOS default 88000).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=EXPIRE_MAX as i64))]
+        blocks: u32,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+    /// End an app now: every node removes its instances.
+    Cancel {
+        #[arg(value_name = "NAME")]
+        name: String,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+    /// List the registered apps.
+    List,
+    /// Show one app: owner, instances, expiry, hosts.
+    Show {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Print where the app answers, one ip:port per line (exit 1 when nowhere).
+    Locations {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Explain the app's placement: eligibility, ranking and why nodes were left out.
+    Explain {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+}
+
+/// The owner's key file (same format as `fluxnode key generate` writes).
+#[derive(Debug, Args)]
+pub struct KeyArg {
+    /// The app owner's ed25519 key file.
+    #[arg(long = "key", env = "FLUXNODE_OWNER_KEY", value_name = "KEYFILE")]
+    pub key: PathBuf,
+}
+
+pub fn run(args: AppArgs) -> Result<ExitCode> {
+    let client = args.client.client()?;
+    let json = args.client.json;
+    block_on(async move {
+        match args.command {
+            AppCommand::Register { spec, key } => register(&client, &spec, &key.key, json).await,
+            AppCommand::Renew { name, blocks, key } => {
+                renew(&client, &name, blocks, &key.key, json).await
+            }
+            AppCommand::Cancel { name, key } => cancel(&client, &name, &key.key, json).await,
+            AppCommand::List => list(&client, json).await,
+            AppCommand::Show { name } => show(&client, &name, json).await,
+            AppCommand::Locations { name } => locations(&client, &name, json).await,
+            AppCommand::Explain { name } => print_json(&client.explain(&name).await?),
+        }
+    })
+}
+
+async fn register(client: &ApiClient, spec: &Path, key: &Path, json: bool) -> Result<ExitCode> {
+    let spec_json = read_spec(spec)?;
+    // The same rules and height as `fluxnode spec validate`, so an owner sees every
+    // problem at once, before anything is signed or sent.
+    let violations = validate_json(spec_json.as_bytes(), &ValidationContext::default());
+    if !violations.is_empty() {
+        for v in &violations {
+            eprintln!("{}: {}: {}: {}", spec.display(), v.path, v.rule, v.message);
+        }
+        eprintln!(
+            "error: {} is not a valid app specification ({} problem{}); nothing was registered",
+            spec.display(),
+            violations.len(),
+            if violations.len() == 1 { "" } else { "s" }
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let owner = super::key::load(key)?;
+    let height = client.node().await?.height;
+    let reg = OwnerSigned::sign(
+        &owner,
+        now_unix_ms()?,
+        AppRegistration {
+            spec_json,
+            registered_height: height,
+        },
+    );
+    let status = client.register(&reg).await?;
+    if json {
+        return print_json(&status);
+    }
+    println!(
+        "registered {}: {} instance{}, expires at height {} (removal at {})",
+        status.name,
+        status.instances,
+        if status.instances == 1 { "" } else { "s" },
+        status.expires_at_height,
+        status.removal_height
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn renew(
+    client: &ApiClient,
+    name: &str,
+    blocks: u32,
+    key: &Path,
+    json: bool,
+) -> Result<ExitCode> {
+    let owner = super::key::load(key)?;
+    let height = client.node().await?.height;
+    let renewal = OwnerSigned::sign(
+        &owner,
+        now_unix_ms()?,
+        AppRenewal {
+            app: name.to_owned(),
+            renewed_height: height,
+            expire_blocks: blocks,
+        },
+    );
+    let status = client.renew(name, &renewal).await?;
+    if json {
+        return print_json(&status);
+    }
+    println!(
+        "renewed {}: expires at height {} (removal at {})",
+        status.name, status.expires_at_height, status.removal_height
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn cancel(client: &ApiClient, name: &str, key: &Path, json: bool) -> Result<ExitCode> {
+    let owner = super::key::load(key)?;
+    let cancel = OwnerSigned::sign(
+        &owner,
+        now_unix_ms()?,
+        AppCancel {
+            app: name.to_owned(),
+        },
+    );
+    client.cancel(name, &cancel).await?;
+    if json {
+        return print_json(&serde_json::json!({ "cancelled": name }));
+    }
+    println!("cancelled {name}: its instances are being removed");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn list(client: &ApiClient, json: bool) -> Result<ExitCode> {
+    let apps = client.apps().await?;
+    if json {
+        return print_json(&apps);
+    }
+    if apps.is_empty() {
+        println!("no apps registered");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = apps
+        .iter()
+        .map(|a| {
+            vec![
+                a.name.clone(),
+                format!("{}/{}", a.running, a.instances),
+                a.expires_at_height.to_string(),
+                a.removal_height.to_string(),
+                state(a).to_owned(),
+                a.owner.clone(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(
+            &["NAME", "RUNNING", "EXPIRES", "REMOVAL", "STATE", "OWNER"],
+            &rows
+        )
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn show(client: &ApiClient, name: &str, json: bool) -> Result<ExitCode> {
+    let a = client.app(name).await?;
+    if json {
+        return print_json(&a);
+    }
+    println!("name:        {}", a.name);
+    println!("owner:       {}", a.owner);
+    println!("state:       {}", state(&a));
+    println!("instances:   {} running of {}", a.running, a.instances);
+    println!(
+        "registered:  height {}, {} blocks",
+        a.registered_height, a.expire_blocks
+    );
+    println!("expires at:  height {}", a.expires_at_height);
+    println!("removal at:  height {}", a.removal_height);
+    if a.hosts.is_empty() {
+        println!("hosts:       none");
+    } else {
+        println!("hosts:");
+        for h in &a.hosts {
+            println!("  {h}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn locations(client: &ApiClient, name: &str, json: bool) -> Result<ExitCode> {
+    let locations = client.locations(name).await?;
+    if json {
+        print_json(&locations)?;
+    } else {
+        for addr in locations.iter().flat_map(|l| &l.addresses) {
+            println!("{addr}");
+        }
+    }
+    if locations.iter().all(|l| l.addresses.is_empty()) {
+        eprintln!("no running instance of {name} publishes a port yet");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn state(a: &AppStatus) -> &'static str {
+    if a.cancelled { "cancelled" } else { "active" }
+}
+
+fn read_spec(path: &Path) -> Result<String> {
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if !meta.is_file() {
+        bail!("{} is not a regular file", path.display());
+    }
+    if meta.len() > MAX_SPEC_FILE_BYTES {
+        bail!(
+            "{} is {} bytes; an app spec must be under {MAX_SPEC_FILE_BYTES} bytes",
+            path.display(),
+            meta.len()
+        );
+    }
+    std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {} as UTF-8 text", path.display()))
+}

@@ -1,0 +1,337 @@
+//! Carrying out the protocol's outputs.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use proto::keys::NodeId;
+use proto::message::{Message, RunningApp, RunningReport, SpecHash, Topic};
+use proto::tier::Resources;
+use scheduler::protocol::{Input, Millis, Msg, Output, PersistRecord};
+
+use super::{Daemon, TaskDone, wire};
+use crate::metrics::ErrorLabel;
+use crate::network::topic_label;
+use crate::store::Tree;
+
+/// What a hosting record stores (the `assignments` tree, one key per app).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct HostingRecord {
+    pub running: bool,
+}
+
+impl Daemon {
+    /// Feeds one input to the protocol and carries out everything that follows, including
+    /// messages this node sends to itself (a coordinator may call itself for bids).
+    pub(super) fn drive(&mut self, from: Option<NodeId>, input: Input<'_, NodeId>) {
+        let now = self.clock.now();
+        let _ = from;
+        let outs = self.node.handle(input, now, &self.view);
+        let mut queue: VecDeque<Output<NodeId>> = outs.into();
+        let mut own: VecDeque<Msg<NodeId>> = VecDeque::new();
+        loop {
+            while let Some(out) = queue.pop_front() {
+                if let Some(msg) = self.effect(out, now) {
+                    own.push_back(msg);
+                }
+            }
+            let Some(msg) = own.pop_front() else { break };
+            let id = self.id;
+            queue.extend(self.node.handle(
+                Input::Message {
+                    from: id,
+                    msg: &msg,
+                },
+                now,
+                &self.view,
+            ));
+        }
+        self.metrics
+            .reservations_open
+            .set(self.node.open_reservations() as i64);
+    }
+
+    /// One output. Returns a message addressed to this node itself, to be handled next.
+    fn effect(&mut self, out: Output<NodeId>, now: Millis) -> Option<Msg<NodeId>> {
+        match out {
+            Output::Broadcast(msg) => self.broadcast(msg, now),
+            Output::Send(to, msg) if to == self.id => return Some(msg),
+            Output::Send(to, msg) => self.send(to, &msg, now),
+            Output::StartApp(app) => self.start_app(app),
+            Output::StopApp(app) => self.remove_app(app, false),
+            Output::RemoveApp(app) => {
+                let expired = self
+                    .view
+                    .removal_height(&app)
+                    .is_some_and(|r| self.view.height(now) >= r);
+                self.remove_app(app, expired)
+            }
+            Output::Persist(rec) => self.persist(&rec),
+            Output::SetTimer(at) => {
+                self.next_timer = Some(self.next_timer.map_or(at, |t| t.min(at)));
+            }
+        }
+        None
+    }
+
+    fn broadcast(&mut self, msg: Msg<NodeId>, now: Millis) {
+        match &msg {
+            Msg::Announce { .. } => {
+                let uptime = self.started.elapsed().as_secs();
+                let Some(a) = wire::announcement(&msg, &self.facts, now, uptime) else {
+                    return;
+                };
+                // This node is a member of its own view: coordinators rank themselves too.
+                if let Some((info, m)) = self.members.on_announcement(&a, now) {
+                    self.view.upsert_member(self.id, info, now);
+                    let _ = self.view.apply(&m, now);
+                    self.view.refresh(now);
+                }
+                self.last_announcement = Some(a.clone());
+                self.publish(Message::Announcement(a), now);
+            }
+            Msg::Running { .. } => {
+                let _ = self.view.apply(&msg, now);
+                let report = self.running_report();
+                self.publish(Message::RunningReport(report), now);
+            }
+            Msg::Register(_) | Msg::Renew { .. } | Msg::Cancel { .. } => {
+                // Owner actions are published by the API path with the owner's signature.
+                let _ = self.view.apply(&msg, now);
+            }
+            _ => {
+                if let Some(m) = wire::placement_to_wire(&msg, self.instance_of(msg.app())) {
+                    self.publish(m, now);
+                }
+            }
+        }
+        self.update_app_gauges();
+    }
+
+    /// This node's running apps with the hash of the spec each runs.
+    pub(super) fn running_report(&self) -> RunningReport {
+        let apps = self
+            .node
+            .hosted()
+            .filter(|(_, running)| *running)
+            .map(|(app, _)| RunningApp {
+                app: app.to_string(),
+                spec_hash: self
+                    .registry
+                    .get(app)
+                    .map(|s| SpecHash::of(s.registration.action.spec_json.as_bytes()))
+                    .unwrap_or(SpecHash([0; 32])),
+            })
+            .collect();
+        RunningReport {
+            node: self.id,
+            apps,
+        }
+    }
+
+    /// What one instance of `app` needs (quoted in bids).
+    pub(super) fn instance_of(&self, app: Option<&str>) -> Resources {
+        app.and_then(|a| self.view.app(a))
+            .map(|e| e.record.demand.resources)
+            .unwrap_or_default()
+    }
+
+    /// Signs and gossips a message.
+    pub(super) fn publish(&mut self, message: Message, now: Millis) {
+        let topic = message.topic();
+        match proto::encoding::seal(&self.key, now, &message) {
+            Ok(env) => {
+                if let Err(e) = self.network.try_publish(topic, env) {
+                    tracing::warn!(kind = message.kind(), error = %e, "gossip not sent");
+                    self.error("network");
+                }
+            }
+            Err(e) => {
+                tracing::error!(kind = message.kind(), error = %e, "message could not be sealed");
+                self.error("encode");
+            }
+        }
+    }
+
+    fn send(&mut self, to: NodeId, msg: &Msg<NodeId>, now: Millis) {
+        let Some(message) = wire::placement_to_wire(msg, self.instance_of(msg.app())) else {
+            return;
+        };
+        if let Msg::Bid { app, round, .. } = msg {
+            self.metrics.bids_placed.inc();
+            let lapses = now + scheduler::protocol::ROUND_WINDOW + scheduler::protocol::RESERVE_SLACK;
+            self.bids.insert((app.clone(), *round), lapses);
+            self.prepare_app(app);
+        }
+        self.send_message(to, message, now);
+    }
+
+    /// Signs a message and sends it to one peer in the background.
+    pub(super) fn send_message(&mut self, to: NodeId, message: Message, now: Millis) {
+        let kind = message.kind();
+        let topic = message.topic();
+        let env = match proto::encoding::seal(&self.key, now, &message) {
+            Ok(env) => env,
+            Err(e) => {
+                tracing::error!(kind, error = %e, "message could not be sealed");
+                self.error("encode");
+                return;
+            }
+        };
+        let net = self.network.clone();
+        let metrics = self.metrics.clone();
+        tokio::spawn(async move {
+            if let Err(e) = net.send_direct(to, env).await {
+                tracing::debug!(%to, kind, error = %e, "direct message not delivered");
+                metrics
+                    .errors
+                    .get_or_create(&ErrorLabel { kind: "network" })
+                    .inc();
+            } else {
+                tracing::trace!(%to, kind, topic = topic_label(topic), "sent");
+            }
+        });
+    }
+
+    /// Pulls the images and creates the network of an app this node bids on, so winning
+    /// costs only creating and starting containers.
+    fn prepare_app(&mut self, app: &str) {
+        let Some(plan) = self.plan_of(app) else { return };
+        let rt = self.runtime.clone();
+        tokio::spawn(async move {
+            let _ = (rt, plan); // XPREPARE
+        });
+    }
+
+    pub(super) fn plan_of(&self, app: &str) -> Option<crate::runtime::AppPlan> {
+        let spec = self.registry.spec(app)?;
+        let stored = self.registry.get(app)?;
+        let hash = SpecHash::of(stored.registration.action.spec_json.as_bytes()).to_string();
+        match crate::runtime::AppPlan::from_spec(spec, &hash) {
+            Ok(plan) => Some(plan),
+            Err(e) => {
+                tracing::warn!(app, error = %e, "app spec cannot be run here");
+                None
+            }
+        }
+    }
+
+    fn start_app(&mut self, app: Arc<str>) {
+        if self.starting.contains(&app) {
+            return;
+        }
+        let Some(plan) = self.plan_of(&app) else {
+            // Not runnable here: give the instance back so another node takes it.
+            let app2 = app.clone();
+            self.drive(None, Input::ContainerFailed { app: app2 });
+            return;
+        };
+        self.starting.insert(app.clone());
+        let rt = self.runtime.clone();
+        self.tasks.spawn(async move {
+            let result = rt.start_app(plan).await;
+            TaskDone::Started { app, result }
+        });
+    }
+
+    fn remove_app(&mut self, app: Arc<str>, expired: bool) {
+        let rt = self.runtime.clone();
+        self.tasks.spawn(async move {
+            let result = rt.remove_app(&app).await;
+            TaskDone::Removed {
+                app,
+                expired,
+                result,
+            }
+        });
+    }
+
+    fn persist(&mut self, rec: &PersistRecord) {
+        let t = Instant::now();
+        let r = match rec {
+            PersistRecord::Hosting { app, running } => self.store.put(
+                Tree::Assignments,
+                app,
+                &HostingRecord { running: *running },
+            ),
+            PersistRecord::Released { app } => self.store.delete(Tree::Assignments, app).map(|_| ()),
+        };
+        self.metrics
+            .store_flush_duration
+            .observe(t.elapsed().as_secs_f64());
+        if let Err(e) = r {
+            tracing::error!(error = %e, "store write failed");
+            self.error("store");
+        }
+    }
+
+    /// Handles a finished runtime task.
+    pub(super) fn on_task(&mut self, done: TaskDone) {
+        match done {
+            TaskDone::Started { app, result } => {
+                self.starting.remove(&app);
+                match result {
+                    Ok(report) => {
+                        self.metrics
+                            .container_start_duration
+                            .observe(report.elapsed.as_secs_f64());
+                        for p in report.pulls.iter().filter(|p| p.pulled) {
+                            self.metrics
+                                .image_pull_duration
+                                .observe(p.duration.as_secs_f64());
+                        }
+                        tracing::info!(app = %app, ms = report.elapsed.as_millis() as u64, "app running");
+                        self.drive(None, Input::ContainerStarted { app });
+                    }
+                    Err(e) => {
+                        tracing::warn!(app = %app, error = %e, "app failed to start; releasing it");
+                        self.error(e.kind().as_str());
+                        self.drive(None, Input::ContainerFailed { app });
+                    }
+                }
+            }
+            TaskDone::Removed {
+                app,
+                expired,
+                result,
+            } => match result {
+                Ok(_) => {
+                    self.metrics.app_removals.inc();
+                    if expired {
+                        self.metrics.apps_expired.inc();
+                    }
+                    tracing::info!(app = %app, expired, "app removed");
+                }
+                Err(e) => {
+                    tracing::warn!(app = %app, error = %e, "removing the app failed");
+                    self.error(e.kind().as_str());
+                }
+            },
+        }
+        self.update_app_gauges();
+    }
+
+    pub(super) fn error(&self, kind: &'static str) {
+        self.metrics.errors.get_or_create(&ErrorLabel { kind }).inc();
+    }
+
+    pub(super) fn update_app_gauges(&self) {
+        let hosted: Vec<bool> = self.node.hosted().map(|(_, r)| r).collect();
+        self.metrics.apps_desired.set(hosted.len() as i64);
+        self.metrics
+            .apps_running
+            .set(hosted.iter().filter(|r| **r).count() as i64);
+    }
+
+    /// Counts a dropped message by topic and reason (same family as the network's own
+    /// rejections, so one query shows every reason).
+    pub(super) fn rejected(&self, topic: Topic, reason: &'static str) {
+        self.metrics
+            .messages_rejected
+            .get_or_create(&crate::metrics::RejectLabels {
+                topic: topic_label(topic),
+                reason,
+            })
+            .inc();
+    }
+}

@@ -1,0 +1,207 @@
+//! What this node knows of the others beyond the protocol's view: the latest announcement
+//! of each (for addresses and replay protection), the uptime it observes, and the last
+//! running report (to turn whole lists into per-app changes).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use proto::keys::NodeId;
+use proto::message::{NodeAnnouncement, RunningReport};
+use proto::tier::{Resources, SYSTEM_RESERVE};
+use scheduler::model::NodeInfo;
+use scheduler::protocol::{ANNOUNCE_EVERY, Millis, Msg};
+
+/// A gap between two announcements longer than this counts as downtime: two missed
+/// periodic announcements (the protocol calls a node dead after three).
+const DOWN_AFTER: Millis = 2 * ANNOUNCE_EVERY;
+
+/// One peer as observed.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub last: NodeAnnouncement,
+    pub first_seen: Millis,
+    pub last_seen: Millis,
+    /// Time counted as down between announcements since `first_seen`.
+    pub down_ms: Millis,
+}
+
+impl Observed {
+    /// Uptime this node observed, in `[0, 1]`. A node seen for the first time counts as
+    /// fully up: it has not been seen to fail.
+    pub fn uptime(&self, now: Millis) -> f64 {
+        let span = now.saturating_sub(self.first_seen);
+        if span == 0 {
+            return 1.0;
+        }
+        1.0 - (self.down_ms.min(span) as f64 / span as f64)
+    }
+
+    /// The IP part of the advertised multiaddr (`/ip4/1.2.3.4/tcp/16125` → `1.2.3.4`).
+    pub fn ip(&self) -> Option<String> {
+        advertised_ip(&self.last.advertise_addr)
+    }
+}
+
+pub fn advertised_ip(addr: &str) -> Option<String> {
+    let mut parts = addr.split('/').skip(1);
+    match (parts.next(), parts.next()) {
+        (Some("ip4" | "ip6" | "dns" | "dns4" | "dns6"), Some(host)) => Some(host.to_string()),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Members {
+    nodes: BTreeMap<NodeId, Observed>,
+    /// Apps in each node's last running report (kept apart from announcements: a report
+    /// can arrive before the node's first announcement).
+    running: BTreeMap<NodeId, BTreeSet<String>>,
+}
+
+impl Members {
+    pub fn get(&self, node: &NodeId) -> Option<&Observed> {
+        self.nodes.get(node)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&NodeId, &Observed)> {
+        self.nodes.iter()
+    }
+
+    /// Records an announcement. Returns the scheduler's view of the node and the protocol
+    /// message to apply, or `None` for a replay or an older announcement.
+    pub fn on_announcement(
+        &mut self,
+        a: &NodeAnnouncement,
+        now: Millis,
+    ) -> Option<(NodeInfo, Msg<NodeId>)> {
+        match self.nodes.get_mut(&a.node) {
+            Some(o) if a.seq <= o.last.seq => return None,
+            Some(o) => {
+                let gap = now.saturating_sub(o.last_seen);
+                if gap > DOWN_AFTER {
+                    o.down_ms += gap - ANNOUNCE_EVERY.min(gap);
+                }
+                o.last = a.clone();
+                o.last_seen = now;
+            }
+            None => {
+                self.nodes.insert(
+                    a.node,
+                    Observed {
+                        last: a.clone(),
+                        first_seen: now,
+                        last_seen: now,
+                        down_ms: 0,
+                    },
+                );
+            }
+        }
+        let o = self.nodes.get(&a.node)?;
+        let info = NodeInfo {
+            id: a.node.node_id(),
+            tier: a.tier,
+            geo: a.location.clone(),
+            // Announcements carry what is offered after the reserve; the scheduler takes
+            // the whole size and subtracts the reserve itself.
+            total: add(a.total, SYSTEM_RESERVE),
+            used: a.used,
+            bench_score: a.bench_score.max(0.0),
+            uptime: o.uptime(now),
+        };
+        Some((info, super::wire::announce_msg(a)))
+    }
+
+    /// Turns a node's running report into per-app changes since its previous report.
+    pub fn on_running_report(&mut self, r: &RunningReport) -> Vec<Msg<NodeId>> {
+        let now_set: BTreeSet<String> = r.apps.iter().map(|a| a.app.clone()).collect();
+        let before = self.running.entry(r.node).or_default();
+        let mut out: Vec<Msg<NodeId>> = Vec::new();
+        for app in now_set.difference(before) {
+            out.push(running(r.node, app, true));
+        }
+        for app in before.difference(&now_set) {
+            out.push(running(r.node, app, false));
+        }
+        *before = now_set;
+        out
+    }
+
+    /// Apps `node` reported running last.
+    pub fn running_of(&self, node: &NodeId) -> Option<&BTreeSet<String>> {
+        self.running.get(node)
+    }
+}
+
+fn running(node: NodeId, app: &str, running: bool) -> Msg<NodeId> {
+    Msg::Running {
+        node,
+        app: Arc::from(app),
+        running,
+    }
+}
+
+fn add(a: Resources, b: Resources) -> Resources {
+    Resources::new(a.cpu + b.cpu, a.ram + b.ram, a.hdd + b.hdd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::message::RunningApp;
+
+    fn ann(seq: u64) -> NodeAnnouncement {
+        NodeAnnouncement {
+            node: proto::keys::Keypair::from_seed(&[7; 32]).public(),
+            seq,
+            tier: proto::tier::Tier::Cumulus,
+            location: proto::geo::Location::parse("EU_FR_IDF").unwrap(),
+            total: Resources::new(2.0, 4_000, 100),
+            used: Resources::default(),
+            bench_score: 500.0,
+            claimed_uptime_secs: 0,
+            advertise_addr: "/ip4/127.0.0.12/tcp/16125".into(),
+            planned_restart: None,
+        }
+    }
+
+    #[test]
+    fn replays_are_ignored_and_downtime_counts() {
+        let mut m = Members::default();
+        assert!(m.on_announcement(&ann(10), 0).is_some());
+        assert!(m.on_announcement(&ann(10), 1).is_none(), "same seq");
+        assert!(m.on_announcement(&ann(9), 2).is_none(), "older seq");
+        let (info, _) = m.on_announcement(&ann(11), ANNOUNCE_EVERY).unwrap();
+        assert_eq!(info.uptime, 1.0);
+        assert_eq!(info.total.cpu, 2.0 + SYSTEM_RESERVE.cpu);
+        // Silent for ten periods: nine of them count as down.
+        let (info, _) = m.on_announcement(&ann(12), 11 * ANNOUNCE_EVERY).unwrap();
+        assert!((info.uptime - 2.0 / 11.0).abs() < 1e-9, "{}", info.uptime);
+        assert_eq!(m.get(&ann(1).node).unwrap().ip().as_deref(), Some("127.0.0.12"));
+    }
+
+    #[test]
+    fn running_reports_become_changes() {
+        let mut m = Members::default();
+        let a = ann(1);
+        m.on_announcement(&a, 0);
+        let app = |n: &str| RunningApp {
+            app: n.into(),
+            spec_hash: proto::message::SpecHash::of(n.as_bytes()),
+        };
+        let r1 = RunningReport {
+            node: a.node,
+            apps: vec![app("a"), app("b")],
+        };
+        assert_eq!(m.on_running_report(&r1).len(), 2);
+        assert!(m.on_running_report(&r1).is_empty());
+        let r2 = RunningReport {
+            node: a.node,
+            apps: vec![app("b"), app("c")],
+        };
+        let changes = m.on_running_report(&r2);
+        assert_eq!(
+            changes,
+            vec![running(a.node, "c", true), running(a.node, "a", false)]
+        );
+    }
+}

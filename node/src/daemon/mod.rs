@@ -1,0 +1,90 @@
+//! The daemon: one service task that drives the placement protocol
+//! ([`scheduler::protocol::Node`]) with the network, the Docker runtime, the store and a
+//! clock, and answers the HTTP API through a [`DaemonHandle`].
+//!
+//! Data flow: a verified message from [`crate::network`] is turned into protocol input by
+//! [`wire`] (owner actions go through the [`registry`] first, announcements and running
+//! reports through [`members`]); the protocol's outputs are carried out by `effects`:
+//! broadcasts and direct sends are signed and handed to the network, container starts and
+//! removals run as tasks whose results come back as inputs, records are written to the
+//! store before anything that depends on them.
+
+mod clock;
+mod effects;
+pub mod handle;
+pub mod members;
+pub mod registry;
+mod service;
+mod startup;
+mod status;
+pub mod wire;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use proto::keys::{Keypair, NodeId};
+use proto::message::NodeAnnouncement;
+use scheduler::protocol::{Millis, Node, View};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+pub use clock::{Clock, unix_ms};
+pub use handle::{DaemonHandle, Request};
+pub use startup::{StartupError, start};
+
+use crate::metrics::Metrics;
+use crate::network::NetworkHandle;
+use crate::runtime::Runtime;
+use crate::store::Store;
+
+/// How long peers keep a restarting node's apps in place after it announces a planned
+/// restart (SIGTERM under systemd): the unit's `RestartSec` plus start-up and benchmark
+/// cache load take well under a minute; two leave room for a slow Docker engine.
+pub const PLANNED_RESTART_WINDOW: Millis = 120_000;
+
+/// A runtime task's outcome, fed back to the protocol.
+#[derive(Debug)]
+enum TaskDone {
+    Started {
+        app: Arc<str>,
+        result: Result<crate::runtime::StartReport, crate::runtime::RuntimeError>,
+    },
+    Removed {
+        app: Arc<str>,
+        expired: bool,
+        result: Result<crate::runtime::RemovalReport, crate::runtime::RuntimeError>,
+    },
+}
+
+/// Everything the service task owns.
+#[allow(missing_debug_implementations)] // holds the protocol state; `/api/v1/node` shows it
+pub struct Daemon {
+    id: NodeId,
+    key: Keypair,
+    clock: Clock,
+    node: Node<NodeId>,
+    view: View<NodeId>,
+    registry: registry::Registry,
+    members: members::Members,
+    facts: wire::SelfFacts,
+    store: Store,
+    runtime: Runtime,
+    network: NetworkHandle,
+    metrics: Metrics,
+    bench: Option<crate::bench::BenchReport>,
+    started: Instant,
+    /// Earliest time the protocol asked to be woken.
+    next_timer: Option<Millis>,
+    tasks: JoinSet<TaskDone>,
+    /// Apps with a start task running (a second start waits for the first).
+    starting: BTreeSet<Arc<str>>,
+    peers: BTreeSet<NodeId>,
+    /// Bids this node placed, by (app, round), and when their reservation lapses.
+    bids: std::collections::BTreeMap<(Arc<str>, u64), Millis>,
+    last_announcement: Option<NodeAnnouncement>,
+    single_node: bool,
+    docker_ok: bool,
+    requests: mpsc::Receiver<Request>,
+    stopping: bool,
+}

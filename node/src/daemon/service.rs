@@ -1,0 +1,257 @@
+//! The service loop and its input handlers.
+
+use std::future::Future;
+use std::time::Duration;
+
+use proto::encoding::Opened;
+use proto::keys::NodeId;
+use proto::message::{Message, Topic};
+use scheduler::protocol::{Input, Msg, TICK};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::{Daemon, PLANNED_RESTART_WINDOW};
+use crate::network::NetworkEvent;
+use crate::runtime::RuntimeEvent;
+
+/// Longest wait for in-flight container starts and removals at shutdown: Docker's own
+/// stop grace (10 s) plus a start that is creating containers; a pull still running after
+/// that is abandoned (the image is pulled again on the next start).
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(20);
+
+/// Time for the planned-restart announcement to leave before the network stops.
+const SHUTDOWN_FLUSH: Duration = Duration::from_millis(500);
+
+impl Daemon {
+    /// Runs until `shutdown` resolves (SIGTERM), then announces a planned restart, waits
+    /// for in-flight runtime work and returns. Containers are left running.
+    pub async fn run(
+        mut self,
+        mut events: tokio::sync::mpsc::Receiver<NetworkEvent>,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        let mut runtime_events = self.runtime.subscribe();
+        let mut watchdog = tokio::time::interval(Duration::from_secs(10));
+        tokio::pin!(shutdown);
+        self.node.announce_soon();
+        self.drive(None, Input::Tick);
+        loop {
+            let now = self.clock.now();
+            let wake = self.next_timer.unwrap_or(now + TICK).min(now + TICK);
+            let sleep = tokio::time::sleep(Duration::from_millis(wake.saturating_sub(now)));
+            tokio::select! {
+                ev = events.recv() => match ev {
+                    Some(ev) => self.on_network(ev),
+                    None => {
+                        tracing::error!("network service stopped; shutting down");
+                        break;
+                    }
+                },
+                Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => match done {
+                    Ok(done) => self.on_task(done),
+                    Err(e) => tracing::error!(error = %e, "runtime task panicked"),
+                },
+                Some(req) = self.requests.recv() => self.on_request(req),
+                ev = runtime_events.recv() => self.on_runtime_event(ev),
+                _ = sleep => self.on_tick(),
+                _ = watchdog.tick() => self.on_watchdog().await,
+                _ = &mut shutdown => break,
+            }
+        }
+        self.on_shutdown().await;
+    }
+
+    fn on_tick(&mut self) {
+        let now = self.clock.now();
+        if self.next_timer.is_some_and(|t| t <= now) {
+            self.next_timer = None;
+        }
+        let t = std::time::Instant::now();
+        self.view.refresh(now);
+        self.drive(None, Input::Tick);
+        self.metrics
+            .reconcile_duration
+            .observe(t.elapsed().as_secs_f64());
+        self.expire_bids(now);
+    }
+
+    async fn on_watchdog(&mut self) {
+        self.docker_ok = self.runtime.ping().await.is_ok();
+        super::startup::notify_watchdog();
+    }
+
+    fn on_runtime_event(&mut self, ev: Result<RuntimeEvent, RecvError>) {
+        match ev {
+            Ok(RuntimeEvent::ContainerRestarted { app, component, restarts }) => {
+                tracing::info!(%app, %component, restarts, "container restarted");
+                self.metrics.container_restarts.inc();
+            }
+            Ok(RuntimeEvent::RestartFailed { app, component, kind, message }) => {
+                tracing::warn!(%app, %component, %message, "container restart failed");
+                self.error(kind.as_str());
+            }
+            Ok(_) => {}
+            Err(RecvError::Lagged(n)) => tracing::warn!(missed = n, "runtime events missed"),
+            Err(RecvError::Closed) => {}
+        }
+    }
+
+    pub(super) fn on_network(&mut self, ev: NetworkEvent) {
+        match ev {
+            NetworkEvent::Message { message, .. } => self.on_message(message),
+            NetworkEvent::PeerConnected(peer) => {
+                self.peers.insert(peer);
+                self.sync_peer(peer);
+                self.node.announce_soon();
+            }
+            NetworkEvent::PeerDisconnected(peer) => {
+                self.peers.remove(&peer);
+            }
+        }
+    }
+
+    /// Brings a newly connected peer up to date: gossip carries no history, so it gets this
+    /// node's latest announcement, running report and every owner action held, directly.
+    fn sync_peer(&mut self, peer: NodeId) {
+        let now = self.clock.now();
+        let mut msgs: Vec<Message> = Vec::new();
+        if let Some(mut a) = self.last_announcement.clone() {
+            // Re-signed now: the stored one may be older than receivers accept.
+            a.seq = now.max(a.seq + 1);
+            self.last_announcement = Some(a.clone());
+            msgs.push(Message::Announcement(a));
+        }
+        msgs.push(Message::RunningReport(self.running_report()));
+        for (_, stored) in self.registry.iter() {
+            msgs.extend(stored.messages());
+        }
+        for m in msgs {
+            self.send_message(peer, m, now);
+        }
+    }
+
+    fn on_message(&mut self, opened: Opened) {
+        let now = self.clock.now();
+        let from = opened.signer;
+        if from == self.id {
+            return;
+        }
+        let height = self.clock.height();
+        match opened.message {
+            Message::Announcement(a) => {
+                if let Some((info, msg)) = self.members.on_announcement(&a, now) {
+                    self.view.upsert_member(a.node, info, now);
+                    let _ = self.view.apply(&msg, now);
+                    self.view.refresh(now);
+                }
+            }
+            Message::RunningReport(r) => {
+                for msg in self.members.on_running_report(&r) {
+                    let _ = self.view.apply(&msg, now);
+                }
+            }
+            Message::AppRegistration(s) => match self.registry.register(s, height) {
+                Ok(acc) => self.apply_owner_action(from, acc, false),
+                Err(e) => self.owner_action_refused(&e),
+            },
+            Message::AppRenewal(s) => match self.registry.renew(s, height) {
+                Ok(acc) => self.apply_owner_action(from, acc, false),
+                Err(e) => self.owner_action_refused(&e),
+            },
+            Message::AppCancel(s) => match self.registry.cancel(s) {
+                Ok(acc) => self.apply_owner_action(from, acc, false),
+                Err(e) => self.owner_action_refused(&e),
+            },
+            other => {
+                if let Some(msg) = super::wire::placement_from_wire(&other) {
+                    self.count_bid_outcome(&msg);
+                    self.drive(Some(from), Input::Message { from, msg: &msg });
+                }
+            }
+        }
+    }
+
+    fn owner_action_refused(&self, e: &super::registry::RegistryError) {
+        tracing::debug!(error = %e, "owner action refused");
+        self.rejected(Topic::Apps, "registry");
+    }
+
+    /// Applies an accepted owner action to the view and the protocol; `publish` relays it
+    /// (API submissions; gossip relays itself).
+    pub(super) fn apply_owner_action(
+        &mut self,
+        from: NodeId,
+        acc: super::registry::Accepted,
+        publish: bool,
+    ) {
+        if !acc.new {
+            return;
+        }
+        let now = self.clock.now();
+        if self.view.apply(&acc.msg, now).is_err() {
+            return;
+        }
+        self.view.refresh(now);
+        if publish {
+            if let Some(app) = acc.msg.app() {
+                if let Some(stored) = self.registry.get(app) {
+                    let msg = match &acc.msg {
+                        Msg::Register(_) => Some(Message::AppRegistration(stored.registration.clone())),
+                        Msg::Renew { .. } => stored.renewal.clone().map(Message::AppRenewal),
+                        Msg::Cancel { .. } => stored.cancel.clone().map(Message::AppCancel),
+                        _ => None,
+                    };
+                    if let Some(m) = msg {
+                        self.publish(m, now);
+                    }
+                }
+            }
+        }
+        if matches!(acc.msg, Msg::Register(_) | Msg::Cancel { .. }) {
+            let msg = acc.msg;
+            self.drive(Some(from), Input::Message { from, msg: &msg });
+        }
+    }
+
+    /// Bids won and lost: an assignment for a round this node bid in decides it; a bid
+    /// whose reservation lapsed without one was lost.
+    fn count_bid_outcome(&mut self, msg: &Msg<NodeId>) {
+        if let Msg::Assignment {
+            app, round, group, ..
+        } = msg
+        {
+            if self.bids.remove(&(app.clone(), *round)).is_some() {
+                if group.contains(&self.id) {
+                    self.metrics.bids_won.inc();
+                } else {
+                    self.metrics.bids_lost.inc();
+                }
+            }
+        }
+    }
+
+    fn expire_bids(&mut self, now: scheduler::protocol::Millis) {
+        let before = self.bids.len();
+        self.bids.retain(|_, lapses| *lapses > now);
+        self.metrics.bids_lost.inc_by((before - self.bids.len()) as u64);
+    }
+
+    async fn on_shutdown(&mut self) {
+        self.stopping = true;
+        let until = self.clock.now() + PLANNED_RESTART_WINDOW;
+        tracing::info!("stopping: announcing a planned restart; containers stay running");
+        super::startup::notify_stopping();
+        self.drive(None, Input::PlannedRestart { until });
+        self.drive(None, Input::Tick);
+        let drain = async {
+            while let Some(done) = self.tasks.join_next().await {
+                if let Ok(done) = done {
+                    self.on_task(done);
+                }
+            }
+        };
+        if tokio::time::timeout(SHUTDOWN_DRAIN, drain).await.is_err() {
+            tracing::warn!("runtime work still running at shutdown; abandoned");
+        }
+        tokio::time::sleep(SHUTDOWN_FLUSH).await;
+    }
+}

@@ -1,0 +1,111 @@
+//! Three real daemons on 127.0.0.41–43: an app registered through the CLI reaches its
+//! three instances, `app locations` lists three answering addresses, cancel removes them,
+//! and the metrics each node exposes pass `promtool check metrics`.
+
+mod cluster;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cluster::{Cluster, answers, web_spec, write};
+
+fn promtool_check(text: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package `prometheus`) must be installed; scripts/test.sh installs it");
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The value of the first sample of `name` (with any labels) in a text exposition.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn three_daemons_place_locate_and_cancel() {
+    let c = Cluster::start(3, 40, &[]);
+    c.wait_ready(Duration::from_secs(90));
+
+    let spec = write(
+        c.owner_key.parent().unwrap(),
+        "app.json",
+        &web_spec("clustertest", 3, 31401, 5_000),
+    );
+    let t0 = Instant::now();
+    let out = c.cli(
+        0,
+        &["app", "register", spec.to_str().unwrap(), "--key", c.owner_key.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "register failed: {out:?}");
+
+    let running = c.wait_for("3 running containers", Duration::from_secs(60), || {
+        let v = c.containers("clustertest");
+        (v.len() == 3).then_some(v)
+    });
+    eprintln!("3 instances running {:?} after registration", t0.elapsed());
+    // One per node: the names carry each node's suffix.
+    let suffixes: std::collections::BTreeSet<&str> =
+        running.iter().map(|(n, _)| n.rsplit('_').next().unwrap()).collect();
+    assert_eq!(suffixes.len(), 3, "{running:?}");
+
+    // Every node learns all three locations (from running reports) and they answer.
+    let addrs = c.wait_for("3 locations on node 2", Duration::from_secs(30), || {
+        let out = c.cli(1, &["app", "locations", "clustertest"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        (out.status.success() && lines.len() == 3).then_some(lines)
+    });
+    for a in &addrs {
+        assert!(answers(a), "{a} does not answer");
+    }
+    let mut ips: Vec<&str> = addrs.iter().map(|a| a.split(':').next().unwrap()).collect();
+    ips.sort();
+    assert_eq!(ips, ["127.0.0.41", "127.0.0.42", "127.0.0.43"]);
+
+    // No extra instance appears while the group settles.
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(c.containers("clustertest").len(), 3);
+
+    // Metrics: valid exposition, and the placement shows in them.
+    let mut bids = 0.0;
+    for n in &c.nodes {
+        let text = n.get_text("/metrics").expect("/metrics answers");
+        promtool_check(&text);
+        assert_eq!(sample(&text, "fluxnode_apps_running"), Some(1.0), "{text}");
+        assert_eq!(sample(&text, "fluxnode_peers"), Some(2.0));
+        assert!(sample(&text, "fluxnode_container_start_duration_seconds_count").unwrap_or(0.0) >= 1.0);
+        assert!(sample(&text, "fluxnode_benchmark_cpu_events_per_second").unwrap_or(0.0) > 0.0);
+        bids += sample(&text, "fluxnode_bids_placed_total").unwrap_or(0.0);
+    }
+    assert!(bids >= 3.0, "bids placed: {bids}");
+
+    let out = c.cli(
+        2,
+        &["app", "cancel", "clustertest", "--key", c.owner_key.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "cancel failed: {out:?}");
+    c.wait_for("all containers removed", Duration::from_secs(40), || {
+        c.containers("clustertest").is_empty().then_some(())
+    });
+    let app = c.nodes[0].get("/api/v1/apps/clustertest").expect("app still listed");
+    assert_eq!(app["cancelled"], true);
+}
