@@ -137,7 +137,7 @@ cancel() {
         fail "cancel of $1 refused"
 }
 renew() { # renew NAME EXPIRE
-    "$(tn_bin)" app renew "$1" --expire "$2" --key "$TN_STATE/keys/owner.key" --api "$(tn_api 1)" >/dev/null ||
+    "$(tn_bin)" app renew "$1" --blocks "$2" --key "$TN_STATE/keys/owner.key" --api "$(tn_api 1)" >/dev/null ||
         fail "renewal of $1 refused"
 }
 distinct_geos() {
