@@ -135,6 +135,14 @@ cmd_up() {
         touch "$TN_STATE/registry-ours"
     fi
     registry_push_busybox
+    # All nodes share this host's engine, and a node that removes an app also removes the
+    # app's image when no container uses it (image GC), while another node may be between
+    # pulling that image and creating its container ("No such image"). A stopped container
+    # holding the test image keeps it: Docker refuses a non-forced removal of an image in
+    # use. On a real network each node has its own engine and this cannot happen.
+    docker rm -f "$TN_PROJECT-image-pin" >/dev/null 2>&1 || true
+    docker create --name "$TN_PROJECT-image-pin" --label io.fluxnode.test=1 \
+        --label io.fluxnode.testnet.pin=1 "$FLUXNODE_TEST_REGISTRY/fluxnode-test/busybox:latest" >/dev/null
 
     # Heights start near mainnet's (~3.0 M) whatever the block time, so the spec rules in
     # force are today's (FluxOS forks are keyed by height): genesis = now - 3,000,000 blocks.
@@ -182,8 +190,9 @@ cmd_down() {
     if [ -f "$TN_STATE/compose.yaml" ]; then
         tn_compose --profile grafana down -v --remove-orphans -t 10 >&2 || true
     fi
-    # Anything left with the testnet's labels (e.g. a node started by hand).
+    # Anything left with the testnet's labels (e.g. a node started by hand), the image pin.
     docker ps -aq --filter label=io.fluxnode.testnet.node | xargs -r docker rm -f >/dev/null
+    docker ps -aq --filter label=io.fluxnode.testnet.pin | xargs -r docker rm -f >/dev/null
     # What the nodes created through the host engine carries their node id.
     for id in $ids; do
         docker ps -aq --filter "label=io.fluxnode.node=$id" | xargs -r docker rm -f >/dev/null
