@@ -315,7 +315,12 @@ scenario_expiry() {
         sleep 0.2
     done
     gone_ms=$(($(now_ms) - due_ms))
-    [ -z "$(docker volume ls -q --filter label=io.fluxnode.app=short)" ] || fail "short's volumes left behind"
+    # Volumes go after the containers (data is removed with the app).
+    for _ in $(seq 1 50); do
+        [ -z "$(docker volume ls -q --filter label=io.fluxnode.app=short)" ] && break
+        sleep 0.2
+    done
+    [ -z "$(docker volume ls -q --filter label=io.fluxnode.app=short)" ] || fail "short's volumes left 10 s after its containers"
     sleep 3
     [ "$(count_running renewed)" = 3 ] || fail "renewed app lost instances ($(count_running renewed) running)"
     result "expiry: removed $(secs "$gone_ms") s after expiry + grace (height $rm_h; never before); the renewed app kept its 3 instances"
