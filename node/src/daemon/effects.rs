@@ -36,6 +36,7 @@ impl Daemon {
                 }
             }
             let Some(msg) = own.pop_front() else { break };
+            self.count_bid_outcome(&msg);
             let id = self.id;
             queue.extend(self.node.handle(
                 Input::Message {
@@ -55,8 +56,15 @@ impl Daemon {
     fn effect(&mut self, out: Output<NodeId>, now: Millis) -> Option<Msg<NodeId>> {
         match out {
             Output::Broadcast(msg) => self.broadcast(msg, now),
-            Output::Send(to, msg) if to == self.id => return Some(msg),
-            Output::Send(to, msg) => self.send(to, &msg, now),
+            Output::Send(to, msg) => {
+                if let Msg::Bid { app, round, .. } = &msg {
+                    self.on_bid_placed(app, *round, now);
+                }
+                if to == self.id {
+                    return Some(msg);
+                }
+                self.send(to, &msg, now);
+            }
             Output::StartApp(app) => self.start_app(app),
             Output::StopApp(app) => self.remove_app(app, false),
             Output::RemoveApp(app) => {
@@ -157,13 +165,16 @@ impl Daemon {
         let Some(message) = wire::placement_to_wire(msg, self.instance_of(msg.app())) else {
             return;
         };
-        if let Msg::Bid { app, round, .. } = msg {
-            self.metrics.bids_placed.inc();
-            let lapses = now + scheduler::protocol::ROUND_WINDOW + scheduler::protocol::RESERVE_SLACK;
-            self.bids.insert((app.clone(), *round), lapses);
-            self.prepare_app(app);
-        }
         self.send_message(to, message, now);
+    }
+
+    /// A bid leaves (to a peer or to this node as coordinator): count it, remember when its
+    /// reservation lapses, and get the app ready to start.
+    fn on_bid_placed(&mut self, app: &Arc<str>, round: u64, now: Millis) {
+        self.metrics.bids_placed.inc();
+        let lapses = now + scheduler::protocol::ROUND_WINDOW + scheduler::protocol::RESERVE_SLACK;
+        self.bids.insert((app.clone(), round), lapses);
+        self.prepare_app(app);
     }
 
     /// Signs a message and sends it to one peer in the background.
@@ -196,10 +207,24 @@ impl Daemon {
     /// Pulls the images and creates the network of an app this node bids on, so winning
     /// costs only creating and starting containers.
     fn prepare_app(&mut self, app: &str) {
-        let Some(plan) = self.plan_of(app) else { return };
+        let Some(plan) = self.plan_of(app) else {
+            return;
+        };
         let rt = self.runtime.clone();
+        let metrics = self.metrics.clone();
         tokio::spawn(async move {
-            let _ = (rt, plan); // XPREPARE
+            match rt.prepare(&plan).await {
+                Ok(report) => {
+                    for p in report.pulls.iter().filter(|p| p.pulled) {
+                        metrics
+                            .image_pull_duration
+                            .observe(p.duration.as_secs_f64());
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(app = %plan.app, error = %e, "preparing for a bid failed; the start will retry");
+                }
+            }
         });
     }
 
@@ -249,12 +274,13 @@ impl Daemon {
     fn persist(&mut self, rec: &PersistRecord) {
         let t = Instant::now();
         let r = match rec {
-            PersistRecord::Hosting { app, running } => self.store.put(
-                Tree::Assignments,
-                app,
-                &HostingRecord { running: *running },
-            ),
-            PersistRecord::Released { app } => self.store.delete(Tree::Assignments, app).map(|_| ()),
+            PersistRecord::Hosting { app, running } => {
+                self.store
+                    .put(Tree::Assignments, app, &HostingRecord { running: *running })
+            }
+            PersistRecord::Released { app } => {
+                self.store.delete(Tree::Assignments, app).map(|_| ())
+            }
         };
         self.metrics
             .store_flush_duration
@@ -312,7 +338,10 @@ impl Daemon {
     }
 
     pub(super) fn error(&self, kind: &'static str) {
-        self.metrics.errors.get_or_create(&ErrorLabel { kind }).inc();
+        self.metrics
+            .errors
+            .get_or_create(&ErrorLabel { kind })
+            .inc();
     }
 
     pub(super) fn update_app_gauges(&self) {

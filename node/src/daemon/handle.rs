@@ -15,13 +15,9 @@ use crate::network::NetworkHandle;
 #[derive(Debug)]
 pub enum Request {
     /// This node's identity, capacity, benchmark and hosted apps.
-    Node {
-        reply: oneshot::Sender<NodeStatus>,
-    },
+    Node { reply: oneshot::Sender<NodeStatus> },
     /// Readiness checks (Docker, store, peers).
-    Ready {
-        reply: oneshot::Sender<ReadyStatus>,
-    },
+    Ready { reply: oneshot::Sender<ReadyStatus> },
     /// Every app in the registry.
     Apps {
         reply: oneshot::Sender<Vec<AppStatus>>,
@@ -83,7 +79,10 @@ impl DaemonHandle {
         }
     }
 
-    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Request) -> Result<T, ApiError> {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Request,
+    ) -> Result<T, ApiError> {
         let (reply, rx) = oneshot::channel();
         self.requests
             .send(make(reply))
@@ -139,11 +138,9 @@ impl Backend for DaemonHandle {
             .ok_or(ApiError::NotFound { what })
     }
 
-    async fn register(
-        &self,
-        signed: OwnerSigned<AppRegistration>,
-    ) -> Result<AppStatus, ApiError> {
-        self.ask(|reply| Request::Register { signed, reply }).await?
+    async fn register(&self, signed: OwnerSigned<AppRegistration>) -> Result<AppStatus, ApiError> {
+        self.ask(|reply| Request::Register { signed, reply })
+            .await?
     }
 
     async fn renew(

@@ -176,7 +176,10 @@ mod tests {
         // Silent for ten periods: nine of them count as down.
         let (info, _) = m.on_announcement(&ann(12), 11 * ANNOUNCE_EVERY).unwrap();
         assert!((info.uptime - 2.0 / 11.0).abs() < 1e-9, "{}", info.uptime);
-        assert_eq!(m.get(&ann(1).node).unwrap().ip().as_deref(), Some("127.0.0.12"));
+        assert_eq!(
+            m.get(&ann(1).node).unwrap().ip().as_deref(),
+            Some("127.0.0.12")
+        );
     }
 
     #[test]

@@ -114,13 +114,14 @@ impl Registry {
         let mut apps = BTreeMap::new();
         let mut specs = BTreeMap::new();
         for (name, stored) in store.list::<StoredApp>(Tree::AppSpecs)? {
-            match proto::spec::AppSpec::from_json(stored.registration.action.spec_json.as_bytes())
-            {
+            match proto::spec::AppSpec::from_json(stored.registration.action.spec_json.as_bytes()) {
                 Ok(spec) => {
                     specs.insert(name.clone(), Arc::new(spec));
                     apps.insert(name, stored);
                 }
-                Err(e) => tracing::warn!(app = %name, error = %e, "stored app spec no longer parses; skipped"),
+                Err(e) => {
+                    tracing::warn!(app = %name, error = %e, "stored app spec no longer parses; skipped")
+                }
             }
         }
         Ok(Registry { store, apps, specs })

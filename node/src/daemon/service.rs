@@ -1,6 +1,7 @@
 //! The service loop and its input handlers.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use proto::encoding::Opened;
@@ -81,11 +82,20 @@ impl Daemon {
 
     fn on_runtime_event(&mut self, ev: Result<RuntimeEvent, RecvError>) {
         match ev {
-            Ok(RuntimeEvent::ContainerRestarted { app, component, restarts }) => {
+            Ok(RuntimeEvent::ContainerRestarted {
+                app,
+                component,
+                restarts,
+            }) => {
                 tracing::info!(%app, %component, restarts, "container restarted");
                 self.metrics.container_restarts.inc();
             }
-            Ok(RuntimeEvent::RestartFailed { app, component, kind, message }) => {
+            Ok(RuntimeEvent::RestartFailed {
+                app,
+                component,
+                kind,
+                message,
+            }) => {
                 tracing::warn!(%app, %component, %message, "container restart failed");
                 self.error(kind.as_str());
             }
@@ -195,7 +205,9 @@ impl Daemon {
             if let Some(app) = acc.msg.app() {
                 if let Some(stored) = self.registry.get(app) {
                     let msg = match &acc.msg {
-                        Msg::Register(_) => Some(Message::AppRegistration(stored.registration.clone())),
+                        Msg::Register(_) => {
+                            Some(Message::AppRegistration(stored.registration.clone()))
+                        }
                         Msg::Renew { .. } => stored.renewal.clone().map(Message::AppRenewal),
                         Msg::Cancel { .. } => stored.cancel.clone().map(Message::AppCancel),
                         _ => None,
@@ -214,7 +226,7 @@ impl Daemon {
 
     /// Bids won and lost: an assignment for a round this node bid in decides it; a bid
     /// whose reservation lapsed without one was lost.
-    fn count_bid_outcome(&mut self, msg: &Msg<NodeId>) {
+    pub(super) fn count_bid_outcome(&mut self, msg: &Msg<NodeId>) {
         if let Msg::Assignment {
             app, round, group, ..
         } = msg
@@ -229,10 +241,29 @@ impl Daemon {
         }
     }
 
+    /// Bids whose reservation lapsed without an assignment were lost; what was prepared
+    /// for them (network, volumes) is removed unless the app runs here after all.
     fn expire_bids(&mut self, now: scheduler::protocol::Millis) {
-        let before = self.bids.len();
-        self.bids.retain(|_, lapses| *lapses > now);
-        self.metrics.bids_lost.inc_by((before - self.bids.len()) as u64);
+        let lapsed: Vec<(Arc<str>, u64)> = self
+            .bids
+            .iter()
+            .filter(|(_, lapses)| **lapses <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in lapsed {
+            self.bids.remove(&key);
+            self.metrics.bids_lost.inc();
+            let app = key.0;
+            let hosted = self.node.hosted().any(|(a, _)| *a == app);
+            if !hosted && !self.starting.contains(&app) {
+                let rt = self.runtime.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = rt.unprepare(&app).await {
+                        tracing::debug!(app = %app, error = %e, "cleaning up after a lost bid failed");
+                    }
+                });
+            }
+        }
     }
 
     async fn on_shutdown(&mut self) {

@@ -87,6 +87,16 @@ pub async fn start(
 
     let mut rt_cfg = RuntimeConfig::new(&id.node_id(), &config.node.advertise_addr.to_string());
     rt_cfg.docker_socket = config.docker.socket.display().to_string();
+    rt_cfg.extra_labels = config
+        .docker
+        .labels
+        .iter()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    if !config.docker.name_suffix.is_empty() {
+        crate::runtime::plan::set_name_suffix(&config.docker.name_suffix);
+    }
     let runtime = Runtime::new(rt_cfg, store.clone());
 
     let node = Node::new(NodeConfig {
@@ -278,7 +288,11 @@ fn whole_size(f: &SelfFacts) -> Resources {
         return Resources::default();
     }
     let r = proto::tier::SYSTEM_RESERVE;
-    Resources::new(f.offered.cpu + r.cpu, f.offered.ram + r.ram, f.offered.hdd + r.hdd)
+    Resources::new(
+        f.offered.cpu + r.cpu,
+        f.offered.ram + r.ram,
+        f.offered.hdd + r.hdd,
+    )
 }
 
 /// Tells systemd the node is up (no-op outside systemd).

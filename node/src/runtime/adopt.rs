@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::container::labels;
-use super::error::RuntimeError;
+use bollard::query_parameters::{ListNetworksOptions, ListVolumesOptions};
+
+use super::error::{Op, RuntimeError};
 use super::lifecycle::ContainerRef;
 use super::plan::{AppPlan, container_name};
 use super::{Managed, ManagedApp, RestartState, Runtime};
@@ -35,6 +37,11 @@ pub struct AdoptionReport {
     pub unknown: Vec<AdoptedApp>,
     /// Stored plans with no container at all: the protocol decides (start again or drop).
     pub missing: Vec<AppPlan>,
+    /// Apps with a network or volumes of this node but no container, no stored plan and no
+    /// preparation in this process: prepared for a bid before a restart (or left by a
+    /// crash mid-removal). Left alone; `unprepare` removes them unless the bid is still
+    /// open, in which case `prepare` takes them over again.
+    pub prepared_only: Vec<String>,
 }
 
 impl Runtime {
@@ -119,11 +126,49 @@ impl Runtime {
             });
             report.adopted.push(entry);
         }
+        let mut owners = self.labelled_network_and_volume_apps(&docker).await?;
+        owners.retain(|app| {
+            !plans.contains_key(app)
+                && !report.unknown.iter().any(|u| u.app == *app)
+                && !self.prepared_map().contains_key(app)
+        });
+        report.prepared_only = owners;
         report.missing = plans
             .into_iter()
             .filter(|(app, _)| !report.adopted.iter().any(|a| a.app == *app))
             .map(|(_, p)| p)
             .collect();
         Ok(report)
+    }
+
+    /// Apps named by the app label of this node's networks and volumes, sorted, distinct.
+    async fn labelled_network_and_volume_apps(
+        &self,
+        docker: &bollard::Docker,
+    ) -> Result<Vec<String>, RuntimeError> {
+        let filters = Some(self.node_filter(None));
+        let (networks, volumes) = tokio::join!(
+            docker.list_networks(Some(ListNetworksOptions {
+                filters: filters.clone()
+            })),
+            docker.list_volumes(Some(ListVolumesOptions { filters }))
+        );
+        let classify = |what| move |e| self.inner.engine.classify(e, Op::Other(what));
+        let networks = networks.map_err(classify("listing networks"))?;
+        let volumes = volumes.map_err(classify("listing volumes"))?;
+        let mut apps: Vec<String> = networks
+            .into_iter()
+            .filter_map(|n| n.labels?.get(labels::APP).cloned())
+            .chain(
+                volumes
+                    .volumes
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|v| v.labels.get(labels::APP).cloned()),
+            )
+            .collect();
+        apps.sort();
+        apps.dedup();
+        Ok(apps)
     }
 }

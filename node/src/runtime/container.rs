@@ -166,7 +166,7 @@ pub fn container_body(plan: &AppPlan, index: usize, ctx: &NodeContext<'_>) -> Co
             endpoints_config: Some(HashMap::from([(
                 network,
                 EndpointSettings {
-                    aliases: Some(vec![name]),
+                    aliases: Some(vec![super::plan::component_alias(&c.name, &plan.app)]),
                     ..Default::default()
                 },
             )])),

@@ -42,6 +42,29 @@ impl Runtime {
                 duration: started.elapsed(),
             });
         }
+        self.pull_image(docker, repotag, auth).await
+    }
+
+    /// Present locally (an inspect, no registry contact): the report of a skipped pull.
+    pub(crate) async fn present_image(&self, docker: &Docker, image: &str) -> Option<PullReport> {
+        let started = Instant::now();
+        docker.inspect_image(image).await.ok()?;
+        Some(PullReport {
+            image: image.to_owned(),
+            pulled: false,
+            duration: started.elapsed(),
+        })
+    }
+
+    /// Pulls `repotag` from its registry, whatever the policy.
+    pub(crate) async fn pull_image(
+        &self,
+        docker: &Docker,
+        repotag: &str,
+        auth: Option<&RegistryAuth>,
+    ) -> Result<PullReport, RuntimeError> {
+        let image = normalize_image(repotag);
+        let started = Instant::now();
         let credentials =
             auth.and_then(RegistryAuth::user_password)
                 .map(|(u, p)| DockerCredentials {
@@ -84,7 +107,7 @@ impl Runtime {
     }
 
     /// Removes each image in `images` that no container on the engine references and no
-    /// app managed here plans to use. Returns the images removed.
+    /// app managed or prepared here plans to use. Returns the images removed.
     ///
     /// A reference counts as used if a container was created from that exact reference or
     /// carries it in its `io.fluxnode.image` label; removal is never forced, so Docker
@@ -96,9 +119,11 @@ impl Runtime {
     ) -> Result<Vec<String>, RuntimeError> {
         images.sort();
         images.dedup();
+        // Apps prepared for a bid count as users too: their start must find the image.
         let planned: Vec<String> = self
             .plans()
             .iter()
+            .chain(self.prepared_map().values().map(|p| &p.plan))
             .flat_map(|p| p.components.iter().map(|c| normalize_image(&c.repotag)))
             .collect();
         let containers = self.list_containers(docker, None).await?;

@@ -3,12 +3,13 @@
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::query_parameters::{CreateContainerOptions, InspectNetworkOptions};
+use bollard::query_parameters::CreateContainerOptions;
 use futures_util::future::join_all;
 
 use super::container::{self, NodeContext, labels};
 use super::error::{Op, RuntimeError};
-use super::plan::{AppPlan, container_name, normalize_image};
+use super::plan::{AppPlan, container_name};
+use super::prepare::distinct_images;
 use super::{Managed, ManagedApp, PullReport, RestartState, Runtime, RuntimeEvent};
 use crate::store::Tree;
 
@@ -36,7 +37,7 @@ pub struct StartReport {
 }
 
 impl Runtime {
-    fn ctx(&self) -> NodeContext<'_> {
+    pub(super) fn ctx(&self) -> NodeContext<'_> {
         let cfg = &self.inner.cfg;
         NodeContext {
             node_id: &cfg.node_id,
@@ -104,6 +105,8 @@ impl Runtime {
                     },
                 );
                 drop(apps);
+                // Managed now: its plan protects its images from here on.
+                self.prepared_map().remove(&plan.app);
                 self.emit(RuntimeEvent::AppStarted {
                     app: plan.app.clone(),
                     spec_hash: plan.spec_hash.clone(),
@@ -128,38 +131,37 @@ impl Runtime {
         plan: &AppPlan,
         started: Instant,
     ) -> Result<(StartReport, Vec<Managed>), RuntimeError> {
-        let ctx = self.ctx();
-        let mut images: Vec<(String, usize)> = Vec::new();
-        for (i, c) in plan.components.iter().enumerate() {
-            let img = normalize_image(&c.repotag);
-            if !images.iter().any(|(i2, _)| *i2 == img) {
-                images.push((img, i));
-            }
-        }
+        // Images a recent `prepare` made available need no registry round trip, only a
+        // check that they are still here.
+        let prepared = self.prepared_fresh(&plan.app).unwrap_or_default();
         // Pulls, the network, the volumes and the look-up of existing containers are
         // independent: do them concurrently. Network creation (bridge, iptables) is the
-        // slow one, so it sets the pace of this phase.
-        let pulls = join_all(images.iter().map(|(_, i)| {
-            let c = &plan.components[*i];
-            self.ensure_image(docker, &c.repotag, c.repoauth.as_ref())
+        // slow one, so it sets the pace of this phase; after `prepare` each of these is a
+        // single inspect or list.
+        let pulls = join_all(distinct_images(plan).into_iter().map(|(img, i)| {
+            let c = &plan.components[i];
+            let trusted = prepared.contains(&img);
+            async move {
+                if trusted {
+                    if let Some(report) = self.present_image(docker, &img).await {
+                        return Ok(report);
+                    }
+                }
+                self.ensure_image(docker, &c.repotag, c.repoauth.as_ref())
+                    .await
+            }
         }));
-        let network = self.ensure_network(docker, plan);
-        let volumes = join_all(container::volume_requests(plan, &ctx).into_iter().map(
-            |v| async move {
-                docker.create_volume(v).await.map_err(|e| {
-                    self.inner
-                        .engine
-                        .classify(e, Op::Other("creating a volume"))
-                })
-            },
-        ));
         // Join (not try_join): every request must have finished before a failure is
         // returned, or the rollback could race a network creation still in flight.
-        let existing = self.existing_containers(docker, &plan.app);
-        let (pulls, network, volumes, existing) = tokio::join!(pulls, network, volumes, existing);
+        let (pulls, network, volumes, existing) = tokio::join!(
+            pulls,
+            self.ensure_network(docker, plan),
+            self.ensure_volumes(docker, plan),
+            self.existing_containers(docker, &plan.app)
+        );
         let pulls = pulls.into_iter().collect::<Result<Vec<_>, _>>()?;
         network?;
-        volumes.into_iter().collect::<Result<Vec<_>, _>>()?;
+        volumes?;
         let existing = existing?;
 
         // Containers of another spec hash, or of a component the plan no longer has, go
@@ -268,35 +270,6 @@ impl Runtime {
                 self.inner
                     .engine
                     .classify(e, Op::Start { container: &name })
-            })
-    }
-
-    async fn ensure_network(&self, docker: &Docker, plan: &AppPlan) -> Result<(), RuntimeError> {
-        let name = plan.network_name();
-        // API 1.41 allows two networks of one name; check first so there is only ever one.
-        match docker
-            .inspect_network(&name, None::<InspectNetworkOptions>)
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => {}
-            Err(e) => {
-                return Err(self
-                    .inner
-                    .engine
-                    .classify(e, Op::Other("inspecting the app network")));
-            }
-        }
-        docker
-            .create_network(container::network_request(plan, &self.ctx()))
-            .await
-            .map(drop)
-            .map_err(|e| {
-                self.inner
-                    .engine
-                    .classify(e, Op::Other("creating the app network"))
             })
     }
 

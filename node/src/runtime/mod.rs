@@ -4,8 +4,10 @@
 //! `fluxDockerNetwork_{app}`, one container `flux{component}_{app}` per component (also its
 //! alias on that network), named data volumes — and keeps them alive:
 //!
+//! - [`Runtime::prepare`] does the slow part ahead of an assignment (pulls, network,
+//!   volumes) when the node bids; [`Runtime::unprepare`] undoes it when the bid is lost.
 //! - [`Runtime::start_app`] pulls, creates and starts in component order; on failure of a
-//!   new app nothing is left behind.
+//!   new app nothing is left behind. After `prepare` it only creates and starts.
 //! - [`Runtime::remove_app`] removes containers, network and volumes, then the images no
 //!   app uses any more.
 //! - [`Runtime::adopt`] finds, after a daemon restart, the containers this node created (by
@@ -27,6 +29,7 @@ mod from_spec;
 mod image;
 mod lifecycle;
 pub mod plan;
+mod prepare;
 mod removal;
 mod supervisor;
 
@@ -46,6 +49,7 @@ pub use error::{ErrorKind, RuntimeError};
 pub use image::PullReport;
 pub use lifecycle::{ContainerRef, StartReport};
 pub use plan::{AppPlan, ComponentPlan, DataMounts, RegistryAuth};
+pub use prepare::{PrepareReport, UnprepareReport};
 pub use removal::RemovalReport;
 pub use supervisor::SuperviseReport;
 
@@ -80,6 +84,9 @@ pub struct RuntimeConfig {
     /// Grace between SIGTERM and SIGKILL when removing a container, seconds.
     pub stop_timeout_s: u32,
     pub backoff: BackoffPolicy,
+    /// How long after `prepare` a `start_app` trusts the images it pulled instead of
+    /// pulling again under [`PullPolicy::Always`].
+    pub prepared_image_max_age: Duration,
 }
 
 impl RuntimeConfig {
@@ -96,6 +103,10 @@ impl RuntimeConfig {
             extra_labels: Vec::new(),
             stop_timeout_s: 10,
             backoff: BackoffPolicy::default(),
+            // A bid is decided within seconds to a minute; 10 min keeps a won app on the
+            // tag it was prepared with only while that tag is unlikely to have moved, and
+            // past it the start pulls as it would without preparation.
+            prepared_image_max_age: Duration::from_secs(10 * 60),
         }
     }
 }
@@ -156,6 +167,8 @@ struct Inner {
     store: Store,
     counters: counters::Counters,
     apps: Mutex<HashMap<String, ManagedApp>>,
+    /// Apps prepared for a bid and not started since.
+    prepared: Mutex<HashMap<String, prepare::Prepared>>,
     app_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     events: broadcast::Sender<RuntimeEvent>,
 }
@@ -178,6 +191,7 @@ impl Runtime {
                 store,
                 counters: counters::Counters::default(),
                 apps: Mutex::new(HashMap::new()),
+                prepared: Mutex::new(HashMap::new()),
                 app_locks: Mutex::new(HashMap::new()),
                 events: broadcast::channel(EVENT_BUFFER).0,
             }),
@@ -231,6 +245,13 @@ impl Runtime {
     fn apps(&self) -> MutexGuard<'_, HashMap<String, ManagedApp>> {
         // Poisoning only means a panic elsewhere mid-update of plain data; keep going.
         self.inner.apps.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn prepared_map(&self) -> MutexGuard<'_, HashMap<String, prepare::Prepared>> {
+        self.inner
+            .prepared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     pub(crate) fn plans(&self) -> Vec<AppPlan> {

@@ -248,19 +248,41 @@ fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `flux{component}_{app}`: the container name and its alias on the app network.
+/// Suffix of every Docker object name this process creates; empty unless the daemon was
+/// given `docker.name_suffix`. Several nodes of a local testnet share one Docker engine,
+/// where FluxOS's fixed names would collide; on a real node the names are FluxOS's exactly.
+/// Set once per process, before the first container is created.
+static NAME_SUFFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sets the name suffix for this process. Returns `false` if it was already set.
+pub fn set_name_suffix(suffix: &str) -> bool {
+    NAME_SUFFIX.set(suffix.to_owned()).is_ok()
+}
+
+fn suffix() -> &'static str {
+    NAME_SUFFIX.get().map_or("", String::as_str)
+}
+
+/// `flux{component}_{app}` (plus the name suffix, if any): the container name.
 pub fn container_name(component: &str, app: &str) -> String {
+    format!("flux{component}_{app}{}", suffix())
+}
+
+/// `flux{component}_{app}`: the component's alias on the app network, how the other
+/// components of the app reach it (never suffixed).
+pub fn component_alias(component: &str, app: &str) -> String {
     format!("flux{component}_{app}")
 }
 
-/// `fluxDockerNetwork_{app}`.
+/// `fluxDockerNetwork_{app}` (plus the name suffix, if any).
 pub fn network_name(app: &str) -> String {
-    format!("fluxDockerNetwork_{app}")
+    format!("fluxDockerNetwork_{app}{}", suffix())
 }
 
-/// Named volume holding a component's data: `flux{component}_{app}_data`.
+/// Named volume holding a component's data: `flux{component}_{app}_data` (the suffix,
+/// if any, before `_data`).
 pub fn volume_name(component: &str, app: &str) -> String {
-    format!("flux{component}_{app}_data")
+    format!("flux{component}_{app}{}_data", suffix())
 }
 
 /// Normalises an image reference so a pull fetches one tag: Docker pulls *every* tag of a

@@ -60,8 +60,8 @@ impl Runtime {
         }
     }
 
-    /// Removes `app`: its containers, network and volumes, its record, then the images no
-    /// app uses any more. Works for apps this runtime does not manage too (e.g. an unknown
+    /// Removes `app`: its containers, network and volumes, its record and any preparation,
+    /// then the images no app uses any more. Works for apps this runtime does not manage too (e.g. an unknown
     /// app reported by `adopt`), as long as they carry this node's label.
     pub async fn remove_app(&self, app: &str) -> Result<RemovalReport, RuntimeError> {
         let r = async {
@@ -90,6 +90,10 @@ impl Runtime {
             let mut report = self.tear_down(&docker, app).await?;
             self.inner.store.delete(Tree::Instances, app)?;
             self.apps().remove(app);
+            // A prepared, never started app: the images its preparation fetched.
+            if let Some(p) = self.prepared_map().remove(app) {
+                images.extend(p.fetched);
+            }
             report.images = self.collect_images(&docker, images).await?;
             Ok(report)
         }

@@ -78,7 +78,12 @@ impl NodeProc {
 
     pub fn get(&self, path: &str) -> Option<serde_json::Value> {
         let out = Command::new("curl")
-            .args(["-sf", "--max-time", "5", &format!("{}{path}", self.api_url())])
+            .args([
+                "-sf",
+                "--max-time",
+                "5",
+                &format!("{}{path}", self.api_url()),
+            ])
             .output()
             .ok()?;
         if !out.status.success() {
@@ -89,7 +94,12 @@ impl NodeProc {
 
     pub fn get_text(&self, path: &str) -> Option<String> {
         let out = Command::new("curl")
-            .args(["-sf", "--max-time", "5", &format!("{}{path}", self.api_url())])
+            .args([
+                "-sf",
+                "--max-time",
+                "5",
+                &format!("{}{path}", self.api_url()),
+            ])
             .output()
             .ok()?;
         out.status
@@ -128,7 +138,11 @@ impl Cluster {
             .unwrap();
         assert!(ok.status.success(), "{ok:?}");
         let mut nodes = Vec::new();
-        let boot_ip = format!("127.0.0.{}", base + 1);
+        // Distinct p2p ports as well as addresses: libp2p's TCP port reuse binds outgoing
+        // connections to 0.0.0.0:<listen port>, which clashes with another process
+        // listening on the same port at another loopback address.
+        let p2p_port = |i: usize| 20_000 + base as usize * 10 + i;
+        let boot = format!("/ip4/127.0.0.{}/tcp/{}", base + 1, p2p_port(0));
         for i in 0..n {
             let ip = format!("127.0.0.{}", base as usize + 1 + i);
             let dir = tmp.path().join(format!("n{}", i + 1));
@@ -145,7 +159,7 @@ impl Cluster {
                 "--advertise-addr".into(),
                 ip.clone(),
                 "--listen".into(),
-                format!("/ip4/{ip}/tcp/16125"),
+                format!("/ip4/{ip}/tcp/{}", p2p_port(i)),
                 "--api-listen".into(),
                 api.clone(),
                 "--tier-profile".into(),
@@ -161,7 +175,7 @@ impl Cluster {
             ];
             if i > 0 {
                 args.push("--bootstrap".into());
-                args.push(format!("/ip4/{boot_ip}/tcp/16125"));
+                args.push(boot.clone());
             }
             args.extend(extra.iter().map(|s| s.to_string()));
             nodes.push(NodeProc {
@@ -205,7 +219,12 @@ impl Cluster {
 
     pub fn dump(&self) {
         for (i, n) in self.nodes.iter().enumerate() {
-            eprintln!("---- node {} ({}) log tail ----\n{}", i + 1, n.ip, n.log_tail());
+            eprintln!(
+                "---- node {} ({}) log tail ----\n{}",
+                i + 1,
+                n.ip,
+                n.log_tail()
+            );
         }
     }
 
@@ -240,7 +259,12 @@ impl Cluster {
     }
 
     /// Polls `f` until it returns `Some`, or panics with the cluster's logs.
-    pub fn wait_for<T>(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    pub fn wait_for<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut f: impl FnMut() -> Option<T>,
+    ) -> T {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(v) = f() {

@@ -1,0 +1,128 @@
+//! Crash safety of a real daemon: `kill -9` a node hosting two apps while registrations
+//! stream into its API, restart it, and check that its containers keep their ids, every
+//! registration it acknowledged is still known, and no app gains an instance.
+
+mod cluster;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use cluster::{Cluster, web_spec, write};
+
+/// A registration that validates but can never be placed (no node in South America), so a
+/// burst of them costs no containers.
+fn unplaceable_spec(name: &str) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(&web_spec(name, 1, 31999, 5_000)).unwrap();
+    v["geolocation"] = serde_json::json!(["acSA"]);
+    v.to_string()
+}
+
+#[test]
+fn kill_9_during_a_registration_burst_loses_nothing() {
+    let mut c = Cluster::start(3, 50, &[]);
+    c.wait_ready(Duration::from_secs(90));
+    let dir = c.owner_key.parent().unwrap().to_path_buf();
+    let key = c.owner_key.to_str().unwrap().to_string();
+
+    for (app, port) in [("crasha", 31501u16), ("crashb", 31502)] {
+        let spec = write(&dir, &format!("{app}.json"), &web_spec(app, 3, port, 5_000));
+        let out = c.cli(
+            0,
+            &["app", "register", spec.to_str().unwrap(), "--key", &key],
+        );
+        assert!(out.status.success(), "{out:?}");
+    }
+    let victim_suffix = "_t50n3";
+    let before: BTreeMap<String, String> =
+        c.wait_for("2 apps × 3 instances", Duration::from_secs(60), || {
+            let a = c.containers("crasha");
+            let b = c.containers("crashb");
+            (a.len() == 3 && b.len() == 3).then(|| {
+                a.into_iter()
+                    .chain(b)
+                    .filter(|(n, _)| n.ends_with(victim_suffix))
+                    .collect()
+            })
+        });
+    assert_eq!(before.len(), 2, "node 3 hosts both apps: {before:?}");
+
+    // The burst: registrations through node 3's API, one CLI process each, while node 3
+    // is killed part-way.
+    let specs: Vec<(String, std::path::PathBuf)> = (0..40)
+        .map(|i| {
+            let name = format!("burst{i}");
+            let p = write(&dir, &format!("{name}.json"), &unplaceable_spec(&name));
+            (name, p)
+        })
+        .collect();
+    let api = c.nodes[2].api_url();
+    let bin = cluster::BIN.to_string();
+    let key2 = key.clone();
+    let burst = std::thread::spawn(move || {
+        let mut acked = Vec::new();
+        for (name, path) in specs {
+            let out = std::process::Command::new(&bin)
+                .args([
+                    "app",
+                    "register",
+                    path.to_str().unwrap(),
+                    "--key",
+                    &key2,
+                    "--api",
+                    &api,
+                ])
+                .output()
+                .unwrap();
+            if out.status.success() {
+                acked.push(name);
+            }
+        }
+        acked
+    });
+    // Kill once some registrations were answered.
+    c.wait_for(
+        "a few acknowledged registrations",
+        Duration::from_secs(30),
+        || {
+            c.nodes[2]
+                .get("/api/v1/apps")
+                .and_then(|v| v.as_array().map(|a| a.len()))
+                .filter(|n| *n >= 2 + 5)
+                .map(|_| ())
+        },
+    );
+    c.nodes[2].kill9();
+    let acked = burst.join().unwrap();
+    assert!(acked.len() >= 5, "acknowledged before the kill: {acked:?}");
+    assert!(
+        acked.len() < 40,
+        "the kill interrupted nothing; the test proves nothing"
+    );
+
+    c.nodes[2].spawn();
+    c.wait_for("node 3 back", Duration::from_secs(60), || {
+        c.nodes[2].get("/api/v1/node").map(|_| ())
+    });
+
+    // Every acknowledged registration survived the crash.
+    for name in &acked {
+        assert!(
+            c.nodes[2].get(&format!("/api/v1/apps/{name}")).is_some(),
+            "registration of {name} was acknowledged but is lost"
+        );
+    }
+    // Same containers, adopted, and no app gains an instance.
+    let after: BTreeMap<String, String> = c
+        .containers("crasha")
+        .into_iter()
+        .chain(c.containers("crashb"))
+        .filter(|(n, _)| n.ends_with(victim_suffix))
+        .collect();
+    assert_eq!(after, before, "container ids changed across the restart");
+    std::thread::sleep(Duration::from_secs(8));
+    assert_eq!(c.containers("crasha").len(), 3);
+    assert_eq!(c.containers("crashb").len(), 3);
+    let node = c.nodes[2].get("/api/v1/node").unwrap();
+    let hosted = node["hosted"].as_array().unwrap();
+    assert_eq!(hosted.len(), 2, "node 3 adopted both apps: {node}");
+}
