@@ -335,6 +335,17 @@ say "testnet: $nodes nodes, block time $FLUXNODE_TESTNET_BLOCK_TIME"
 t0=$(now_ms)
 "$tn" up "$nodes" || fail "testnet did not come up"
 result "testnet: $nodes nodes up and fully connected in $(secs $(($(now_ms) - t0))) s (build included)"
+# Prometheus scrapes every node and has loaded the alert rules.
+prom() { curl -fsS "http://$TN_PROM_ADDR/api/v1/$1" 2>/dev/null; }
+up_count=0
+for _ in $(seq 1 60); do
+    up_count=$(prom 'query?query=sum(up%7Bjob%3D%22fluxnode%22%7D)' | jq -r '.data.result[0].value[1] // 0' 2>/dev/null || echo 0)
+    [ "$up_count" = "$nodes" ] && break
+    sleep 0.5
+done
+[ "$up_count" = "$nodes" ] || fail "Prometheus sees $up_count of $nodes nodes up"
+rules=$(prom rules | jq '[.data.groups[].rules[]] | length')
+result "prometheus: $up_count of $nodes nodes scraped, $rules alert rules loaded"
 fluxnode_bin=$(tn_bin)
 "$fluxnode_bin" spec validate "$SPEC" >/dev/null || fail "$SPEC does not validate"
 
