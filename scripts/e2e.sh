@@ -314,7 +314,8 @@ scenario_expiry() {
         sleep 0.5
     done
     # At: gone within 15 s of the due time (reconcile period and clock skew).
-    while [ "$(count_running short)" != 0 ] || [ -n "$(docker ps -aq --filter label=io.fluxnode.app=short)" ]; do
+    on_hosts() { local id; for id in $hosts; do docker ps -aq --filter label=io.fluxnode.app=short --filter "label=io.fluxnode.node=$id"; done; }
+    while [ "$(count_running short)" != 0 ] || [ -n "$(on_hosts)" ]; do
         now=$(now_ms)
         [ "$now" -gt $((due_ms + 15000)) ] && fail "short still present 15 s after expiry + grace"
         sleep 0.2
@@ -332,8 +333,8 @@ scenario_expiry() {
     done
     [ -z "$left" ] || fail "short's volumes left on its hosts 10 s after its containers: $left"
     # Nodes that bid and lost prepared a network and volumes too; they should be gone.
-    left=$(docker volume ls -q --filter label=io.fluxnode.app=short; docker network ls -q --filter label=io.fluxnode.app=short)
-    [ -z "$left" ] || result "WARNING expiry: $(wc -l <<<"$left") network/volume(s) of 'short' left on nodes that lost its bid (prepared at bid time, never removed)"
+    left=$(docker ps -aq --filter label=io.fluxnode.app=short; docker volume ls -q --filter label=io.fluxnode.app=short; docker network ls -q --filter label=io.fluxnode.app=short)
+    [ -z "$left" ] || result "WARNING expiry: $(wc -l <<<"$left") container/network/volume(s) of 'short' left on nodes that lost its bid (prepared at bid time, never removed)"
     sleep 3
     [ "$(count_running renewed)" = 3 ] || fail "renewed app lost instances ($(count_running renewed) running)"
     result "expiry: removed $(secs "$gone_ms") s after expiry + grace (height $rm_h; never before); the renewed app kept its 3 instances"
