@@ -11,7 +11,7 @@
 //! 1. fluxnode `prepare` + `start_app`, cold: everything a node does for an app it did
 //!    not bid on (image check, the app's own bridge network, volume, create, start);
 //! 2. fluxnode `start_app` after an untimed `prepare`: what an assignment costs a node
-//!    that prepared when it bid (create and start, plus a few inspects);
+//!    that prepared when it bid (the prepared container started, plus a few inspects);
 //! 3. `docker run -d` on the default bridge: the literal "plain docker run";
 //! 4. `docker network create` + `docker run -d --network`: the runtime's cold work
 //!    through the CLI (components reach each other by name only on their own network);

@@ -190,6 +190,10 @@ fn three_daemons_place_locate_and_cancel() {
         .expect("app still listed");
     assert_eq!(app["cancelled"], true);
 
+    c.wait_for("3 removals counted", Duration::from_secs(20), || {
+        (total("fluxnode_app_removals_total") >= 3.0).then_some(())
+    });
+
     // Every fluxnode metric family has moved on some node. Exercised elsewhere:
     // messages_rejected by tests/network_validation.rs (forged, stale, oversized gossip),
     // apps_expired by tests/daemon_expiry.rs; reservations_open is back at 0 once rounds

@@ -17,6 +17,9 @@ fn unplaceable_spec(name: &str) -> String {
     v.to_string()
 }
 
+/// Registrations sent in the burst: far more than are answered before the kill.
+const BURST: usize = 100;
+
 #[test]
 fn kill_9_during_a_registration_burst_loses_nothing() {
     let mut c = Cluster::start(3, 50, &[]);
@@ -48,7 +51,7 @@ fn kill_9_during_a_registration_burst_loses_nothing() {
 
     // The burst: registrations through node 3's API, one CLI process each, while node 3
     // is killed part-way.
-    let specs: Vec<(String, std::path::PathBuf)> = (0..40)
+    let specs: Vec<(String, std::path::PathBuf)> = (0..BURST)
         .map(|i| {
             let name = format!("burst{i}");
             let p = write(&dir, &format!("{name}.json"), &unplaceable_spec(&name));
@@ -58,9 +61,13 @@ fn kill_9_during_a_registration_burst_loses_nothing() {
     let api = c.nodes[2].api_url();
     let bin = cluster::BIN.to_string();
     let key2 = key.clone();
+    let (fifth, fifth_rx) = std::sync::mpsc::channel();
     let burst = std::thread::spawn(move || {
         let mut acked = Vec::new();
         for (name, path) in specs {
+            if acked.len() == 5 {
+                let _ = fifth.send(());
+            }
             let out = std::process::Command::new(&bin)
                 .args([
                     "app",
@@ -125,4 +132,66 @@ fn kill_9_during_a_registration_burst_loses_nothing() {
     let node = c.nodes[2].get("/api/v1/node").unwrap();
     let hosted = node["hosted"].as_array().unwrap();
     assert_eq!(hosted.len(), 2, "node 3 adopted both apps: {node}");
+}
+
+#[test]
+fn sigterm_exits_0_leaves_containers_and_the_restart_adopts_them() {
+    let mut c = Cluster::start(3, 55, &[]);
+    c.wait_ready(Duration::from_secs(90));
+    let dir = c.owner_key.parent().unwrap().to_path_buf();
+    let key = c.owner_key.to_str().unwrap().to_string();
+    let spec = write(&dir, "solo.json", &web_spec("solo", 1, 31551, 5_000));
+    let out = c.cli(
+        0,
+        &["app", "register", spec.to_str().unwrap(), "--key", &key],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let before = c.wait_for("one instance", Duration::from_secs(60), || {
+        let v = c.containers("solo");
+        (v.len() == 1).then_some(v)
+    });
+    let host = c
+        .nodes
+        .iter()
+        .position(|n| {
+            before[0].0.ends_with(&format!(
+                "n{}",
+                n.ip.rsplit('.').next().unwrap().parse::<usize>().unwrap() - 55
+            ))
+        })
+        .expect("host node found by name suffix");
+
+    // SIGTERM: exit 0 with the container left running.
+    assert_eq!(
+        c.nodes[host].terminate(),
+        Some(0),
+        "{}",
+        c.nodes[host].log_tail()
+    );
+    assert_eq!(
+        c.containers("solo"),
+        before,
+        "container kept across the stop"
+    );
+
+    // Down for longer than group failure detection (20 s): no second instance appears
+    // while the node is away on a planned restart.
+    std::thread::sleep(Duration::from_secs(25));
+    assert_eq!(
+        c.containers("solo"),
+        before,
+        "replaced during a planned restart"
+    );
+
+    c.nodes[host].spawn();
+    c.wait_for("host back and hosting", Duration::from_secs(60), || {
+        let n = c.nodes[host].get("/api/v1/node")?;
+        (n["hosted"].as_array()?.len() == 1).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(
+        c.containers("solo"),
+        before,
+        "same container after the restart"
+    );
 }

@@ -27,8 +27,15 @@ fn volume_exists(component: &str, app: &str) -> bool {
     docker(&["volume", "inspect", &format!("flux{component}_{app}_data")]).0
 }
 
+/// Docker's status of a container (`created`, `running`, …) and its id.
+fn status(name: &str) -> (String, String) {
+    let out = docker_ok(&["inspect", "-f", "{{.State.Status}} {{.Id}}", name]);
+    let (s, id) = out.split_once(' ').unwrap();
+    (s.to_string(), id.to_string())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn prepare_is_idempotent_and_start_after_it_only_creates_and_starts() {
+async fn prepare_is_idempotent_and_start_after_it_only_starts() {
     let node = unique("node");
     let _cleanup = Cleanup(node.clone());
     let dir = tempfile::tempdir().unwrap();
@@ -57,43 +64,50 @@ async fn prepare_is_idempotent_and_start_after_it_only_creates_and_starts() {
         Some(app.as_str())
     );
     assert_eq!(net["Labels"]["io.fluxnode.test"].as_str(), Some("1"));
+    let name = format!("fluxc0_{app}");
+    assert_eq!(first.containers, 1);
+    let (state, prepared_id) = status(&name);
+    assert_eq!(state, "created", "prepared, not started");
     let (containers, networks, volumes) = leftovers(&node);
-    assert!(containers.is_empty(), "prepare creates no container");
-    assert_eq!((networks.len(), volumes.len()), (1, 1));
+    assert_eq!((containers.len(), networks.len(), volumes.len()), (1, 1, 1));
     assert_eq!(rt.prepared_apps(), vec![app.clone()]);
 
-    // Again: same objects, no second network of the same name.
+    // Again: same objects, no second network of the same name, the same container.
     let second = rt.prepare(&plan).await.unwrap();
     assert!(!second.network_created);
+    assert_eq!(second.containers, 1);
     assert_eq!(leftovers(&node).1, networks);
+    assert_eq!(status(&name).1, prepared_id);
 
-    // The assignment: no pull (the preparation is fresh), containers created and started.
-    let started = rt.start_app(plan.clone()).await.unwrap();
+    // A newer spec hash: the unstarted container is recreated.
+    let mut newer = plan.clone();
+    newer.spec_hash = "h2".into();
+    rt.prepare(&newer).await.unwrap();
+    let (state, newer_id) = status(&name);
+    assert_eq!(state, "created");
+    assert_ne!(newer_id, prepared_id);
+
+    // The assignment: no pull (the preparation is fresh), the prepared container started.
+    let started = rt.start_app(newer.clone()).await.unwrap();
     assert_eq!(started.containers.len(), 1);
+    assert_eq!(started.containers[0].id, newer_id);
     assert!(
         !started.pulls[0].pulled,
         "start after prepare trusts its pull"
     );
-    let name = format!("fluxc0_{app}");
-    assert_eq!(
-        docker_ok(&["inspect", "-f", "{{.State.Running}}", &name]),
-        "true"
-    );
+    assert_eq!(status(&name), ("running".to_string(), newer_id));
     assert!(rt.prepared_apps().is_empty());
     assert_eq!(
         rt.counters().images_pulled,
-        2,
-        "the two prepares, not the start"
+        3,
+        "the prepares, not the start"
     );
 
     // A started app is in use: unprepare leaves it alone.
     let un = rt.unprepare(&app).await.unwrap();
-    assert!(un.in_use && !un.network && un.images.is_empty());
+    assert!(un.in_use && !un.network && un.containers == 0 && un.images.is_empty());
     assert!(network_exists(&app));
-    assert_eq!(
-        docker_ok(&["inspect", "-f", "{{.State.Running}}", &name]),
-        "true"
-    );
+    assert_eq!(status(&name).0, "running");
 
     let removed = rt.remove_app(&app).await.unwrap();
     assert!(removed.network);
@@ -127,14 +141,14 @@ async fn unprepare_removes_a_lost_bid_and_spares_what_others_use() {
 
     let un = rt.unprepare(&lost).await.unwrap();
     assert!(!un.in_use && un.network);
-    assert_eq!(un.volumes, 1);
+    assert_eq!((un.containers, un.volumes), (1, 1));
     assert!(un.images.is_empty(), "the running app uses {shared}");
     assert!(!network_exists(&lost) && !volume_exists("c0", &lost));
     assert!(image_present(&shared));
 
     let un = rt.unprepare(&solo).await.unwrap();
     assert!(un.network);
-    assert_eq!(un.volumes, 2);
+    assert_eq!((un.containers, un.volumes), (2, 2));
     assert_eq!(
         un.images,
         vec![own.clone()],
@@ -155,6 +169,7 @@ async fn unprepare_removes_a_lost_bid_and_spares_what_others_use() {
     let err = rt.prepare(&plan(&broken, &[&missing])).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ImageNotFound);
     assert!(!network_exists(&broken) && !volume_exists("c0", &broken));
+    assert!(!docker(&["inspect", &format!("fluxc0_{broken}")]).0);
 
     rt.remove_app(&running).await.unwrap();
     assert_eq!(leftovers(&node), (vec![], vec![], vec![]));
@@ -187,7 +202,7 @@ async fn after_a_restart_adoption_reports_prepared_apps_for_unprepare() {
     assert!(report.unknown.is_empty() && report.missing.is_empty());
 
     let un = rt.unprepare(&prepared).await.unwrap();
-    assert!(un.network && un.images.is_empty());
+    assert!(un.network && un.containers == 1 && un.images.is_empty());
     assert!(!network_exists(&prepared));
     assert!(rt.adopt().await.unwrap().prepared_only.is_empty());
     // What a previous process fetched is unknown to this one: the image stays.
@@ -195,5 +210,31 @@ async fn after_a_restart_adoption_reports_prepared_apps_for_unprepare() {
     docker_ok(&["rmi", &prep_image]);
 
     rt.remove_app(&started).await.unwrap();
+    assert_eq!(leftovers(&node), (vec![], vec![], vec![]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_preparation_is_pulled_and_created_again() {
+    let node = unique("node");
+    let _cleanup = Cleanup(node.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&node);
+    cfg.prepared_image_max_age = std::time::Duration::ZERO;
+    let rt = Runtime::new(cfg, Store::open(dir.path()).unwrap());
+    let image = push_unique_image();
+    let app = unique("app");
+    let plan = plan(&app, &[&image]);
+
+    rt.prepare(&plan).await.unwrap();
+    let (_, prepared_id) = status(&format!("fluxc0_{app}"));
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let started = rt.start_app(plan).await.unwrap();
+    assert!(
+        started.pulls[0].pulled,
+        "past the age limit the start pulls"
+    );
+    assert_ne!(started.containers[0].id, prepared_id, "and recreates");
+    assert_eq!(status(&format!("fluxc0_{app}")).0, "running");
+    rt.remove_app(&app).await.unwrap();
     assert_eq!(leftovers(&node), (vec![], vec![], vec![]));
 }

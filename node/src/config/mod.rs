@@ -287,7 +287,7 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         for l in &self.docker.labels {
-            if !l.split_once('=').is_some_and(|(k, _)| !k.is_empty()) {
+            if l.split_once('=').is_none_or(|(k, _)| k.is_empty()) {
                 return Err(invalid("docker.labels", format!("{l:?} is not KEY=VALUE")));
             }
         }

@@ -323,3 +323,113 @@ fn renew_msg(r: &AppRenewal) -> Msg<proto::keys::NodeId> {
         expire: r.expire_blocks,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::keys::Keypair;
+
+    /// A height after every fork the rules know (v8 specs are valid from 1,932,380).
+    const H: u64 = 3_000_000;
+
+    fn spec(name: &str) -> String {
+        serde_json::json!({
+            "version": 8, "name": name, "description": "d",
+            "owner": "0x0c894752ba986f3f6f081eeb05c1c4a482fe8717",
+            "compose": [{
+                "name": "web", "description": "d", "repotag": "busybox:latest",
+                "ports": [31001], "domains": [""], "environmentParameters": [],
+                "commands": [], "containerPorts": [8080], "containerData": "/data",
+                "cpu": 0.1, "ram": 64, "hdd": 1, "repoauth": ""
+            }],
+            "instances": 3, "contacts": [], "geolocation": [], "expire": 5000,
+            "nodes": [], "staticip": false, "enterprise": ""
+        })
+        .to_string()
+    }
+
+    fn reg(key: &Keypair, name: &str, height: u64) -> OwnerSigned<AppRegistration> {
+        OwnerSigned::sign(
+            key,
+            1,
+            AppRegistration {
+                spec_json: spec(name),
+                registered_height: height,
+            },
+        )
+    }
+
+    #[test]
+    fn actions_are_checked_stored_and_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("db")).unwrap();
+        let mut r = Registry::load(store.clone()).unwrap();
+        let (owner, other) = (Keypair::from_seed(&[1; 32]), Keypair::from_seed(&[2; 32]));
+
+        assert!(r.register(reg(&owner, "shop", H), H).unwrap().new);
+        // The same signed registration again is a duplicate, not an error.
+        assert!(!r.register(reg(&owner, "shop", H), H).unwrap().new);
+        assert!(matches!(
+            r.register(reg(&other, "shop", H), H),
+            Err(RegistryError::Conflict(m)) if m.contains("taken")
+        ));
+        assert!(matches!(
+            r.register(reg(&owner, "future", H + 100), H),
+            Err(RegistryError::Invalid { field, .. }) if field == "action.registered_height"
+        ));
+        let mut bad = reg(&owner, "badspec", H);
+        bad.action.spec_json = bad.action.spec_json.replace("\"cpu\":0.1", "\"cpu\":-1");
+        let bad = OwnerSigned::sign(&owner, 1, bad.action);
+        assert!(matches!(
+            r.register(bad, H),
+            Err(RegistryError::Invalid { field, .. }) if field.starts_with("spec.compose")
+        ));
+        let mut forged = reg(&owner, "forged", H);
+        forged.action.registered_height = H - 1;
+        assert!(matches!(
+            r.register(forged, H),
+            Err(RegistryError::Signature(_))
+        ));
+
+        let renew = |k: &Keypair, h: u64, blocks: u32| {
+            OwnerSigned::sign(
+                k,
+                2,
+                AppRenewal {
+                    app: "shop".into(),
+                    renewed_height: h,
+                    expire_blocks: blocks,
+                },
+            )
+        };
+        assert!(matches!(
+            r.renew(renew(&other, H + 50, 5_000), H + 50),
+            Err(RegistryError::NotOwner { .. })
+        ));
+        assert!(matches!(
+            r.renew(renew(&owner, H + 50, 0), H + 50),
+            Err(RegistryError::Invalid { field, .. }) if field == "action.expire_blocks"
+        ));
+        assert!(r.renew(renew(&owner, H + 50, 5_000), H + 50).unwrap().new);
+        assert!(
+            !r.renew(renew(&owner, H + 40, 5_000), H + 50).unwrap().new,
+            "older renewal"
+        );
+
+        let cancel = OwnerSigned::sign(&owner, 3, AppCancel { app: "shop".into() });
+        assert!(r.cancel(cancel.clone()).unwrap().new);
+        assert!(matches!(
+            r.renew(renew(&owner, H + 60, 5_000), H + 60),
+            Err(RegistryError::Conflict(_))
+        ));
+        let unknown = OwnerSigned::sign(&owner, 3, AppCancel { app: "nope".into() });
+        assert!(matches!(r.cancel(unknown), Err(RegistryError::Unknown(_))));
+
+        // Everything accepted is in the store: a reload replays registration, renewal, cancel.
+        drop(r);
+        let r = Registry::load(store).unwrap();
+        let kinds: Vec<&str> = r.replay().iter().map(|m| m.kind()).collect();
+        assert_eq!(kinds, ["register", "renew", "cancel"]);
+        assert_eq!(r.get("shop").unwrap().cancel, Some(cancel));
+    }
+}

@@ -199,6 +199,15 @@ impl Daemon {
                 tracing::warn!(app = %app, "running app not in the registry; left alone until peers tell more");
             }
         }
+        // Prepared for a bid before the restart and never started: the bid is long gone.
+        for app in report.prepared_only {
+            let rt = self.runtime.clone();
+            tokio::spawn(async move {
+                if let Err(e) = rt.unprepare(&app).await {
+                    tracing::warn!(app = %app, error = %e, "could not clean up an old preparation");
+                }
+            });
+        }
         for plan in report.missing {
             tracing::info!(app = %plan.app, "app had a plan but no containers; its group re-places it");
             let _ = self.store.delete(Tree::Assignments, &plan.app);

@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use super::container::labels;
 use bollard::query_parameters::{ListNetworksOptions, ListVolumesOptions};
 
+use super::container::labels;
 use super::error::{Op, RuntimeError};
 use super::lifecycle::ContainerRef;
 use super::plan::{AppPlan, container_name};
@@ -37,10 +37,11 @@ pub struct AdoptionReport {
     pub unknown: Vec<AdoptedApp>,
     /// Stored plans with no container at all: the protocol decides (start again or drop).
     pub missing: Vec<AppPlan>,
-    /// Apps with a network or volumes of this node but no container, no stored plan and no
-    /// preparation in this process: prepared for a bid before a restart (or left by a
-    /// crash mid-removal). Left alone; `unprepare` removes them unless the bid is still
-    /// open, in which case `prepare` takes them over again.
+    /// Apps with a network, volumes or never-started containers of this node, but no
+    /// stored plan, no container that ever ran and no preparation in this process:
+    /// prepared for a bid before a restart (or left by a crash mid-removal). Left alone;
+    /// `unprepare` removes them unless the bid is still open, in which case `prepare`
+    /// takes them over again.
     pub prepared_only: Vec<String>,
 }
 
@@ -63,8 +64,9 @@ impl Runtime {
             .into_iter()
             .collect();
 
-        // app -> [(component index, ref, spec hash, running)]
-        let mut found: BTreeMap<String, Vec<(usize, ContainerRef, String, bool)>> = BTreeMap::new();
+        // app -> [(component index, ref, spec hash, running, never started)]
+        type Found = (usize, ContainerRef, String, bool, bool);
+        let mut found: BTreeMap<String, Vec<Found>> = BTreeMap::new();
         for c in list {
             let (Some(id), Some(l)) = (c.id, c.labels) else {
                 continue;
@@ -77,10 +79,9 @@ impl Runtime {
                 .get(labels::COMPONENT_INDEX)
                 .and_then(|i| i.parse().ok())
                 .unwrap_or(usize::MAX);
-            let running = matches!(
-                c.state,
-                Some(bollard::models::ContainerSummaryStateEnum::RUNNING)
-            );
+            use bollard::models::ContainerSummaryStateEnum as State;
+            let running = c.state == Some(State::RUNNING);
+            let never_started = c.state == Some(State::CREATED);
             found.entry(app.clone()).or_default().push((
                 index,
                 ContainerRef {
@@ -90,11 +91,13 @@ impl Runtime {
                 },
                 l.get(labels::SPEC_HASH).cloned().unwrap_or_default(),
                 running,
+                never_started,
             ));
         }
 
         let now = Instant::now();
         let mut report = AdoptionReport::default();
+        let mut owners = self.labelled_network_and_volume_apps(&docker).await?;
         for (app, mut cs) in found {
             cs.sort_by(|a, b| (a.0, &a.1.name).cmp(&(b.0, &b.1.name)));
             let spec_hash = cs.first().map(|c| c.2.clone()).unwrap_or_default();
@@ -106,12 +109,17 @@ impl Runtime {
                 containers: cs.iter().map(|c| c.1.clone()).collect(),
             };
             let Some(plan) = plans.get(&app) else {
-                report.unknown.push(entry);
+                // Containers that never ran and no plan: a preparation, not an app.
+                if cs.iter().all(|c| c.4) {
+                    owners.push(app);
+                } else {
+                    report.unknown.push(entry);
+                }
                 continue;
             };
             let managed = cs
                 .iter()
-                .map(|(_, r, _, _)| Managed {
+                .map(|(_, r, ..)| Managed {
                     component: r.component.clone(),
                     name: r.name.clone(),
                     id: r.id.clone(),
@@ -126,7 +134,8 @@ impl Runtime {
             });
             report.adopted.push(entry);
         }
-        let mut owners = self.labelled_network_and_volume_apps(&docker).await?;
+        owners.sort();
+        owners.dedup();
         owners.retain(|app| {
             !plans.contains_key(app)
                 && !report.unknown.iter().any(|u| u.app == *app)

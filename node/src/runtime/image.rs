@@ -18,7 +18,8 @@ use super::{PullPolicy, Runtime};
 pub struct PullReport {
     /// Normalised reference (`…:latest` added when no tag was given).
     pub image: String,
-    /// Whether the registry was contacted (false: present locally under `IfNotPresent`).
+    /// Whether the registry was contacted (false: present locally under `IfNotPresent`,
+    /// or pulled by a `prepare` within `RuntimeConfig::prepared_image_max_age`).
     pub pulled: bool,
     pub duration: Duration,
 }

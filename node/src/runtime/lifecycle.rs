@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
+use bollard::models::ContainerSummaryStateEnum;
 use bollard::query_parameters::CreateContainerOptions;
 use futures_util::future::join_all;
 
@@ -50,6 +51,9 @@ impl Runtime {
     /// each component in index order. Idempotent: containers already running with the same
     /// spec hash are kept; containers of another spec hash are replaced (data kept).
     ///
+    /// After [`Runtime::prepare`] the network and volumes exist and the images are trusted
+    /// for `prepared_image_max_age`, so this only inspects them, then creates and starts.
+    ///
     /// If a new app fails to start, everything created for it is removed again and its
     /// record deleted, so another node can take the instance cleanly.
     pub async fn start_app(&self, plan: AppPlan) -> Result<StartReport, RuntimeError> {
@@ -86,7 +90,7 @@ impl Runtime {
             && !self.inner.store.contains(Tree::Instances, &plan.app)?;
         // Intent first: a crash from here on leaves a record adoption can reconcile.
         self.inner.store.put(Tree::Instances, &plan.app, &plan)?;
-        match self.bring_up(&docker, &plan, started).await {
+        match self.bring_up(&docker, &plan, fresh, started).await {
             Ok((report, mut managed)) => {
                 let mut apps = self.apps();
                 // A container kept as it was keeps its restart history.
@@ -129,11 +133,14 @@ impl Runtime {
         &self,
         docker: &Docker,
         plan: &AppPlan,
+        fresh: bool,
         started: Instant,
     ) -> Result<(StartReport, Vec<Managed>), RuntimeError> {
         // Images a recent `prepare` made available need no registry round trip, only a
-        // check that they are still here.
-        let prepared = self.prepared_fresh(&plan.app).unwrap_or_default();
+        // check that they are still here; the containers it created are used as they are.
+        let prepared = self.prepared_fresh(&plan.app);
+        let prepared_is_fresh = prepared.is_some();
+        let prepared = prepared.unwrap_or_default();
         // Pulls, the network, the volumes and the look-up of existing containers are
         // independent: do them concurrently. Network creation (bridge, iptables) is the
         // slow one, so it sets the pace of this phase; after `prepare` each of these is a
@@ -171,13 +178,19 @@ impl Runtime {
             .iter()
             .map(|c| container_name(&c.name, &plan.app))
             .collect();
-        let keep = |name: &String, hash: &String| planned.contains(name) && *hash == plan.spec_hash;
+        // A container created by a preparation that is no longer fresh may hold an image
+        // the tag no longer points to: recreate it like any container of a new app.
+        let keep = |e: &Existing| {
+            planned.contains(&e.name)
+                && e.spec_hash == plan.spec_hash
+                && !(fresh && e.never_started() && !prepared_is_fresh)
+        };
         let grace = self.inner.cfg.stop_timeout_s;
         join_all(
             existing
                 .iter()
-                .filter(|(name, _, hash, _)| !keep(name, hash))
-                .map(|(_, id, ..)| self.remove_container(docker, id, grace)),
+                .filter(|e| !keep(e))
+                .map(|e| self.remove_container(docker, &e.id, grace)),
         )
         .await
         .into_iter()
@@ -189,8 +202,8 @@ impl Runtime {
             let name = container_name(&c.name, &plan.app);
             let found = existing
                 .iter()
-                .find(|(n, _, hash, _)| *n == name && keep(n, hash))
-                .map(|(_, id, ..)| id.clone());
+                .find(|e| e.name == name && keep(e))
+                .map(|e| e.id.clone());
             async move {
                 match found {
                     Some(id) => Ok((id, true)),
@@ -207,10 +220,7 @@ impl Runtime {
         for (i, (id, reused)) in ids.iter().enumerate() {
             let c = &plan.components[i];
             let name = container_name(&c.name, &plan.app);
-            let running = *reused
-                && existing
-                    .iter()
-                    .any(|(n, _, _, running)| *n == name && *running);
+            let running = *reused && existing.iter().any(|e| e.name == name && e.running());
             if running {
                 kept += 1;
             } else {
@@ -273,12 +283,12 @@ impl Runtime {
             })
     }
 
-    /// This node's containers of `app`: (name, id, spec hash, running).
+    /// This node's containers of `app`.
     pub(crate) async fn existing_containers(
         &self,
         docker: &Docker,
         app: &str,
-    ) -> Result<Vec<(String, String, String, bool)>, RuntimeError> {
+    ) -> Result<Vec<Existing>, RuntimeError> {
         let list = self
             .list_containers(docker, Some(self.node_filter(Some(app))))
             .await?;
@@ -291,18 +301,42 @@ impl Runtime {
                     .first()?
                     .trim_start_matches('/')
                     .to_owned();
-                let hash = c
+                let spec_hash = c
                     .labels
                     .as_ref()
                     .and_then(|l| l.get(labels::SPEC_HASH))
                     .cloned()
                     .unwrap_or_default();
-                let running = matches!(
-                    c.state,
-                    Some(bollard::models::ContainerSummaryStateEnum::RUNNING)
-                );
-                Some((name, c.id?, hash, running))
+                Some(Existing {
+                    name,
+                    id: c.id?,
+                    spec_hash,
+                    state: c.state,
+                    image_id: c.image_id.unwrap_or_default(),
+                })
             })
             .collect())
+    }
+}
+
+/// A container of an app found on the engine.
+#[derive(Debug, Clone)]
+pub(crate) struct Existing {
+    pub name: String,
+    pub id: String,
+    pub spec_hash: String,
+    pub state: Option<ContainerSummaryStateEnum>,
+    /// `sha256:…` of the image it was created from.
+    pub image_id: String,
+}
+
+impl Existing {
+    pub fn running(&self) -> bool {
+        self.state == Some(ContainerSummaryStateEnum::RUNNING)
+    }
+
+    /// Created and never started: what `prepare` leaves (or a start that failed).
+    pub fn never_started(&self) -> bool {
+        self.state == Some(ContainerSummaryStateEnum::CREATED)
     }
 }

@@ -5,9 +5,10 @@
 //! alias on that network), named data volumes — and keeps them alive:
 //!
 //! - [`Runtime::prepare`] does the slow part ahead of an assignment (pulls, network,
-//!   volumes) when the node bids; [`Runtime::unprepare`] undoes it when the bid is lost.
+//!   volumes, containers created but not started) when the node bids;
+//!   [`Runtime::unprepare`] undoes it when the bid is lost.
 //! - [`Runtime::start_app`] pulls, creates and starts in component order; on failure of a
-//!   new app nothing is left behind. After `prepare` it only creates and starts.
+//!   new app nothing is left behind. After `prepare` it only starts.
 //! - [`Runtime::remove_app`] removes containers, network and volumes, then the images no
 //!   app uses any more.
 //! - [`Runtime::adopt`] finds, after a daemon restart, the containers this node created (by
@@ -84,8 +85,8 @@ pub struct RuntimeConfig {
     /// Grace between SIGTERM and SIGKILL when removing a container, seconds.
     pub stop_timeout_s: u32,
     pub backoff: BackoffPolicy,
-    /// How long after `prepare` a `start_app` trusts the images it pulled instead of
-    /// pulling again under [`PullPolicy::Always`].
+    /// How long after `prepare` a `start_app` trusts the images it pulled (instead of
+    /// pulling again under [`PullPolicy::Always`]) and the containers it created.
     pub prepared_image_max_age: Duration,
 }
 

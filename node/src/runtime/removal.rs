@@ -118,7 +118,7 @@ impl Runtime {
         let removed = join_all(
             existing
                 .iter()
-                .map(|(_, id, ..)| self.remove_container(docker, id, grace)),
+                .map(|e| self.remove_container(docker, &e.id, grace)),
         )
         .await;
         removed.into_iter().collect::<Result<Vec<()>, _>>()?;

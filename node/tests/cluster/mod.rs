@@ -123,7 +123,7 @@ impl Cluster {
     pub fn start(n: usize, base: u8, extra: &[&str]) -> Cluster {
         let tmp = tempfile::tempdir().unwrap();
         let run_label = format!(
-            "{}-{}",
+            "{}-{base}-{}",
             std::process::id(),
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
