@@ -1,0 +1,375 @@
+#!/usr/bin/env bash
+# End-to-end scenarios on a local testnet (scripts/testnet.sh): real daemons, real Docker,
+# real gossip over loopback. Each scenario prints its timing; a failure exits non-zero after
+# printing the evidence (testnet status, app containers, each node's log tail).
+#
+#   scripts/e2e.sh [--scenario NAME]... [--nodes N] [--keep] [--reps R]
+#
+# Scenarios, in order (all by default):
+#   register   R registrations (default 5) of a 3-instance app: time until 3 instances run on
+#              3 distinct geos, median reported (target <= 10 s); the app answers, and its
+#              second component reaches the first by flux{component}_{app}
+#   kill       kill a hosting node with its containers (host failure): time until a
+#              replacement runs (target <= 30 s); the node comes back, still exactly 3
+#   partition  split {1,2} | {3..N}, wait, heal: time until exactly 3 again (target <= 30 s)
+#   restart    SIGTERM + start of a hosting daemon: its containers keep their ids and were
+#              not restarted
+#   expiry     with the testnet's 10 ms blocks: an app with a short `expire` is removed at
+#              expiry + grace (2,640 blocks) and not before; a renewed one is kept
+#
+# The testnet runs with FLUXNODE_TESTNET_BLOCK_TIME=10ms (so the 2,640-block grace is
+# 26.4 s) unless set otherwise. --keep leaves the testnet up afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export FLUXNODE_TESTNET_BLOCK_TIME=${FLUXNODE_TESTNET_BLOCK_TIME:-10ms}
+export FLUXNODE_TESTNET_DIR=${FLUXNODE_TESTNET_DIR:-/tmp/fluxnode-e2e}
+# shellcheck source=scripts/lib/testnet.sh
+source scripts/lib/testnet.sh
+
+scenarios=() nodes=5 keep=0 reps=5
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --scenario) scenarios+=("$2"); shift 2 ;;
+        --nodes) nodes=$2; shift 2 ;;
+        --keep) keep=1; shift ;;
+        --reps) reps=$2; shift 2 ;;
+        -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+        *) echo "e2e.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(register kill partition restart expiry)
+tn=scripts/testnet.sh
+SPEC=testnet/demo-app.json
+APP=demo
+RESULTS=()
+
+say() { printf '\n=== %s\n' "$*"; }
+now_ms() { date +%s%3N; }
+secs() { awk -v ms="$1" 'BEGIN { printf "%.1f", ms / 1000 }'; }
+result() { RESULTS+=("$*"); printf '>>> %s\n' "$*"; }
+
+evidence() {
+    echo "--- evidence ---------------------------------------------------------------"
+    "$tn" status || true
+    echo "--- all fluxnode app containers"
+    docker ps -a --filter label=io.fluxnode.app \
+        --format '{{.Names}}  {{.Status}}  node={{.Label "io.fluxnode.node"}}' || true
+    echo "--- fluxnode app networks and volumes"
+    docker network ls --filter label=io.fluxnode.app --format '  {{.Name}}  node={{.Label "io.fluxnode.node"}}' || true
+    docker volume ls --filter label=io.fluxnode.app --format '  {{.Name}}  node={{.Label "io.fluxnode.node"}}' || true
+    local i
+    for i in $(seq 1 "$(tn_count)"); do
+        echo "--- node$i ($(tn_node_id "$i" 2>/dev/null)) log tail"
+        docker logs --tail 40 "$(tn_container "$i")" 2>&1 || true
+    done
+}
+fail() {
+    printf '\nFAIL: %s\n' "$*" >&2
+    evidence >&2
+    exit 1
+}
+cleanup() {
+    local status=$?
+    if [ "$keep" = 1 ]; then
+        echo "testnet kept (scripts/testnet.sh down to remove; FLUXNODE_TESTNET_DIR=$TN_STATE)"
+    else
+        "$tn" down >/dev/null 2>&1 || true
+    fi
+    if [ ${#RESULTS[@]} -gt 0 ]; then
+        echo
+        echo "=== summary"
+        printf '  %s\n' "${RESULTS[@]}"
+    fi
+    exit $status
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- observing apps ---------------------------------------------------------------------------
+
+# Node ids (one per line) with every component of app $1 running, from Docker itself.
+hosts_running() {
+    local app=$1 ncomp
+    ncomp=$(jq '.compose | length' "$SPEC")
+    docker ps --filter "label=io.fluxnode.app=$app" --filter status=running \
+        --format '{{.Label "io.fluxnode.node"}}' | sort | uniq -c |
+        awk -v n="$ncomp" '$1 == n { print $2 }'
+}
+count_running() { hosts_running "$1" | grep -c . || true; }
+# Node indexes hosting app $1 (space separated).
+host_indexes() {
+    local id out=""
+    for id in $(hosts_running "$1"); do out+="$(tn_index_of "$id") "; done
+    echo "$out"
+}
+# Waits until predicate "$2 <count>" holds for app $1; prints elapsed ms; fails after $3 s.
+wait_count() {
+    local app=$1 want=$2 timeout=$3 start c
+    start=$(now_ms)
+    while :; do
+        c=$(count_running "$app")
+        if [ "$c" = "$want" ]; then echo $(($(now_ms) - start)); return 0; fi
+        [ $(($(now_ms) - start)) -gt $((timeout * 1000)) ] && {
+            echo "app $app: $c running instances after ${timeout}s, wanted $want" >&2
+            return 1
+        }
+        sleep 0.2
+    done
+}
+app_status() { tn_get 1 "/api/v1/apps/$1"; }
+
+# spec_for NAME [EXPIRE [PORT_OFFSET]]: the demo spec renamed, its prober pointed at the new
+# name; apps that run side by side get their own host ports (FluxOS gives a port to one app).
+spec_for() {
+    local name=$1 expire=${2:-} offset=${3:-0}
+    jq --arg n "$name" --argjson e "${expire:-null}" --argjson o "$offset" '
+        .name = $n
+        | (.compose[].environmentParameters) |= map(sub("fluxweb_demo"; "fluxweb_" + $n))
+        | (.compose[].ports) |= map(. + $o)
+        | if $e == null then . else .expire = $e end' "$SPEC"
+}
+register() { # register NAME [EXPIRE [PORT_OFFSET]]
+    local f
+    f=$(mktemp --suffix .json)
+    spec_for "$@" >"$f"
+    "$tn" register "$f" >/dev/null || { rm -f "$f"; fail "registration of $1 refused"; }
+    rm -f "$f"
+}
+cancel() {
+    "$(tn_bin)" app cancel "$1" --key "$TN_STATE/keys/owner.key" --api "$(tn_api 1)" >/dev/null ||
+        fail "cancel of $1 refused"
+}
+renew() { # renew NAME EXPIRE
+    "$(tn_bin)" app renew "$1" --blocks "$2" --key "$TN_STATE/keys/owner.key" --api "$(tn_api 1)" >/dev/null ||
+        fail "renewal of $1 refused"
+}
+distinct_geos() {
+    local i out=""
+    for i in $(host_indexes "$1"); do out+="$(tn_geo "$i")"$'\n'; done
+    printf '%s' "$out" | sort -u | grep -c . || true
+}
+# The app answers on each host's advertise address, and its prober reached fluxweb_{app}.
+check_serving() {
+    local app=$1 i body status
+    for i in $(host_indexes "$app"); do
+        body=$(curl -fsS -m 3 "http://$(tn_ip "$i"):38080/") || fail "$app on node$i: no answer on $(tn_ip "$i"):38080"
+        status=""
+        for _ in $(seq 1 25); do
+            status=$(curl -fsS -m 3 "http://$(tn_ip "$i"):38081/status" 2>/dev/null || true)
+            [[ "$status" == ok* ]] && break
+            sleep 0.2
+        done
+        [[ "$status" == ok* ]] || fail "$app on node$i: prober did not reach fluxweb_$app (status: ${status:-none})"
+        echo "  node$i $(tn_geo "$i"): web '$body', probe '$status'"
+    done
+}
+median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : int((a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
+
+# --- scenarios --------------------------------------------------------------------------------
+
+scenario_register() {
+    say "register: $reps registrations of a 3-instance, 2-component app"
+    local r t times=() name
+    for r in $(seq 1 "$reps"); do
+        name=demo$r
+        t=$(now_ms)
+        register "$name"
+        wait_count "$name" 3 60 >/dev/null || fail "$name did not reach 3 running instances"
+        t=$(($(now_ms) - t))
+        times+=("$t")
+        [ "$(distinct_geos "$name")" = 3 ] || fail "$name: instances not on 3 distinct geos ($(host_indexes "$name"))"
+        echo "  $name: 3 running on nodes $(host_indexes "$name")in $(secs "$t") s"
+        [ "$r" = 1 ] && check_serving "$name"
+        cancel "$name"
+        wait_count "$name" 0 60 >/dev/null || fail "$name: cancel did not remove its instances"
+    done
+    local med
+    med=$(printf '%s\n' "${times[@]}" | median)
+    result "register: median $(secs "$med") s to 3 running instances on 3 geos over $reps runs ($(for t in "${times[@]}"; do printf '%s ' "$(secs "$t")"; done)s; target <= 10 s)"
+    [ "$med" -le 10000 ] || echo "  WARNING: median above the 10 s target"
+}
+
+ensure_demo() {
+    if [ "$(count_running "$APP")" != 3 ]; then
+        register "$APP"
+        wait_count "$APP" 3 60 >/dev/null || fail "$APP did not reach 3 running instances"
+    fi
+}
+
+# A hosting node other than node 1 (node 1 is the API entry point of this script).
+victim() {
+    local i
+    for i in $(host_indexes "$APP"); do [ "$i" != 1 ] && { echo "$i"; return; }; done
+    fail "no hosting node other than node1"
+}
+
+scenario_kill() {
+    say "kill: a hosting node dies with its containers"
+    ensure_demo
+    local v t id
+    v=$(victim)
+    id=$(tn_node_id "$v")
+    echo "  hosts: $(host_indexes "$APP")-> killing node$v"
+    t=$(now_ms)
+    "$tn" kill "$v"
+    wait_count "$APP" 3 90 >/dev/null || fail "no replacement for node$v's instance"
+    t=$(($(now_ms) - t))
+    hosts_running "$APP" | grep -qx "$id" && fail "killed node$v still counted"
+    result "kill: replacement running $(secs "$t") s after node$v died (hosts now $(host_indexes "$APP"); target <= 30 s)"
+    [ "$t" -le 30000 ] || echo "  WARNING: above the 30 s target"
+    # The node comes back and restarts what it ran: one instance too many, until the
+    # lowest-ranked extra stops.
+    t=$(now_ms)
+    "$tn" restart "$v"
+    tn_wait_ready "$nodes" 120 || fail "node$v did not come back"
+    local peak=0 c
+    for _ in $(seq 1 10); do
+        c=$(count_running "$APP")
+        [ "$c" -gt "$peak" ] && peak=$c
+        sleep 0.5
+    done
+    wait_count "$APP" 3 60 >/dev/null || fail "after node$v returned: not back to exactly 3"
+    t=$(($(now_ms) - t))
+    stays_at 3
+    result "kill: node$v back, exactly 3 again $(secs "$t") s after its restart (peak $peak; hosts $(host_indexes "$APP"))"
+}
+
+# The running count of $APP stays at $1 for 10 s.
+stays_at() {
+    for _ in $(seq 1 20); do
+        [ "$(count_running "$APP")" = "$1" ] || fail "count left $1: $(count_running "$APP") running"
+        sleep 0.5
+    done
+}
+
+scenario_partition() {
+    say "partition: {1,2} | {3..$nodes}, then heal"
+    ensure_demo
+    local t max=0 c
+    echo "  hosts before: $(host_indexes "$APP")"
+    "$tn" partition 1,2
+    # Long enough for each side to declare the other's instances lost and re-place them.
+    t=$(now_ms)
+    while [ $(($(now_ms) - t)) -lt 60000 ]; do
+        c=$(count_running "$APP")
+        [ "$c" -gt "$max" ] && max=$c
+        sleep 1
+    done
+    echo "  during the partition: up to $max running instances (each side restores its own)"
+    t=$(now_ms)
+    "$tn" heal
+    wait_count "$APP" 3 90 >/dev/null || fail "not back to exactly 3 after the heal"
+    t=$(($(now_ms) - t))
+    stays_at 3
+    result "partition: exactly 3 running $(secs "$t") s after the heal (peak $max during the split; target <= 30 s)"
+    [ "$t" -le 30000 ] || echo "  WARNING: above the 30 s target"
+}
+
+scenario_restart() {
+    say "restart: a hosting daemon restarts (SIGTERM, start)"
+    ensure_demo
+    local v id before after t
+    v=$(victim)
+    id=$(tn_node_id "$v")
+    before=$(docker ps -q --no-trunc --filter "label=io.fluxnode.node=$id" | sort |
+        xargs -r docker inspect -f '{{.Id}} {{.State.StartedAt}}')
+    t=$(now_ms)
+    "$tn" restart "$v"
+    tn_wait_ready "$nodes" 120 || fail "node$v not ready after restart"
+    t=$(($(now_ms) - t))
+    sleep 5
+    after=$(docker ps -q --no-trunc --filter "label=io.fluxnode.node=$id" | sort |
+        xargs -r docker inspect -f '{{.Id}} {{.State.StartedAt}}')
+    [ -n "$before" ] && [ "$before" = "$after" ] || fail "node$v's containers changed across the restart:
+before: $before
+after:  $after"
+    [ "$(count_running "$APP")" = 3 ] || fail "after the restart: $(count_running "$APP") running, wanted 3"
+    result "restart: node$v back in $(secs "$t") s; its $(wc -l <<<"$before") containers kept their ids and start times"
+}
+
+scenario_expiry() {
+    # Removal at registered_height + expire + 2,640 blocks. At 10 ms blocks: expire 500 =
+    # 5 s, grace 26.4 s, so removal about 31.4 s after registration.
+    local expire=500 block_ms h_reg rm_h st t_reg_ms due_ms now gone_ms
+    block_ms=$(awk -v b="$FLUXNODE_TESTNET_BLOCK_TIME" 'BEGIN { s = b + 0; if (b ~ /ms$/) print s; else print s * 1000 }')
+    say "expiry: expire $expire blocks + grace 2,640 blocks at ${block_ms} ms/block"
+    t_reg_ms=$(now_ms)
+    register short "$expire" 100
+    register renewed "$expire" 200
+    wait_count short 3 60 >/dev/null || fail "short did not start"
+    wait_count renewed 3 60 >/dev/null || fail "renewed did not start"
+    local hosts
+    hosts=$(hosts_running short)
+    st=$(app_status short)
+    h_reg=$(jq .registered_height <<<"$st")
+    rm_h=$(jq .removal_height <<<"$st")
+    [ "$rm_h" = $((h_reg + expire + 2640)) ] || fail "removal height $rm_h != $h_reg + $expire + 2640"
+    due_ms=$((t_reg_ms + (rm_h - h_reg) * block_ms))
+    echo "  registered at height $h_reg, removal height $rm_h, due in $(secs $((due_ms - $(now_ms)))) s"
+    # Renew "renewed" once it has expired, inside its grace: it must stay.
+    while [ "$(tn_get 1 /api/v1/node | jq .height)" -lt $((h_reg + expire + 100)) ]; do sleep 0.5; done
+    renew renewed 100000
+    echo "  renewed 'renewed' at height $(tn_get 1 /api/v1/node | jq .height) (expired, inside the grace)"
+    # Not before: still 3 until 2 s before the removal time.
+    while [ "$(now_ms)" -lt $((due_ms - 2000)) ]; do
+        [ "$(count_running short)" = 3 ] || fail "short lost instances before expiry + grace ($(secs $((due_ms - $(now_ms)))) s early)"
+        sleep 0.5
+    done
+    # At: gone within 15 s of the due time (reconcile period and clock skew).
+    on_hosts() { local id; for id in $hosts; do docker ps -aq --filter label=io.fluxnode.app=short --filter "label=io.fluxnode.node=$id"; done; }
+    while [ "$(count_running short)" != 0 ] || [ -n "$(on_hosts)" ]; do
+        now=$(now_ms)
+        [ "$now" -gt $((due_ms + 15000)) ] && fail "short still present 15 s after expiry + grace"
+        sleep 0.2
+    done
+    gone_ms=$(($(now_ms) - due_ms))
+    # The hosts' data goes with the app (volumes are removed after the containers).
+    local id left=""
+    for _ in $(seq 1 50); do
+        left=""
+        for id in $hosts; do
+            left+=$(docker volume ls -q --filter label=io.fluxnode.app=short --filter "label=io.fluxnode.node=$id")
+        done
+        [ -z "$left" ] && break
+        sleep 0.2
+    done
+    [ -z "$left" ] || fail "short's volumes left on its hosts 10 s after its containers: $left"
+    # Nodes that bid and lost prepared a network and volumes too; they should be gone.
+    left=$(docker ps -aq --filter label=io.fluxnode.app=short; docker volume ls -q --filter label=io.fluxnode.app=short; docker network ls -q --filter label=io.fluxnode.app=short)
+    [ -z "$left" ] || result "WARNING expiry: $(wc -l <<<"$left") container/network/volume(s) of 'short' left on nodes that lost its bid (prepared at bid time, never removed)"
+    sleep 3
+    [ "$(count_running renewed)" = 3 ] || fail "renewed app lost instances ($(count_running renewed) running)"
+    result "expiry: removed $(secs "$gone_ms") s after expiry + grace (height $rm_h; never before); the renewed app kept its 3 instances"
+    cancel renewed
+}
+
+# --- run --------------------------------------------------------------------------------------
+
+[ "$(id -u)" = 0 ] || { echo "e2e.sh needs root (iptables, Docker)" >&2; exit 1; }
+say "testnet: $nodes nodes, block time $FLUXNODE_TESTNET_BLOCK_TIME"
+"$tn" down >/dev/null 2>&1 || true
+t0=$(now_ms)
+"$tn" up "$nodes" || fail "testnet did not come up"
+result "testnet: $nodes nodes up and fully connected in $(secs $(($(now_ms) - t0))) s (build included)"
+# Prometheus scrapes every node and has loaded the alert rules.
+prom() { curl -fsS "http://$TN_PROM_ADDR/api/v1/$1" 2>/dev/null; }
+up_count=0
+for _ in $(seq 1 60); do
+    up_count=$(prom 'query?query=sum(up%7Bjob%3D%22fluxnode%22%7D)' | jq -r '.data.result[0].value[1] // 0' 2>/dev/null || echo 0)
+    [ "$up_count" = "$nodes" ] && break
+    sleep 0.5
+done
+[ "$up_count" = "$nodes" ] || fail "Prometheus sees $up_count of $nodes nodes up"
+rules=$(prom rules | jq '[.data.groups[].rules[]] | length')
+result "prometheus: $up_count of $nodes nodes scraped, $rules alert rules loaded"
+fluxnode_bin=$(tn_bin)
+"$fluxnode_bin" spec validate "$SPEC" >/dev/null || fail "$SPEC does not validate"
+
+for s in "${scenarios[@]}"; do
+    case "$s" in
+        register | kill | partition | restart | expiry) "scenario_$s" ;;
+        *) fail "unknown scenario $s (register kill partition restart expiry)" ;;
+    esac
+done
+echo
+echo "e2e: ${#scenarios[@]} scenarios passed"
