@@ -3,7 +3,7 @@
 # starts a local image registry, checks formatting and lints, runs every test, cleans up.
 #
 #   scripts/test.sh            everything
-#   scripts/test.sh -- ARGS    extra arguments for `cargo test` (e.g. a test name filter)
+#   scripts/test.sh -- ARGS    only `cargo test` with extra arguments (e.g. a test name filter)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -53,5 +53,19 @@ FLUXNODE_STATIC_BIN=$(scripts/build-static.sh)
 export FLUXNODE_STATIC_BIN
 
 log "cargo test"
-[ "${1:-}" = "--" ] && shift
+filtered=0
+if [ "${1:-}" = "--" ]; then
+    shift
+    filtered=1
+fi
 cargo test --workspace --locked "$@"
+[ "$filtered" = 1 ] && exit 0
+
+log "Prometheus configuration, alert rules and dashboard queries"
+scripts/check-prometheus.sh
+
+log "systemd unit: verify, security exposure, install script idempotence"
+scripts/check-systemd.sh
+
+log "end-to-end scenarios on a 5-node testnet"
+scripts/e2e.sh
