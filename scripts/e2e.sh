@@ -346,6 +346,7 @@ scenario_expiry() {
 # --- run --------------------------------------------------------------------------------------
 
 [ "$(id -u)" = 0 ] || { echo "e2e.sh needs root (iptables, Docker)" >&2; exit 1; }
+tn_lock
 say "testnet: $nodes nodes, block time $FLUXNODE_TESTNET_BLOCK_TIME"
 "$tn" down >/dev/null 2>&1 || true
 t0=$(now_ms)

@@ -278,8 +278,8 @@ main() {
     local cmd=${1:-}
     [ $# -gt 0 ] && shift
     case "$cmd" in
-        up) cmd_up "$@" ;;
-        down) cmd_down ;;
+        up) tn_lock; cmd_up "$@" ;;
+        down) tn_lock; cmd_down ;;
         status) cmd_status ;;
         register) cmd_register "$@" ;;
         kill) cmd_kill "$@" ;;

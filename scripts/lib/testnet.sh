@@ -34,6 +34,20 @@ TN_P2P_BASE=17000
 TN_GEOS=(EU_DE_HE EU_FR_IDF NA_US_CA AS_JP_13 OC_AU_NSW SA_BR_SP AF_ZA_GT NA_CA_ON AS_SG_01 EU_NL_NH)
 
 tn_log() { printf '[testnet] %s\n' "$*" >&2; }
+
+# One testnet per host: its addresses, ports and container names are fixed. Commands that
+# create or destroy it, and a whole e2e run, hold this lock; a second run waits instead of
+# tearing down the first one's nodes. Nested calls see FLUXNODE_TESTNET_LOCKED and skip it.
+TN_LOCK=${FLUXNODE_TESTNET_LOCK:-/tmp/fluxnode-testnet.lock}
+tn_lock() {
+    [ "${FLUXNODE_TESTNET_LOCKED:-}" = 1 ] && return 0
+    exec 9>>"$TN_LOCK"
+    if ! flock -n 9; then
+        tn_log "another testnet run holds $TN_LOCK; waiting (up to 30 min)"
+        flock -w 1800 9 || { tn_log "error: still locked after 30 min"; exit 1; }
+    fi
+    export FLUXNODE_TESTNET_LOCKED=1
+}
 tn_die() { printf '[testnet] error: %s\n' "$*" >&2; exit 1; }
 
 tn_ip() { echo "$TN_NET.$1"; }
