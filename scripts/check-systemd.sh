@@ -7,7 +7,8 @@
 #   3. `systemd-analyze security --offline=true`: overall exposure must be <= 4.0
 #      (systemd's "OK" band ends at 4.9; 4.0 keeps a margin below "MEDIUM").
 #
-#   scripts/check-systemd.sh [--bin FILE]     (default: the static build, built when stale)
+#   scripts/check-systemd.sh [--bin FILE]     (default: $FLUXNODE_STATIC_BIN, else the static
+#                                              build, built when stale)
 #
 # Installs Debian's `systemd` when systemd-analyze is missing.
 set -euo pipefail
@@ -16,9 +17,8 @@ max_exposure=4.0
 
 bin=""
 [ "${1:-}" = "--bin" ] && bin=$2
-if [ -z "$bin" ]; then
-    bin=$(scripts/build-static.sh)
-fi
+# scripts/test.sh exports the static build it made.
+[ -n "$bin" ] || bin=${FLUXNODE_STATIC_BIN:-$(scripts/build-static.sh)}
 
 if ! command -v systemd-analyze >/dev/null 2>&1; then
     echo "[systemd] installing Debian's systemd for systemd-analyze"
