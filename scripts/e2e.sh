@@ -334,9 +334,10 @@ scenario_expiry() {
         sleep 0.2
     done
     [ -z "$left" ] || fail "short's volumes left on its hosts 10 s after its containers: $left"
-    # Nodes that bid and lost prepared a network and volumes too; they should be gone.
+    # Nodes that bid and lost prepared containers, a network and volumes too: a lost bid is
+    # undone, so nothing of the app is left anywhere.
     left=$(docker ps -aq --filter label=io.fluxnode.app=short; docker volume ls -q --filter label=io.fluxnode.app=short; docker network ls -q --filter label=io.fluxnode.app=short)
-    [ -z "$left" ] || result "WARNING expiry: $(wc -l <<<"$left") container/network/volume(s) of 'short' left on nodes that lost its bid (prepared at bid time, never removed)"
+    [ -z "$left" ] || fail "$(wc -l <<<"$left") container/network/volume(s) of 'short' left on nodes that lost its bid"
     sleep 3
     [ "$(count_running renewed)" = 3 ] || fail "renewed app lost instances ($(count_running renewed) running)"
     result "expiry: removed $(secs "$gone_ms") s after expiry + grace (height $rm_h; never before); the renewed app kept its 3 instances"

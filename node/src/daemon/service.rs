@@ -236,13 +236,29 @@ impl Daemon {
                     self.metrics.bids_won.inc();
                 } else {
                     self.metrics.bids_lost.inc();
+                    self.undo_lost_bid(app.clone());
                 }
             }
         }
     }
 
-    /// Bids whose reservation lapsed without an assignment were lost; what was prepared
-    /// for them (network, volumes) is removed unless the app runs here after all.
+    /// Removes what was prepared for a lost bid (network, volumes, created containers),
+    /// unless the app runs or starts here after all, or another bid for it is still open.
+    fn undo_lost_bid(&self, app: Arc<str>) {
+        let hosted = self.node.hosted().any(|(a, _)| *a == app);
+        let bidding = self.bids.keys().any(|(a, _)| *a == app);
+        if hosted || bidding || self.starting.contains(&app) {
+            return;
+        }
+        let rt = self.runtime.clone();
+        tokio::spawn(async move {
+            if let Err(e) = rt.unprepare(&app).await {
+                tracing::debug!(app = %app, error = %e, "cleaning up after a lost bid failed");
+            }
+        });
+    }
+
+    /// Bids whose reservation lapsed without an assignment were lost.
     fn expire_bids(&mut self, now: scheduler::protocol::Millis) {
         let lapsed: Vec<(Arc<str>, u64)> = self
             .bids
@@ -253,16 +269,7 @@ impl Daemon {
         for key in lapsed {
             self.bids.remove(&key);
             self.metrics.bids_lost.inc();
-            let app = key.0;
-            let hosted = self.node.hosted().any(|(a, _)| *a == app);
-            if !hosted && !self.starting.contains(&app) {
-                let rt = self.runtime.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = rt.unprepare(&app).await {
-                        tracing::debug!(app = %app, error = %e, "cleaning up after a lost bid failed");
-                    }
-                });
-            }
+            self.undo_lost_bid(key.0);
         }
     }
 
