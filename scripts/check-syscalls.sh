@@ -14,7 +14,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 bin=""
-[ "${1:-}" = "--bin" ] && bin=$2
+case "${1:-}" in
+    --bin) bin=$2 ;;
+    -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+esac
 [ -n "$bin" ] || bin=${FLUXNODE_STATIC_BIN:-$(scripts/build-static.sh)}
 command -v strace >/dev/null 2>&1 || {
     apt-get update -qq
