@@ -100,6 +100,9 @@ cmd_up() {
     if [ "$(tn_count)" != 0 ] && [ "$(tn_count)" != "$n" ]; then
         tn_die "a testnet of $(tn_count) nodes is up; run scripts/testnet.sh down first"
     fi
+    if [ "$(tn_count)" = 0 ] && [ -n "$(docker ps -aq --filter label=io.fluxnode.testnet.node)" ]; then
+        tn_die "testnet nodes from another state directory exist (not $TN_STATE); remove them with FLUXNODE_TESTNET_DIR=<that dir> scripts/testnet.sh down, or docker rm -f them"
+    fi
     local t0
     t0=$(date +%s)
     install_deps
@@ -131,7 +134,8 @@ cmd_up() {
     if curl -fsS "http://$FLUXNODE_TEST_REGISTRY/v2/" >/dev/null 2>&1; then
         tn_log "registry already on $FLUXNODE_TEST_REGISTRY (not ours to stop)"
     else
-        FLUXNODE_REGISTRY_DIR=$TN_STATE/registry registry_up
+        # 9>&-: the registry outlives this command and must not hold the testnet lock.
+        FLUXNODE_REGISTRY_DIR=$TN_STATE/registry registry_up 9>&-
         touch "$TN_STATE/registry-ours"
     fi
     registry_push_busybox

@@ -273,9 +273,10 @@ tn_prom_up() {
         tn_log "prometheus already running; reloaded"
         return 0
     fi
+    # 9>&-: the lock's descriptor must not live on in a long-running child.
     nohup prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
         --web.listen-address="$TN_PROM_ADDR" --web.enable-lifecycle \
-        >"$dir/prometheus.log" 2>&1 &
+        >"$dir/prometheus.log" 2>&1 9>&- &
     echo $! >"$dir/pid"
     for _ in $(seq 1 50); do
         curl -fsS "http://$TN_PROM_ADDR/-/ready" >/dev/null 2>&1 && {
