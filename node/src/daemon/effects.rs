@@ -23,9 +23,8 @@ pub struct HostingRecord {
 impl Daemon {
     /// Feeds one input to the protocol and carries out everything that follows, including
     /// messages this node sends to itself (a coordinator may call itself for bids).
-    pub(super) fn drive(&mut self, from: Option<NodeId>, input: Input<'_, NodeId>) {
+    pub(super) fn drive(&mut self, input: Input<'_, NodeId>) {
         let now = self.clock.now();
-        let _ = from;
         let outs = self.node.handle(input, now, &self.view);
         let mut queue: VecDeque<Output<NodeId>> = outs.into();
         let mut own: VecDeque<Msg<NodeId>> = VecDeque::new();
@@ -247,8 +246,7 @@ impl Daemon {
         }
         let Some(plan) = self.plan_of(&app) else {
             // Not runnable here: give the instance back so another node takes it.
-            let app2 = app.clone();
-            self.drive(None, Input::ContainerFailed { app: app2 });
+            self.drive(Input::ContainerFailed { app });
             return;
         };
         self.starting.insert(app.clone());
@@ -259,7 +257,7 @@ impl Daemon {
         });
     }
 
-    fn remove_app(&mut self, app: Arc<str>, expired: bool) {
+    pub(super) fn remove_app(&mut self, app: Arc<str>, expired: bool) {
         let rt = self.runtime.clone();
         self.tasks.spawn(async move {
             let result = rt.remove_app(&app).await;
@@ -307,12 +305,12 @@ impl Daemon {
                                 .observe(p.duration.as_secs_f64());
                         }
                         tracing::info!(app = %app, ms = report.elapsed.as_millis() as u64, "app running");
-                        self.drive(None, Input::ContainerStarted { app });
+                        self.drive(Input::ContainerStarted { app });
                     }
                     Err(e) => {
                         tracing::warn!(app = %app, error = %e, "app failed to start; releasing it");
                         self.error(e.kind().as_str());
-                        self.drive(None, Input::ContainerFailed { app });
+                        self.drive(Input::ContainerFailed { app });
                     }
                 }
             }

@@ -34,7 +34,7 @@ impl Daemon {
         let mut watchdog = tokio::time::interval(Duration::from_secs(10));
         tokio::pin!(shutdown);
         self.node.announce_soon();
-        self.drive(None, Input::Tick);
+        self.drive(Input::Tick);
         loop {
             let now = self.clock.now();
             let wake = self.next_timer.unwrap_or(now + TICK).min(now + TICK);
@@ -68,7 +68,7 @@ impl Daemon {
         }
         let t = std::time::Instant::now();
         self.view.refresh(now);
-        self.drive(None, Input::Tick);
+        self.drive(Input::Tick);
         self.metrics
             .reconcile_duration
             .observe(t.elapsed().as_secs_f64());
@@ -174,7 +174,7 @@ impl Daemon {
             other => {
                 if let Some(msg) = super::wire::placement_from_wire(&other) {
                     self.count_bid_outcome(&msg);
-                    self.drive(Some(from), Input::Message { from, msg: &msg });
+                    self.drive(Input::Message { from, msg: &msg });
                 }
             }
         }
@@ -220,7 +220,7 @@ impl Daemon {
         }
         if matches!(acc.msg, Msg::Register(_) | Msg::Cancel { .. }) {
             let msg = acc.msg;
-            self.drive(Some(from), Input::Message { from, msg: &msg });
+            self.drive(Input::Message { from, msg: &msg });
         }
     }
 
@@ -278,8 +278,8 @@ impl Daemon {
         let until = self.clock.now() + PLANNED_RESTART_WINDOW;
         tracing::info!("stopping: announcing a planned restart; containers stay running");
         super::startup::notify_stopping();
-        self.drive(None, Input::PlannedRestart { until });
-        self.drive(None, Input::Tick);
+        self.drive(Input::PlannedRestart { until });
+        self.drive(Input::Tick);
         let drain = async {
             while let Some(done) = self.tasks.join_next().await {
                 if let Ok(done) = done {

@@ -182,19 +182,11 @@ impl Daemon {
             let app: Arc<str> = Arc::from(a.app.as_str());
             if self.view.placeable(&app, now) {
                 tracing::info!(app = %app, containers = a.containers.len(), "adopted running app");
-                self.drive(None, Input::Adopt { app });
+                self.drive(Input::Adopt { app });
             } else if self.view.app(&app).is_some() {
                 tracing::info!(app = %app, "app ended while this node was down; removing it");
-                self.drive(None, Input::ContainerExited { app: app.clone() });
-                let rt = self.runtime.clone();
-                self.tasks.spawn(async move {
-                    let result = rt.remove_app(&app).await;
-                    super::TaskDone::Removed {
-                        app,
-                        expired: true,
-                        result,
-                    }
-                });
+                self.drive(Input::ContainerExited { app: app.clone() });
+                self.remove_app(app, true);
             } else {
                 tracing::warn!(app = %app, "running app not in the registry; left alone until peers tell more");
             }
