@@ -31,6 +31,12 @@ pub struct RejectLabels {
     pub reason: &'static str,
 }
 
+/// Label for per-app gauges: the app's name (one series per registered app).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AppLabel {
+    pub app: String,
+}
+
 /// Label for the error counter: a short, stable kind such as `publish_queue_full`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ErrorLabel {
@@ -85,6 +91,11 @@ pub struct Metrics {
     pub apps_desired: Gauge,
     /// Apps whose containers all run.
     pub apps_running: Gauge,
+    /// Per registered app: the spec's `instances`.
+    pub app_instances_desired: Family<AppLabel, Gauge>,
+    /// Per registered app: running instances as this node sees them (its group's live
+    /// members when it hosts the app, else running reports from live nodes).
+    pub app_instances_running: Family<AppLabel, Gauge>,
 
     // Runtime.
     pub container_start_duration: Histogram,
@@ -122,6 +133,8 @@ impl Metrics {
             reservations_open: Gauge::default(),
             apps_desired: Gauge::default(),
             apps_running: Gauge::default(),
+            app_instances_desired: Family::default(),
+            app_instances_running: Family::default(),
             container_start_duration: start_buckets(),
             image_pull_duration: pull_buckets(),
             container_restarts: Counter::default(),
@@ -180,6 +193,16 @@ impl Metrics {
             "apps_running",
             "Apps whose containers all run on this node",
             m.apps_running.clone(),
+        );
+        r.register(
+            "app_instances_desired",
+            "Instances each registered, unexpired app asks for (its spec's `instances`)",
+            m.app_instances_desired.clone(),
+        );
+        r.register(
+            "app_instances_running",
+            "Running instances of each app as this node sees them: live group members (by heartbeat) where it hosts the app, else running reports of live nodes",
+            m.app_instances_running.clone(),
         );
         r.register_with_unit(
             "container_start_duration",

@@ -107,6 +107,15 @@ fn three_daemons_place_locate_and_cancel() {
         promtool_check(&text);
         assert_eq!(sample(&text, "fluxnode_apps_running"), Some(1.0), "{text}");
         assert_eq!(sample(&text, "fluxnode_peers"), Some(2.0));
+        // Per-app series (refreshed every beat period) agree with Docker.
+        let app = |f: &str| {
+            sample(
+                &text,
+                &format!("fluxnode_app_instances_{f}{{app=\"clustertest\"}}"),
+            )
+        };
+        assert_eq!(app("desired"), Some(3.0), "{text}");
+        assert_eq!(app("running"), Some(3.0), "{text}");
         assert!(
             sample(&text, "fluxnode_container_start_duration_seconds_count").unwrap_or(0.0) >= 1.0
         );
@@ -193,6 +202,18 @@ fn three_daemons_place_locate_and_cancel() {
     c.wait_for("3 removals counted", Duration::from_secs(20), || {
         (total("fluxnode_app_removals_total") >= 3.0).then_some(())
     });
+    // A cancelled app's per-app series go away instead of freezing at their last value.
+    c.wait_for(
+        "clustertest series removed",
+        Duration::from_secs(20),
+        || {
+            c.nodes
+                .iter()
+                .filter_map(|n| n.get_text("/metrics"))
+                .all(|t| !t.contains("app=\"clustertest\""))
+                .then_some(())
+        },
+    );
 
     // Every fluxnode metric family has moved on some node. Exercised elsewhere:
     // messages_rejected by tests/network_validation.rs (forged, stale, oversized gossip),

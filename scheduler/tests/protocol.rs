@@ -191,6 +191,43 @@ fn a_member_late_once_is_kept_and_a_dead_one_is_replaced() {
 }
 
 #[test]
+fn a_node_dying_just_after_it_won_is_replaced_as_fast_as_any_other() {
+    let mut net = Net::new(30);
+    net.register(&app("fresh", 3), 0);
+    // Placed at the 1 s tick; every node beats at 5 s (phase 0).
+    net.run(0, 6_000);
+    let hosts = net.hosts("fresh");
+    assert_eq!(hosts.len(), 3);
+    // Dies one second after its first beat, well inside the 30 s start grace: its beat
+    // already proved it alive, so the grace no longer shields it.
+    let victim = hosts[1];
+    net.alive[victim] = false;
+    let mut replaced_at = None;
+    let mut t = 7_000;
+    while t <= 60_000 {
+        net.run(t, t);
+        let now = net.hosts("fresh");
+        if now.len() == 3 && !now.contains(&victim) {
+            replaced_at = Some(t);
+            break;
+        }
+        t += TICK;
+    }
+    // Last beat at 5 s: dead at 5 s + DEAD_AFTER, noticed at that tick (not at the next
+    // beat period), re-placed in the same tick by a pump with no latency.
+    let at = replaced_at.expect("never replaced");
+    assert!(
+        at <= 5_000 + DEAD_AFTER + TICK,
+        "replaced at {at} ms, detection allows {} ms",
+        5_000 + DEAD_AFTER + TICK
+    );
+    assert!(
+        at >= 5_000 + DEAD_AFTER,
+        "replaced at {at} ms: before it was dead"
+    );
+}
+
+#[test]
 fn a_planned_restart_is_not_replaced_inside_its_window() {
     let mut net = Net::new(30);
     net.register(&app("cache", 3), 0);

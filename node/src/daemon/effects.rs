@@ -14,6 +14,18 @@ use crate::metrics::ErrorLabel;
 use crate::network::topic_label;
 use crate::store::Tree;
 
+/// Logs placement traffic at debug level (`RUST_LOG=fluxnode=debug`): calls, bids,
+/// assignments and stops tell an operator how an app was placed. Beats are every 5 s per
+/// group member, so they go to trace.
+fn log_placement(dir: &'static str, peer: NodeId, msg: &Msg<NodeId>) {
+    let app = msg.app().unwrap_or("");
+    if matches!(msg, Msg::Beat { .. }) {
+        tracing::trace!(dir, %peer, app, kind = msg.kind(), "placement message");
+    } else {
+        tracing::debug!(dir, %peer, app, kind = msg.kind(), "placement message");
+    }
+}
+
 /// What a hosting record stores (the `assignments` tree, one key per app).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct HostingRecord {
@@ -25,6 +37,9 @@ impl Daemon {
     /// messages this node sends to itself (a coordinator may call itself for bids).
     pub(super) fn drive(&mut self, input: Input<'_, NodeId>) {
         let now = self.clock.now();
+        if let Input::Message { from, msg } = &input {
+            log_placement("received", *from, msg);
+        }
         let outs = self.node.handle(input, now, &self.view);
         let mut queue: VecDeque<Output<NodeId>> = outs.into();
         let mut own: VecDeque<Msg<NodeId>> = VecDeque::new();
@@ -62,9 +77,13 @@ impl Daemon {
                 if to == self.id {
                     return Some(msg);
                 }
+                log_placement("sent", to, &msg);
                 self.send(to, &msg, now);
             }
-            Output::StartApp(app) => self.start_app(app),
+            Output::StartApp(app) => {
+                tracing::debug!(app = %app, "starting app");
+                self.start_app(app)
+            }
             Output::StopApp(app) => self.remove_app(app, false),
             Output::RemoveApp(app) => {
                 let expired = self
@@ -340,14 +359,6 @@ impl Daemon {
             .errors
             .get_or_create(&ErrorLabel { kind })
             .inc();
-    }
-
-    pub(super) fn update_app_gauges(&self) {
-        let hosted: Vec<bool> = self.node.hosted().map(|(_, r)| r).collect();
-        self.metrics.apps_desired.set(hosted.len() as i64);
-        self.metrics
-            .apps_running
-            .set(hosted.iter().filter(|r| **r).count() as i64);
     }
 
     /// Counts a dropped message by topic and reason (same family as the network's own

@@ -11,6 +11,7 @@
 
 mod clock;
 mod effects;
+mod gauges;
 pub mod handle;
 pub mod members;
 pub mod registry;
@@ -87,4 +88,6 @@ pub struct Daemon {
     docker_ok: bool,
     requests: mpsc::Receiver<Request>,
     stopping: bool,
+    /// Apps with per-app gauge series, and when those were last refreshed.
+    app_series: gauges::AppSeries,
 }

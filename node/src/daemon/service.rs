@@ -73,6 +73,7 @@ impl Daemon {
             .reconcile_duration
             .observe(t.elapsed().as_secs_f64());
         self.expire_bids(now);
+        self.update_app_instance_gauges(now);
     }
 
     async fn on_watchdog(&mut self) {

@@ -134,6 +134,7 @@ pub async fn start(
         docker_ok: runtime.ping().await.is_ok(),
         requests: req_rx,
         stopping: false,
+        app_series: Default::default(),
     };
     daemon.announce_self_locally();
     daemon.adopt_running().await;

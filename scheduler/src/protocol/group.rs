@@ -59,7 +59,10 @@ impl<P: Peer> Node<P> {
             deadline: now,
             ..pending_member(node, now)
         });
-        m.deadline = m.deadline.max(now + DEAD_AFTER);
+        // A beat proves liveness from now on: the start grace of a newly assigned member
+        // ends with its first beat (a starting node beats on the same schedule), so a node
+        // that dies just after winning is replaced as fast as any other.
+        m.deadline = now + DEAD_AFTER;
         m.restart_until = restart_until;
         m.last_heard = now;
     }

@@ -129,6 +129,9 @@ pub struct Node<P: Peer> {
     pub(crate) rerun: BTreeMap<Arc<str>, Millis>,
     pub(crate) next_round: u64,
     pub(crate) next_beat: Millis,
+    /// Time of the previous tick: a member whose liveness ended since then triggers its
+    /// group's coordinator at once instead of at the next beat period.
+    pub(crate) last_tick: Millis,
     pub(crate) next_announce: Millis,
     pub(crate) last_announce: Option<Millis>,
     pub(crate) announce_dirty: bool,
@@ -162,6 +165,7 @@ impl<P: Peer> Node<P> {
             rerun: BTreeMap::new(),
             next_round: 1,
             next_beat: config.phase % BEAT_EVERY,
+            last_tick: 0,
             next_announce: config.phase % ANNOUNCE_EVERY,
             last_announce: None,
             announce_dirty: false,
@@ -176,6 +180,14 @@ impl<P: Peer> Node<P> {
     /// Apps this node hosts, with whether each is running (else starting).
     pub fn hosted(&self) -> impl Iterator<Item = (&Arc<str>, bool)> {
         self.hosted.iter().map(|(a, h)| (a, h.running))
+    }
+
+    /// Live members of a hosted app's group as this node sees them from beats (itself
+    /// included), or `None` when it does not host the app.
+    pub fn live_group_size(&self, app: &str, now: Millis) -> Option<usize> {
+        self.hosted
+            .contains_key(app)
+            .then(|| super::group::live_members(self, app, now).len())
     }
 
     /// Asks for an announcement at the next tick (subject to [`ANNOUNCE_MIN_GAP`]): at
@@ -517,6 +529,15 @@ impl<P: Peer> Node<P> {
             }
         }
 
+        // A member that just went dead: its group's coordinator (possibly this node, now
+        // that the old one is gone) re-places it at this tick rather than at its next beat,
+        // which takes up to a beat period (5 s) off the replacement time.
+        let since = std::mem::replace(&mut self.last_tick, now);
+        for (app, h) in &self.hosted {
+            if h.group.values().any(|m| m.alive(since) && !m.alive(now)) {
+                self.rerun.entry(app.clone()).or_insert(now);
+            }
+        }
         let due: Vec<Arc<str>> = self
             .rerun
             .iter()
