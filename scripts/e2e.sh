@@ -256,6 +256,13 @@ scenario_partition() {
         sleep 1
     done
     echo "  during the partition: up to $max running instances (each side restores its own)"
+    # Connections across the split go silent (no FIN or RST): pings close them, so each
+    # side's peer count shows only its own side.
+    local p1 p3
+    p1=$(tn_peers 1) p3=$(tn_peers 3)
+    echo "  peers at the end of the split: node1 sees $p1, node3 sees $p3"
+    [ "$p1" = 1 ] && [ "$p3" = $((nodes - 3)) ] ||
+        fail "peer counts do not show the partition (node1 $p1, want 1; node3 $p3, want $((nodes - 3)))"
     t=$(now_ms)
     "$tn" heal
     wait_count "$APP" 3 90 >/dev/null || fail "not back to exactly 3 after the heal"
@@ -263,6 +270,7 @@ scenario_partition() {
     stays_at 3
     result "partition: exactly 3 running $(secs "$t") s after the heal (peak $max during the split; target <= 30 s)"
     [ "$t" -le 30000 ] || echo "  WARNING: above the 30 s target"
+    tn_wait_ready "$nodes" 60 || fail "nodes did not reconnect after the heal"
 }
 
 scenario_restart() {

@@ -12,7 +12,7 @@ use libp2p::kad::{self, store::MemoryStore};
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
-use libp2p::{StreamProtocol, identify, mdns};
+use libp2p::{StreamProtocol, identify, mdns, ping};
 use proto::envelope::{MAX_AGE_MS, MAX_ENVELOPE_BYTES, MAX_FUTURE_MS};
 use proto::message::Topic;
 use sha2::{Digest, Sha256};
@@ -37,6 +37,16 @@ const GOSSIP_FRAMING_BYTES: usize = 4 * 1024;
 /// than this is useless to the caller.
 const DIRECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Ping period: a silent connection is noticed within one period plus [`PING_TIMEOUT`]. 5 s
+/// matches the placement heartbeat, so `fluxnode_peers` drops at about the time the
+/// protocol starts to suspect the peer; a ping is ~100 bytes per peer per period.
+const PING_INTERVAL: Duration = Duration::from_secs(5);
+
+/// A ping unanswered this long closes the connection: well above any round trip (loopback to
+/// intercontinental, under a second), short enough that a dead peer leaves the peer count
+/// and gossip mesh in under 20 s.
+const PING_TIMEOUT: Duration = Duration::from_secs(10);
+
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
     pub gossipsub: gossipsub::Behaviour,
@@ -44,6 +54,9 @@ pub(crate) struct Behaviour {
     pub identify: identify::Behaviour,
     pub kad: kad::Behaviour<MemoryStore>,
     pub mdns: Toggle<mdns::tokio::Behaviour>,
+    /// Liveness of each connection: a host that died without closing its sockets, or a
+    /// network partition, leaves TCP connections open for hours; a failed ping closes them.
+    pub ping: ping::Behaviour,
 }
 
 impl Behaviour {
@@ -91,6 +104,11 @@ impl Behaviour {
             identify,
             kad,
             mdns: mdns.into(),
+            ping: ping::Behaviour::new(
+                ping::Config::new()
+                    .with_interval(PING_INTERVAL)
+                    .with_timeout(PING_TIMEOUT),
+            ),
         })
     }
 }

@@ -266,6 +266,10 @@ impl Service {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Kad(e)) => self.libp2p_metrics.record(&e),
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(e)) => self.on_mdns(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(e)) => {
+                self.libp2p_metrics.record(&e);
+                self.on_ping(e);
+            }
             SwarmEvent::NewListenAddr { address, .. } => {
                 tracing::info!(%address, "listening");
                 self.listen_addrs.push(address);
@@ -283,6 +287,16 @@ impl Service {
                 ..
             } => self.on_disconnected(peer_id, endpoint.get_remote_address(), num_established),
             _ => {}
+        }
+    }
+
+    /// libp2p's ping no longer closes a connection on failure; without this a peer that
+    /// vanished without a FIN or RST (power loss, partition) would stay "connected", in the
+    /// peer count and the gossip mesh, until the idle timeout.
+    fn on_ping(&mut self, event: libp2p::ping::Event) {
+        if let Err(e) = event.result {
+            tracing::debug!(peer = %event.peer, error = %e, "ping failed; closing the connection");
+            self.swarm.close_connection(event.connection);
         }
     }
 
