@@ -232,6 +232,20 @@ scenario_kill() {
     t=$(($(now_ms) - t))
     stays_at 3
     result "kill: node$v back, exactly 3 again $(secs "$t") s after its restart (peak $peak; hosts $(host_indexes "$APP"))"
+    # What the replication alerts compare reaches Prometheus: every node reports the app
+    # at 3 desired and 3 running (hosts from beats, the others from connected peers'
+    # running reports, so the dead node's stale report no longer counts).
+    local want="$nodes $nodes" got=""
+    for _ in $(seq 1 60); do
+        got="$(prom_value "count(fluxnode_app_instances_desired{app=\"$APP\"} == 3)")"
+        got+=" $(prom_value "count(fluxnode_app_instances_running{app=\"$APP\"} == 3)")"
+        [ "$got" = "$want" ] && break
+        sleep 1
+    done
+    [ "$got" = "$want" ] || fail "Prometheus: nodes reporting $APP at 3 desired / 3 running: $got, wanted $want"
+    [ "$(prom_value 'count(max by (app) (fluxnode_app_instances_running) < max by (app) (fluxnode_app_instances_desired))')" = 0 ] ||
+        fail "Prometheus: the under-replication expression holds for some app"
+    result "kill: Prometheus sees $APP at 3 of 3 instances on all $nodes nodes"
 }
 
 # The running count of $APP stays at $1 for 10 s.
@@ -363,6 +377,11 @@ t0=$(now_ms)
 result "testnet: $nodes nodes up and fully connected in $(secs $(($(now_ms) - t0))) s (build included)"
 # Prometheus scrapes every node and has loaded the alert rules.
 prom() { curl -fsS "http://$TN_PROM_ADDR/api/v1/$1" 2>/dev/null; }
+# The first value of an instant query, 0 when it has no result.
+prom_value() {
+    curl -fsS -G "http://$TN_PROM_ADDR/api/v1/query" --data-urlencode "query=$1" 2>/dev/null |
+        jq -r '.data.result[0].value[1] // 0' 2>/dev/null || echo 0
+}
 up_count=0
 for _ in $(seq 1 60); do
     up_count=$(prom 'query?query=sum(up%7Bjob%3D%22fluxnode%22%7D)' | jq -r '.data.result[0].value[1] // 0' 2>/dev/null || echo 0)

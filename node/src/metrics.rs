@@ -94,7 +94,7 @@ pub struct Metrics {
     /// Per registered app: the spec's `instances`.
     pub app_instances_desired: Family<AppLabel, Gauge>,
     /// Per registered app: running instances as this node sees them (its group's live
-    /// members when it hosts the app, else running reports from live nodes).
+    /// members when it hosts the app, else running reports of connected peers).
     pub app_instances_running: Family<AppLabel, Gauge>,
 
     // Runtime.
@@ -201,7 +201,7 @@ impl Metrics {
         );
         r.register(
             "app_instances_running",
-            "Running instances of each app as this node sees them: live group members (by heartbeat) where it hosts the app, else running reports of live nodes",
+            "Running instances of each app as this node sees them: live group members (by heartbeat) where it hosts the app, else running reports of connected peers",
             m.app_instances_running.clone(),
         );
         r.register_with_unit(

@@ -45,11 +45,15 @@ impl Daemon {
             if !self.view.placeable(app, now) {
                 continue;
             }
+            // A host counts its group's live members (beats every 5 s). Anyone else counts
+            // running reports from nodes it is connected to: a dead node never withdraws
+            // its report, but its connection closes within a ping timeout, while the
+            // membership view would keep it for 15 minutes.
             let running = self.node.live_group_size(app, now).unwrap_or_else(|| {
                 self.view
                     .locations(app)
                     .iter()
-                    .filter(|(p, _)| self.view.is_live(*p, now))
+                    .filter(|(p, _)| *p == self.id || self.peers.contains(p))
                     .count()
             });
             let label = AppLabel {
