@@ -227,6 +227,31 @@ fn a_node_dying_just_after_it_won_is_replaced_as_fast_as_any_other() {
     );
 }
 
+/// Two members lost in one failure, noticed 5 s apart: the first replacement brings in a
+/// newcomer that may become the group's coordinator, and it must not take the second dead
+/// member for live any longer than the old coordinator would have. Twelve apps, because
+/// whether the newcomer outranks the old coordinator depends on the app's rendezvous order.
+#[test]
+fn a_second_death_is_not_hidden_by_the_first_replacement() {
+    for i in 0..12 {
+        let name = &format!("pair{i}");
+        let mut net = Net::new(30);
+        net.register(&app(name, 4), 0);
+        net.run(0, 10_000);
+        let hosts = net.hosts(name);
+        assert_eq!(hosts.len(), 4);
+        // Beats at every 5 s (phase 0): the first is dead at 30 s, the second at 35 s.
+        let (a, b) = (hosts[0], hosts[1]);
+        net.alive[a] = false;
+        net.run(11_000, 15_000);
+        net.alive[b] = false;
+        net.run(16_000, 15_000 + DEAD_AFTER + 2 * TICK);
+        let now = net.hosts(name);
+        assert_eq!(now.len(), 4, "{name}: hosts {now:?} at 37 s");
+        assert!(!now.contains(&a) && !now.contains(&b), "{name}: {now:?}");
+    }
+}
+
 #[test]
 fn a_planned_restart_is_not_replaced_inside_its_window() {
     let mut net = Net::new(30);

@@ -8,7 +8,8 @@ use super::msg::{BeatStatus, Msg};
 use super::node::{Node, Output, PersistRecord};
 use super::view::View;
 use super::{
-    DEAD_AFTER, FORGET_AFTER, LEFT_MEMORY, Millis, Peer, START_GRACE, name_hash, rendezvous,
+    DEAD_AFTER, FORGET_AFTER, LEFT_MEMORY, Millis, Peer, START_GRACE, SUSPECT_AFTER, name_hash,
+    rendezvous,
 };
 
 #[derive(Debug, Clone)]
@@ -23,6 +24,13 @@ pub(crate) struct GroupMember {
 impl GroupMember {
     pub fn alive(&self, now: Millis) -> bool {
         now < self.deadline || self.restart_until.is_some_and(|u| now < u)
+    }
+
+    /// Heard from once but silent for [`SUSPECT_AFTER`], and not in a planned restart.
+    pub fn suspected(&self, now: Millis) -> bool {
+        self.last_heard > 0
+            && now.saturating_sub(self.last_heard) >= SUSPECT_AFTER
+            && self.restart_until.is_none_or(|u| now >= u)
     }
 }
 
@@ -176,6 +184,19 @@ pub(crate) fn pending_member<P: Peer>(p: P, now: Millis) -> GroupMember {
         deadline: now + START_GRACE,
         restart_until: None,
         last_heard: now,
+    }
+}
+
+/// A member this node learns from an assignment rather than from its own beats. The
+/// coordinator counted it live, and every live member beats a newcomer within one beat
+/// period of the assignment (it adds the newcomer to its group map on the same
+/// assignment), so three periods of silence mean it is gone. A longer grace here is what
+/// let a second member that died at the same time as the first hide behind a newly joined
+/// coordinator for the whole start grace (found with `fluxnode sim --kill`).
+pub(crate) fn named_member<P: Peer>(p: P, now: Millis) -> GroupMember {
+    GroupMember {
+        deadline: now + SUSPECT_AFTER,
+        ..pending_member(p, now)
     }
 }
 

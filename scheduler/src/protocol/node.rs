@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use proto::tier::{Resources, SYSTEM_RESERVE};
 
-use super::group::{GroupMember, pending_member};
+use super::group::{GroupMember, named_member};
 use super::msg::{BeatStatus, Msg};
 use super::round::Round;
 use super::view::View;
@@ -429,7 +429,7 @@ impl<P: Peer> Node<P> {
             for &p in group.iter() {
                 if p != self.id && !h.group.contains_key(&p) {
                     h.left.remove(&p);
-                    h.group.insert(p, pending_member(p, now));
+                    h.group.insert(p, named_member(p, now));
                 }
             }
             return;
@@ -465,7 +465,7 @@ impl<P: Peer> Node<P> {
         let members = group
             .iter()
             .filter(|&&p| p != self.id)
-            .map(|&p| (p, pending_member(p, now)))
+            .map(|&p| (p, named_member(p, now)))
             .collect();
         self.hosted.insert(
             app.clone(),

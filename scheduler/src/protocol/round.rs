@@ -291,6 +291,14 @@ impl<P: Peer> Node<P> {
             }
         }
         group.extend(winners.iter().copied());
+        // Members silent for three beat periods are left out of what newcomers learn: still
+        // live here until `DEAD_AFTER`, but a newcomer that becomes coordinator would
+        // otherwise take them for live for as long again, and a second member lost in the
+        // same failure would wait that long for its replacement. A newcomer still learns
+        // them from running reports, as dead until they beat.
+        if let Some(h) = self.hosted.get(app) {
+            group.retain(|p| h.group.get(p).is_none_or(|m| !m.suspected(now)));
+        }
         let group: Arc<[P]> = Arc::from(group);
         let msg = Msg::Assignment {
             app: app.clone(),
