@@ -293,6 +293,7 @@ impl Service {
     /// libp2p's ping no longer closes a connection on failure; without this a peer that
     /// vanished without a FIN or RST (power loss, partition) would stay "connected", in the
     /// peer count and the gossip mesh, until the idle timeout.
+    ///
     /// A peer that does not speak ping (a light client, a tool) is left alone: only a
     /// ping that went unanswered or broke says the connection is dead.
     fn on_ping(&mut self, event: libp2p::ping::Event) {

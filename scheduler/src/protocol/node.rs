@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use proto::tier::{Resources, SYSTEM_RESERVE};
 
-use super::group::{GroupMember, named_member};
+use super::group::{GroupMember, named_member, pending_member};
 use super::msg::{BeatStatus, Msg};
 use super::round::Round;
 use super::view::View;
@@ -429,7 +429,14 @@ impl<P: Peer> Node<P> {
             for &p in group.iter() {
                 if p != self.id && !h.group.contains_key(&p) {
                     h.left.remove(&p);
-                    h.group.insert(p, named_member(p, now));
+                    // The coordinator's own winners keep the start grace: its round
+                    // drops those never heard from (see `tick_rounds`) well before that.
+                    let member = if coordinator == self.id {
+                        pending_member(p, now)
+                    } else {
+                        named_member(p, now)
+                    };
+                    h.group.insert(p, member);
                 }
             }
             return;
