@@ -79,6 +79,9 @@ impl Daemon {
 
     async fn on_watchdog(&mut self) {
         self.docker_ok = self.runtime.ping().await.is_ok();
+        // A store broken by a full disk reopens here once space is free, even when
+        // nothing writes to it.
+        self.store.probe();
         super::startup::notify_watchdog();
     }
 

@@ -65,6 +65,14 @@ pub async fn start(
 
     let mut metric_registry = MetricRegistry::default();
     let metrics = Metrics::register(&mut metric_registry);
+    // Every store error, from any caller, in `fluxnode_errors_total{kind="store"}` (the
+    // series exists from start-up, at 0, so an alert on its rate can fire).
+    store.count_errors_in(
+        metrics
+            .errors
+            .get_or_create(&crate::metrics::ErrorLabel { kind: "store" })
+            .clone(),
+    );
 
     let bench = run_bench(config, &store).await;
     let facts = self_facts(config, bench.as_ref());

@@ -153,8 +153,11 @@ impl Daemon {
             },
             ReadyCheck {
                 name: "store".into(),
-                ok: true,
-                detail: format!("open at {}", self.store.path().display()),
+                ok: self.store.healthy(),
+                detail: match self.store.last_error() {
+                    None => format!("open at {}", self.store.path().display()),
+                    Some(e) => e,
+                },
             },
             ReadyCheck {
                 name: "peers".into(),
