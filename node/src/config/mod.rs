@@ -78,6 +78,8 @@ pub struct DockerConfig {
     pub labels: Vec<String>,
     /// Appended to container, network and volume names (see `--docker-name-suffix`).
     pub name_suffix: String,
+    /// Loopback registries (`host:port`) images may come from; empty on a real node.
+    pub loopback_registries: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -146,6 +148,7 @@ impl Default for Config {
                 socket: PathBuf::from("/var/run/docker.sock"),
                 labels: Vec::new(),
                 name_suffix: String::new(),
+                loopback_registries: Vec::new(),
             },
             chain: ChainConfig {
                 genesis: 0,
@@ -256,6 +259,11 @@ impl Config {
                     file.docker.name_suffix,
                     d.docker.name_suffix,
                 ),
+                loopback_registries: pick(
+                    args.docker.loopback_registries.clone(),
+                    file.docker.loopback_registries,
+                    d.docker.loopback_registries,
+                ),
             },
             chain: ChainConfig {
                 genesis: pick(args.chain.genesis, file.chain.genesis, d.chain.genesis),
@@ -286,6 +294,14 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        for r in &self.docker.loopback_registries {
+            if r.is_empty() || r.contains('/') || r.contains(char::is_whitespace) {
+                return Err(invalid(
+                    "docker.loopback_registries",
+                    format!("{r:?} is not a registry HOST:PORT (e.g. 127.0.0.1:5000)"),
+                ));
+            }
+        }
         for l in &self.docker.labels {
             if l.split_once('=').is_none_or(|(k, _)| k.is_empty()) {
                 return Err(invalid("docker.labels", format!("{l:?} is not KEY=VALUE")));

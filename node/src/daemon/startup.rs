@@ -102,6 +102,7 @@ pub async fn start(
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+    rt_cfg.loopback_registries = config.docker.loopback_registries.clone();
     if !config.docker.name_suffix.is_empty() {
         crate::runtime::plan::set_name_suffix(&config.docker.name_suffix);
     }
