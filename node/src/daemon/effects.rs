@@ -267,9 +267,12 @@ impl Daemon {
         }
         let Some(plan) = self.plan_of(&app) else {
             // Not runnable here: give the instance back so another node takes it.
+            self.outcomes
+                .not_runnable(&app, "its spec does not make a runnable plan here");
             self.drive(Input::ContainerFailed { app });
             return;
         };
+        self.outcomes.starting(&app);
         self.starting.insert(app.clone());
         let rt = self.runtime.clone();
         self.tasks.spawn(async move {
@@ -326,10 +329,12 @@ impl Daemon {
                                 .observe(p.duration.as_secs_f64());
                         }
                         tracing::info!(app = %app, ms = report.elapsed.as_millis() as u64, "app running");
+                        self.outcomes.running(&app);
                         self.drive(Input::ContainerStarted { app });
                     }
                     Err(e) => {
                         tracing::warn!(app = %app, error = %e, "app failed to start; releasing it");
+                        self.outcomes.failed(&app, &e);
                         self.error(e.kind().as_str());
                         self.drive(Input::ContainerFailed { app });
                     }

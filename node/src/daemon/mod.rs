@@ -14,6 +14,7 @@ mod effects;
 mod gauges;
 pub mod handle;
 pub mod members;
+mod outcomes;
 mod ports;
 pub mod registry;
 mod service;
@@ -93,4 +94,6 @@ pub struct Daemon {
     app_series: gauges::AppSeries,
     /// When the host ports of every registered app were last checked (`ports`).
     ports_swept: Millis,
+    /// What happened to this node's starts, for `explain`.
+    outcomes: outcomes::Outcomes,
 }

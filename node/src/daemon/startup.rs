@@ -145,6 +145,7 @@ pub async fn start(
         stopping: false,
         app_series: Default::default(),
         ports_swept: 0,
+        outcomes: Default::default(),
     };
     daemon.announce_self_locally();
     daemon.adopt_running().await;

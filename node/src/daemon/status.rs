@@ -283,12 +283,24 @@ impl Daemon {
             .unwrap_or_else(|e| e.to_string());
             per_node.insert(n.id.clone(), why);
         }
+        // What actually happened on chosen nodes: running (by their reports), or this
+        // node's own start outcome (pull refused, start refused, starting).
+        let mut outcomes = BTreeMap::new();
+        for r in &running {
+            outcomes.insert(r.node.clone(), "running".to_string());
+        }
+        if let Some(o) = self.outcomes.get(name) {
+            outcomes
+                .entry(self.id.node_id())
+                .or_insert_with(|| o.to_string());
+        }
         Ok(serde_json::json!({
             "app": name,
             "height": self.view.height(now),
             "instances": entry.record.demand.instances,
             "running": running.iter().map(|r| r.node.clone()).collect::<Vec<_>>(),
             "nodes": per_node,
+            "outcomes": outcomes,
         }))
     }
 }
