@@ -14,6 +14,7 @@ mod effects;
 mod gauges;
 pub mod handle;
 pub mod members;
+mod rebench;
 pub mod registry;
 mod service;
 mod startup;
@@ -74,6 +75,8 @@ pub struct Daemon {
     network: NetworkHandle,
     metrics: Metrics,
     bench: Option<crate::bench::BenchReport>,
+    /// Reports of the periodic re-benchmark (`bench.period`).
+    bench_reports: tokio::sync::watch::Receiver<Option<crate::bench::BenchReport>>,
     started: Instant,
     /// Earliest time the protocol asked to be woken.
     next_timer: Option<Millis>,
