@@ -107,6 +107,8 @@ pub struct Metrics {
     pub benchmark_cpu_events: FloatGauge,
     pub benchmark_ram_bandwidth: FloatGauge,
     pub benchmark_disk_write: FloatGauge,
+    /// Unix time the benchmark in use was measured (a cached report keeps its own time).
+    pub benchmark_last_run: Gauge,
 
     // Store and lifecycle.
     pub store_flush_duration: Histogram,
@@ -142,6 +144,7 @@ impl Metrics {
             benchmark_cpu_events: FloatGauge::default(),
             benchmark_ram_bandwidth: FloatGauge::default(),
             benchmark_disk_write: FloatGauge::default(),
+            benchmark_last_run: Gauge::default(),
             store_flush_duration: flush_buckets(),
             apps_expired: Counter::default(),
             app_removals: Counter::default(),
@@ -241,6 +244,12 @@ impl Metrics {
             "benchmark_disk_write_bytes_per_second",
             "Sequential disk write speed of the last host benchmark",
             m.benchmark_disk_write.clone(),
+        );
+        r.register_with_unit(
+            "benchmark_last_run_timestamp",
+            "Unix time the host benchmark in use was measured; it moves every bench.period",
+            Unit::Seconds,
+            m.benchmark_last_run.clone(),
         );
         r.register_with_unit(
             "store_flush_duration",

@@ -16,6 +16,7 @@ pub mod handle;
 pub mod members;
 mod outcomes;
 mod ports;
+mod rebench;
 pub mod registry;
 mod service;
 mod startup;
@@ -76,6 +77,8 @@ pub struct Daemon {
     network: NetworkHandle,
     metrics: Metrics,
     bench: Option<crate::bench::BenchReport>,
+    /// Reports of the periodic re-benchmark (`bench.period`).
+    bench_reports: tokio::sync::watch::Receiver<Option<crate::bench::BenchReport>>,
     started: Instant,
     /// Earliest time the protocol asked to be woken.
     next_timer: Option<Millis>,

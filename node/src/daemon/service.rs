@@ -55,6 +55,7 @@ impl Daemon {
                 ev = runtime_events.recv() => self.on_runtime_event(ev),
                 _ = sleep => self.on_tick(),
                 _ = watchdog.tick() => self.on_watchdog().await,
+                Ok(()) = self.bench_reports.changed() => self.on_bench_report(),
                 _ = &mut shutdown => break,
             }
         }

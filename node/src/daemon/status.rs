@@ -253,10 +253,26 @@ impl Daemon {
             ids.push(self.id);
         }
         ids.sort();
+        // Who each node is, for `app explain`'s table: geo, tier, score, address.
+        let mut members = serde_json::Map::new();
         for id in &ids {
             if let Some(info) = self.view.info(*id) {
                 if self.view.is_live(*id, now) || *id == self.id {
                     nodes.push(info.clone());
+                    let ip = if *id == self.id {
+                        super::members::advertised_ip(&self.facts.advertise_addr)
+                    } else {
+                        self.members.get(id).and_then(|m| m.ip())
+                    };
+                    members.insert(
+                        info.id.clone(),
+                        serde_json::json!({
+                            "geo": info.geo.to_string(),
+                            "tier": info.tier.to_string(),
+                            "bench_score": info.bench_score,
+                            "ip": ip,
+                        }),
+                    );
                 }
             }
         }
@@ -301,6 +317,7 @@ impl Daemon {
             "running": running.iter().map(|r| r.node.clone()).collect::<Vec<_>>(),
             "nodes": per_node,
             "outcomes": outcomes,
+            "members": members,
         }))
     }
 }

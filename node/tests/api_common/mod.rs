@@ -273,7 +273,17 @@ impl Backend for TestBackend {
 
     async fn explain(&self, name: String) -> Result<serde_json::Value, ApiError> {
         self.app(name.clone()).await?;
-        Ok(serde_json::json!({ "app": name, "eligible": [NODE_ID], "excluded": [] }))
+        // The daemon's shape (see `Daemon::explain`): one node, this one, hosting the app.
+        Ok(serde_json::json!({
+            "app": name,
+            "height": self.height(),
+            "instances": 1,
+            "running": [NODE_ID],
+            "nodes": { NODE_ID: "placed: picked in the continent pass" },
+            "members": { NODE_ID: {
+                "geo": "EU_DE_HE", "tier": "cumulus", "bench_score": 100.0, "ip": "127.0.0.1"
+            } },
+        }))
     }
 
     async fn metrics(&self) -> String {
