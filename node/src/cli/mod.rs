@@ -4,6 +4,7 @@
 pub mod app;
 pub mod bench;
 pub mod doctor;
+pub mod ingress;
 pub mod key;
 pub mod remote;
 pub mod run;
