@@ -10,8 +10,10 @@ pub mod client;
 pub mod error;
 pub mod extract;
 pub mod listen;
+pub mod fluxos;
 pub mod server;
 pub mod types;
+pub mod watch;
 
 pub use backend::Backend;
 pub use error::ApiError;

@@ -22,6 +22,7 @@ pub mod app;
 pub mod bench;
 pub mod doctor;
 pub mod explain;
+pub mod ingress;
 pub mod key;
 pub mod out;
 pub mod remote;

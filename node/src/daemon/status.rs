@@ -180,12 +180,16 @@ impl Daemon {
 
     /// Live nodes that reported running `app`.
     fn hosts(&self, app: &str) -> Vec<NodeId> {
+        self.reports(app).into_iter().map(|(p, _)| p).collect()
+    }
+
+    /// Live nodes that reported running `app`, with the time of their latest report.
+    fn reports(&self, app: &str) -> Vec<(NodeId, scheduler::protocol::Millis)> {
         let now = self.clock.now();
         self.view
             .locations(app)
             .into_iter()
-            .map(|(p, _)| p)
-            .filter(|p| *p == self.id || self.view.is_live(*p, now))
+            .filter(|(p, _)| *p == self.id || self.view.is_live(*p, now))
             .collect()
     }
 
@@ -219,11 +223,18 @@ impl Daemon {
             .flat_map(|c| c.ports.iter().copied())
             .collect();
         let mut out = Vec::new();
-        for node in self.hosts(name) {
-            let ip = if node == self.id {
-                super::members::advertised_ip(&self.facts.advertise_addr)
+        for (node, reported_at) in self.reports(name) {
+            let (ip, host_uptime_secs) = if node == self.id {
+                (
+                    super::members::advertised_ip(&self.facts.advertise_addr),
+                    self.started.elapsed().as_secs(),
+                )
             } else {
-                self.members.get(&node).and_then(|o| o.ip())
+                let observed = self.members.get(&node);
+                (
+                    observed.and_then(|o| o.ip()),
+                    observed.map_or(0, |o| o.last.claimed_uptime_secs),
+                )
             };
             let Some(ip) = ip else { continue };
             let host = if ip.contains(':') {
@@ -236,6 +247,8 @@ impl Daemon {
                 addresses: ports.iter().map(|p| format!("{host}:{p}")).collect(),
                 ip,
                 ports: ports.clone(),
+                reported_at_ms: reported_at,
+                host_uptime_secs,
             });
         }
         Ok(out)

@@ -268,6 +268,8 @@ impl Backend for TestBackend {
             ip: "127.0.0.1".to_owned(),
             addresses: ports.iter().map(|p| format!("127.0.0.1:{p}")).collect(),
             ports,
+            reported_at_ms: 1_700_000_000_000,
+            host_uptime_secs: 3_725,
         }])
     }
 
