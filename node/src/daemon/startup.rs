@@ -75,11 +75,16 @@ pub async fn start(
     }
 
     let clock = Clock::new(&config.chain);
-    let registry = Registry::load(store.clone())?;
+    let registry = Registry::load(store.clone(), clock.chain, clock.height())?;
     let mut view = View::new(clock.chain, Params::default());
     let now = clock.now();
-    for msg in registry.replay() {
-        let _ = view.apply(&msg, now);
+    for app in registry.ledger().apps() {
+        let change = scheduler::ledger::Change {
+            key: scheduler::ledger::name_key(app.name()),
+            before: None,
+            after: Some(app.clone()),
+        };
+        view.apply_ledger_change(&change, now);
     }
 
     let options = NetworkOptions::from_config(&config.network)?;
