@@ -18,6 +18,7 @@ pub mod registry;
 mod service;
 mod startup;
 mod status;
+mod sync;
 pub mod wire;
 
 use std::collections::BTreeSet;
@@ -90,4 +91,8 @@ pub struct Daemon {
     stopping: bool,
     /// Apps with per-app gauge series, and when those were last refreshed.
     app_series: gauges::AppSeries,
+    /// When each peer's ledger summary was last answered with a batch.
+    sync_answered: std::collections::BTreeMap<NodeId, Millis>,
+    /// When every peer is next sent a ledger summary.
+    next_resync: Millis,
 }

@@ -71,6 +71,7 @@ impl Daemon {
         }
         let t = std::time::Instant::now();
         self.prune_ledger();
+        self.resync(now);
         self.view.refresh(now);
         self.drive(Input::Tick);
         self.metrics
@@ -120,6 +121,7 @@ impl Daemon {
             }
             NetworkEvent::PeerDisconnected(peer) => {
                 self.peers.remove(&peer);
+                self.sync_answered.remove(&peer);
             }
         }
     }
@@ -136,7 +138,7 @@ impl Daemon {
             msgs.push(Message::Announcement(a));
         }
         msgs.push(Message::RunningReport(self.running_report()));
-        msgs.extend(self.registry.ledger().actions().map(|a| a.payload.clone()));
+        msgs.push(Message::LedgerSummary(self.ledger_summary()));
         for m in msgs {
             self.send_message(peer, m, now);
         }
@@ -162,6 +164,7 @@ impl Daemon {
                     let _ = self.view.apply(&msg, now);
                 }
             }
+            Message::LedgerSummary(s) => self.on_ledger_summary(from, &s),
             m @ (Message::AppRegistration(_) | Message::AppRenewal(_) | Message::AppCancel(_)) => {
                 match self.registry.receive(m, height, Origin::Peer) {
                     Ok(acc) => self.apply_owner_action(acc, false),

@@ -140,6 +140,8 @@ pub async fn start(
         requests: req_rx,
         stopping: false,
         app_series: Default::default(),
+        sync_answered: Default::default(),
+        next_resync: 0,
     };
     daemon.announce_self_locally();
     daemon.adopt_running().await;

@@ -356,6 +356,33 @@ impl<T: Clone> Ledger<T> {
         self.digest
     }
 
+    /// The actions held split into `n` buckets by the first byte of their id modulo `n`:
+    /// per bucket the count and the first 8 bytes of the XOR of its ids. Two nodes
+    /// exchange these to find which part of their ledgers differ (anti-entropy).
+    pub fn buckets(&self, n: usize) -> Vec<(u32, u64)> {
+        let n = n.max(1);
+        let mut out = vec![(0u32, 0u64); n];
+        for id in self.actions.keys() {
+            let b = &mut out[bucket_of(id, n)];
+            b.0 += 1;
+            let mut head = [0u8; 8];
+            head.copy_from_slice(&id[..8]);
+            b.1 ^= u64::from_be_bytes(head);
+        }
+        out
+    }
+
+    /// The actions of the buckets marked in `which` (see [`Ledger::buckets`]).
+    pub fn actions_in_buckets<'a>(
+        &'a self,
+        which: &'a [bool],
+    ) -> impl Iterator<Item = &'a Action<T>> + 'a {
+        let n = which.len().max(1);
+        self.actions
+            .values()
+            .filter(move |a| which.get(bucket_of(&a.id, n)).copied().unwrap_or(false))
+    }
+
     /// Names with a tombstone now.
     pub fn tombstones(&self) -> usize {
         self.tombs.len()
@@ -570,6 +597,10 @@ impl<T: Clone> Ledger<T> {
     pub fn check(&self) -> Result<(), LedgerCheckError> {
         check::check(self)
     }
+}
+
+fn bucket_of(id: &ActionId, n: usize) -> usize {
+    usize::from(id[0]) % n
 }
 
 fn diff(old: &BTreeMap<String, LedgerApp>, new: &BTreeMap<String, LedgerApp>) -> Vec<Change> {
