@@ -87,6 +87,10 @@ pub struct Metrics {
     pub bids_lost: Counter,
     /// Capacity reservations held for open bids.
     pub reservations_open: Gauge,
+    /// Ledger summaries received that matched this node's ledger.
+    pub ledger_in_sync: Counter,
+    /// Owner actions sent to peers whose ledger summary differed.
+    pub ledger_sync_actions: Counter,
     /// Apps this node should run (won and unexpired).
     pub apps_desired: Gauge,
     /// Apps whose containers all run.
@@ -133,6 +137,8 @@ impl Metrics {
             bids_won: Counter::default(),
             bids_lost: Counter::default(),
             reservations_open: Gauge::default(),
+            ledger_in_sync: Counter::default(),
+            ledger_sync_actions: Counter::default(),
             apps_desired: Gauge::default(),
             apps_running: Gauge::default(),
             app_instances_desired: Family::default(),
@@ -172,6 +178,16 @@ impl Metrics {
             m.messages_rejected.clone(),
         );
         r.register("bids_placed", "Bids this node sent", m.bids_placed.clone());
+        r.register(
+            "ledger_in_sync",
+            "Ledger summaries from peers that matched this node's app ledger",
+            m.ledger_in_sync.clone(),
+        );
+        r.register(
+            "ledger_sync_actions",
+            "Owner actions sent to peers whose ledger summary differed (anti-entropy)",
+            m.ledger_sync_actions.clone(),
+        );
         r.register(
             "bids_won",
             "Bids that ended in an assignment to this node",

@@ -104,6 +104,7 @@ impl Net {
             owner: "o".into(),
             demand: app.clone(),
             spec_bytes: 100,
+            ports: Vec::new(),
         });
         let msg = Msg::Register(rec);
         self.view.apply(&msg, now).unwrap();

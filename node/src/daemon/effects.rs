@@ -146,8 +146,8 @@ impl Daemon {
                 app: app.to_string(),
                 spec_hash: self
                     .registry
-                    .get(app)
-                    .map(|s| SpecHash::of(s.registration.action.spec_json.as_bytes()))
+                    .spec_json(app)
+                    .map(|j| SpecHash::of(j.as_bytes()))
                     .unwrap_or(SpecHash([0; 32])),
             })
             .collect();
@@ -250,8 +250,7 @@ impl Daemon {
 
     pub(super) fn plan_of(&self, app: &str) -> Option<crate::runtime::AppPlan> {
         let spec = self.registry.spec(app)?;
-        let stored = self.registry.get(app)?;
-        let hash = SpecHash::of(stored.registration.action.spec_json.as_bytes()).to_string();
+        let hash = SpecHash::of(self.registry.spec_json(app)?.as_bytes()).to_string();
         match crate::runtime::AppPlan::from_spec(spec, &hash) {
             Ok(plan) => Some(plan),
             Err(e) => {

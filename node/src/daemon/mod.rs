@@ -21,6 +21,7 @@ pub mod registry;
 mod service;
 mod startup;
 mod status;
+mod sync;
 pub mod wire;
 
 use std::collections::BTreeSet;
@@ -99,4 +100,8 @@ pub struct Daemon {
     ports_swept: Millis,
     /// What happened to this node's starts, for `explain`.
     outcomes: outcomes::Outcomes,
+    /// When each peer's ledger summary was last answered with a batch.
+    sync_answered: std::collections::BTreeMap<NodeId, Millis>,
+    /// When every peer is next sent a ledger summary.
+    next_resync: Millis,
 }

@@ -85,11 +85,16 @@ pub async fn start(
     bench::cache::spawn_periodic(store.clone(), bench_options, config.bench.period, bench_tx);
 
     let clock = Clock::new(&config.chain);
-    let registry = Registry::load(store.clone())?;
+    let registry = Registry::load(store.clone(), clock.chain, clock.height())?;
     let mut view = View::new(clock.chain, Params::default());
     let now = clock.now();
-    for msg in registry.replay() {
-        let _ = view.apply(&msg, now);
+    for app in registry.ledger().apps() {
+        let change = scheduler::ledger::Change {
+            key: scheduler::ledger::name_key(app.name()),
+            before: None,
+            after: Some(app.clone()),
+        };
+        view.apply_ledger_change(&change, now);
     }
 
     let options = NetworkOptions::from_config(&config.network)?;
@@ -149,6 +154,8 @@ pub async fn start(
         app_series: Default::default(),
         ports_swept: 0,
         outcomes: Default::default(),
+        sync_answered: Default::default(),
+        next_resync: 0,
     };
     daemon.announce_self_locally();
     daemon.adopt_running().await;

@@ -162,6 +162,7 @@ impl Backend for TestBackend {
             },
             benchmark: None,
             peers: 1,
+            ledger: Default::default(),
             hosted,
         })
     }
