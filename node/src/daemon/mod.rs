@@ -86,6 +86,8 @@ pub struct Daemon {
     last_announcement: Option<NodeAnnouncement>,
     single_node: bool,
     docker_ok: bool,
+    /// The network's last verdict on gossip (readiness).
+    gossip: crate::network::health::GossipHealth,
     requests: mpsc::Receiver<Request>,
     stopping: bool,
     /// Apps with per-app gauge series, and when those were last refreshed.

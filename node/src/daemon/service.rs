@@ -117,6 +117,7 @@ impl Daemon {
             NetworkEvent::PeerDisconnected(peer) => {
                 self.peers.remove(&peer);
             }
+            NetworkEvent::GossipHealth(health) => self.gossip = health,
         }
     }
 

@@ -132,6 +132,7 @@ pub async fn start(
         last_announcement: None,
         single_node: config.network.single_node,
         docker_ok: runtime.ping().await.is_ok(),
+        gossip: Default::default(),
         requests: req_rx,
         stopping: false,
         app_series: Default::default(),
