@@ -78,6 +78,27 @@ pub struct DockerConfig {
     pub labels: Vec<String>,
     /// Appended to container, network and volume names (see `--docker-name-suffix`).
     pub name_suffix: String,
+    /// Address pool of app network subnets (CIDR).
+    pub app_subnet_pool: String,
+    /// Prefix length of one app network's subnet.
+    pub app_subnet_prefix: u8,
+}
+
+impl DockerConfig {
+    /// The app subnet pool, or an error naming the field at fault.
+    pub fn subnet_pool(&self) -> Result<crate::runtime::subnet::SubnetPool, ConfigError> {
+        let pool: ipnet::Ipv4Net = self.app_subnet_pool.parse().map_err(|e| {
+            invalid(
+                "docker.app_subnet_pool",
+                format!(
+                    "{:?} is not an IPv4 CIDR such as 172.23.0.0/16: {e}",
+                    self.app_subnet_pool
+                ),
+            )
+        })?;
+        crate::runtime::subnet::SubnetPool::new(pool, self.app_subnet_prefix)
+            .map_err(|e| invalid("docker.app_subnet_prefix", e))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -146,6 +167,8 @@ impl Default for Config {
                 socket: PathBuf::from("/var/run/docker.sock"),
                 labels: Vec::new(),
                 name_suffix: String::new(),
+                app_subnet_pool: crate::runtime::subnet::DEFAULT_POOL.into(),
+                app_subnet_prefix: crate::runtime::subnet::DEFAULT_PREFIX,
             },
             chain: ChainConfig {
                 genesis: 0,
@@ -256,6 +279,16 @@ impl Config {
                     file.docker.name_suffix,
                     d.docker.name_suffix,
                 ),
+                app_subnet_pool: pick(
+                    args.docker.app_subnet_pool.clone(),
+                    file.docker.app_subnet_pool,
+                    d.docker.app_subnet_pool,
+                ),
+                app_subnet_prefix: pick(
+                    args.docker.app_subnet_prefix,
+                    file.docker.app_subnet_prefix,
+                    d.docker.app_subnet_prefix,
+                ),
             },
             chain: ChainConfig {
                 genesis: pick(args.chain.genesis, file.chain.genesis, d.chain.genesis),
@@ -302,6 +335,7 @@ impl Config {
                 "use only ASCII letters, digits, '_' and '-' (it becomes part of Docker names)",
             ));
         }
+        self.docker.subnet_pool()?;
         if self.chain.block_time < Duration::from_millis(10) {
             return Err(invalid("chain.block_time", "must be at least 10ms"));
         }

@@ -31,6 +31,8 @@ pub enum StartupError {
     Registry(#[from] super::registry::RegistryError),
     #[error("{0}")]
     Network(#[from] crate::network::NetworkError),
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
     #[error("benchmark: {0}")]
     Bench(#[from] crate::bench::cache::BenchCacheError),
     #[error("data directory {path}: {source} (set node.data_dir to a writable directory)")]
@@ -94,6 +96,7 @@ pub async fn start(
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+    rt_cfg.subnet_pool = config.docker.subnet_pool()?;
     if !config.docker.name_suffix.is_empty() {
         crate::runtime::plan::set_name_suffix(&config.docker.name_suffix);
     }

@@ -32,6 +32,7 @@ mod lifecycle;
 pub mod plan;
 mod prepare;
 mod removal;
+pub mod subnet;
 mod supervisor;
 
 use std::collections::HashMap;
@@ -88,6 +89,8 @@ pub struct RuntimeConfig {
     /// How long after `prepare` a `start_app` trusts the images it pulled (instead of
     /// pulling again under [`PullPolicy::Always`]) and the containers it created.
     pub prepared_image_max_age: Duration,
+    /// Where app network subnets come from (see [`subnet`]).
+    pub subnet_pool: subnet::SubnetPool,
 }
 
 impl RuntimeConfig {
@@ -108,6 +111,7 @@ impl RuntimeConfig {
             // tag it was prepared with only while that tag is unlikely to have moved, and
             // past it the start pulls as it would without preparation.
             prepared_image_max_age: Duration::from_secs(10 * 60),
+            subnet_pool: subnet::SubnetPool::default(),
         }
     }
 }
