@@ -24,6 +24,9 @@ struct Net {
     running: Vec<Vec<Arc<str>>>,
     /// Drop every message for which this returns true.
     drop: DropRule,
+    /// Nodes on which something else holds the apps' host ports (told before each call,
+    /// as the daemon does after trying to bind them).
+    ports_taken: Vec<bool>,
 }
 
 impl Net {
@@ -52,6 +55,7 @@ impl Net {
             queue: VecDeque::new(),
             running: vec![Vec::new(); n],
             drop: Box::new(|_, _, _| false),
+            ports_taken: vec![false; n],
         }
     }
 
@@ -80,6 +84,14 @@ impl Net {
             if !self.alive[to as usize] || !self.alive[from as usize] {
                 continue;
             }
+            if let Msg::CallForBids { app, .. } = &m {
+                let input = Input::HostPorts {
+                    app: app.clone(),
+                    free: !self.ports_taken[to as usize],
+                };
+                let outs = self.nodes[to as usize].handle(input, now, &self.view);
+                assert!(outs.is_empty(), "a port answer alone does nothing");
+            }
             let outs =
                 self.nodes[to as usize].handle(Input::Message { from, msg: &m }, now, &self.view);
             self.apply(to, outs, now);
@@ -96,6 +108,12 @@ impl Net {
         let msg = Msg::Register(rec);
         self.view.apply(&msg, now).unwrap();
         for i in 0..self.nodes.len() {
+            // As the daemon does before a registration reaches the protocol.
+            let input = Input::HostPorts {
+                app: Arc::from(app.name.as_str()),
+                free: !self.ports_taken[i],
+            };
+            assert!(self.nodes[i].handle(input, now, &self.view).is_empty());
             let outs = self.nodes[i].handle(Input::Message { from: 0, msg: &msg }, now, &self.view);
             self.apply(i as u32, outs, now);
         }
@@ -294,4 +312,30 @@ fn owner_cancel_removes_every_instance_at_once() {
     assert!(net.hosts("gone").is_empty());
     net.run(10_000, 60_000);
     assert!(net.hosts("gone").is_empty(), "never re-placed");
+}
+
+#[test]
+fn nodes_whose_host_ports_are_taken_decline_and_the_app_lands_elsewhere() {
+    let mut net = Net::new(12);
+    // Half the nodes have the app's host port taken by something else on the host.
+    for i in 0..6 {
+        net.ports_taken[i] = true;
+    }
+    net.register(&app("game", 3), 0);
+    net.run(0, 20_000);
+    let hosts = net.hosts("game");
+    assert_eq!(hosts.len(), 3, "{hosts:?}");
+    assert!(
+        hosts.iter().all(|&h| !net.ports_taken[h]),
+        "an app landed on a node whose port is taken: {hosts:?}"
+    );
+    // The other way round: the first six are free now, the rest taken.
+    for i in 0..12 {
+        net.ports_taken[i] = i >= 6;
+    }
+    net.register(&app("game2", 3), 30_000);
+    net.run(30_000, 50_000);
+    let hosts = net.hosts("game2");
+    assert_eq!(hosts.len(), 3, "{hosts:?}");
+    assert!(hosts.iter().all(|&h| h < 6), "{hosts:?}");
 }

@@ -9,6 +9,7 @@ pub mod backend;
 pub mod client;
 pub mod error;
 pub mod extract;
+pub mod listen;
 pub mod server;
 pub mod types;
 

@@ -63,14 +63,19 @@ pub fn router<B: Backend>(backend: B) -> Router {
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then lets open requests finish.
+/// Connections are bounded as [`super::listen`] describes.
 pub async fn serve<B: Backend>(
     listener: tokio::net::TcpListener,
     backend: B,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(backend))
-        .with_graceful_shutdown(shutdown)
-        .await
+    super::listen::serve(
+        listener,
+        router(backend),
+        super::listen::Limits::for_this_process(),
+        shutdown,
+    )
+    .await
 }
 
 async fn healthz() -> &'static str {

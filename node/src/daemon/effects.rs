@@ -39,6 +39,7 @@ impl Daemon {
         let now = self.clock.now();
         if let Input::Message { from, msg } = &input {
             log_placement("received", *from, msg);
+            self.check_host_ports(msg);
         }
         let outs = self.node.handle(input, now, &self.view);
         let mut queue: VecDeque<Output<NodeId>> = outs.into();
@@ -51,6 +52,7 @@ impl Daemon {
             }
             let Some(msg) = own.pop_front() else { break };
             self.count_bid_outcome(&msg);
+            self.check_host_ports(&msg);
             let id = self.id;
             queue.extend(self.node.handle(
                 Input::Message {

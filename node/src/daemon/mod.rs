@@ -14,6 +14,7 @@ mod effects;
 mod gauges;
 pub mod handle;
 pub mod members;
+mod ports;
 pub mod registry;
 mod service;
 mod startup;
@@ -92,4 +93,6 @@ pub struct Daemon {
     stopping: bool,
     /// Apps with per-app gauge series, and when those were last refreshed.
     app_series: gauges::AppSeries,
+    /// When the host ports of every registered app were last checked (`ports`).
+    ports_swept: Millis,
 }

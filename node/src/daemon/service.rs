@@ -68,6 +68,7 @@ impl Daemon {
         }
         let t = std::time::Instant::now();
         self.view.refresh(now);
+        self.sweep_host_ports(now);
         self.drive(Input::Tick);
         self.metrics
             .reconcile_duration

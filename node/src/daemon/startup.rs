@@ -139,6 +139,7 @@ pub async fn start(
         requests: req_rx,
         stopping: false,
         app_series: Default::default(),
+        ports_swept: 0,
     };
     daemon.announce_self_locally();
     daemon.adopt_running().await;

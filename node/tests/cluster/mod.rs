@@ -330,7 +330,7 @@ pub fn web_spec(name: &str, instances: u32, port: u16, expire: u32) -> String {
             "containerPorts": [8080],
             "containerData": "/data",
             "cpu": 0.1,
-            "ram": 64,
+            "ram": 128,
             "hdd": 1,
             "repoauth": ""
         }],
