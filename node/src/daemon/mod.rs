@@ -82,6 +82,8 @@ pub struct Daemon {
     /// Apps with a start task running (a second start waits for the first).
     starting: BTreeSet<Arc<str>>,
     peers: BTreeSet<NodeId>,
+    /// Peers whose last connection closed, and when.
+    disconnected: std::collections::BTreeMap<NodeId, Millis>,
     /// Bids this node placed, by (app, round), and when their reservation lapses.
     bids: std::collections::BTreeMap<(Arc<str>, u64), Millis>,
     last_announcement: Option<NodeAnnouncement>,

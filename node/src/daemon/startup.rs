@@ -131,6 +131,7 @@ pub async fn start(
         tasks: JoinSet::new(),
         starting: BTreeSet::new(),
         peers: BTreeSet::new(),
+        disconnected: Default::default(),
         bids: std::collections::BTreeMap::new(),
         last_announcement: None,
         single_node: config.network.single_node,
