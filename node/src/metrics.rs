@@ -93,6 +93,10 @@ pub struct Metrics {
     pub bids_lost: Counter,
     /// Capacity reservations held for open bids.
     pub reservations_open: Gauge,
+    /// Ledger summaries received that matched this node's ledger.
+    pub ledger_in_sync: Counter,
+    /// Owner actions sent to peers whose ledger summary differed.
+    pub ledger_sync_actions: Counter,
     /// Apps this node should run (won and unexpired).
     pub apps_desired: Gauge,
     /// Apps whose containers all run.
@@ -113,6 +117,8 @@ pub struct Metrics {
     pub benchmark_cpu_events: FloatGauge,
     pub benchmark_ram_bandwidth: FloatGauge,
     pub benchmark_disk_write: FloatGauge,
+    /// Unix time the benchmark in use was measured (a cached report keeps its own time).
+    pub benchmark_last_run: Gauge,
 
     // Store and lifecycle.
     pub store_flush_duration: Histogram,
@@ -140,6 +146,8 @@ impl Metrics {
             bids_won: Counter::default(),
             bids_lost: Counter::default(),
             reservations_open: Gauge::default(),
+            ledger_in_sync: Counter::default(),
+            ledger_sync_actions: Counter::default(),
             apps_desired: Gauge::default(),
             apps_running: Gauge::default(),
             app_instances_desired: Family::default(),
@@ -151,6 +159,7 @@ impl Metrics {
             benchmark_cpu_events: FloatGauge::default(),
             benchmark_ram_bandwidth: FloatGauge::default(),
             benchmark_disk_write: FloatGauge::default(),
+            benchmark_last_run: Gauge::default(),
             store_flush_duration: flush_buckets(),
             apps_expired: Counter::default(),
             app_removals: Counter::default(),
@@ -193,6 +202,16 @@ impl Metrics {
             m.gossip_isolated.clone(),
         );
         r.register("bids_placed", "Bids this node sent", m.bids_placed.clone());
+        r.register(
+            "ledger_in_sync",
+            "Ledger summaries from peers that matched this node's app ledger",
+            m.ledger_in_sync.clone(),
+        );
+        r.register(
+            "ledger_sync_actions",
+            "Owner actions sent to peers whose ledger summary differed (anti-entropy)",
+            m.ledger_sync_actions.clone(),
+        );
         r.register(
             "bids_won",
             "Bids that ended in an assignment to this node",
@@ -265,6 +284,12 @@ impl Metrics {
             "benchmark_disk_write_bytes_per_second",
             "Sequential disk write speed of the last host benchmark",
             m.benchmark_disk_write.clone(),
+        );
+        r.register_with_unit(
+            "benchmark_last_run_timestamp",
+            "Unix time the host benchmark in use was measured; it moves every bench.period",
+            Unit::Seconds,
+            m.benchmark_last_run.clone(),
         );
         r.register_with_unit(
             "store_flush_duration",

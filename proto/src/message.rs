@@ -192,6 +192,34 @@ pub struct RunningReport {
     pub apps: Vec<RunningApp>,
 }
 
+/// Buckets of a [`LedgerSummary`]: owner actions grouped by the first byte of their id
+/// modulo this. 64 keeps a summary under 1 KB while a node holding 1,000 apps that
+/// misses one action is sent only its bucket, about 1/64 of the ledger.
+pub const LEDGER_BUCKETS: usize = 64;
+
+/// One bucket of a ledger summary: how many actions, and the first 8 bytes of the XOR
+/// of their ids (big-endian).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketDigest {
+    pub count: u32,
+    pub xor: u64,
+}
+
+/// A node's compact summary of the app ledger it holds (anti-entropy). Sent to a peer on
+/// connect, after a sync batch, and periodically; the peer answers by sending, one at a
+/// time, the owner actions of every bucket whose digest differs from its own, then its
+/// own summary — until the two match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerSummary {
+    pub node: NodeId,
+    /// Owner actions held.
+    pub count: u64,
+    /// XOR of their ids (SHA-256 of the bytes each owner signed).
+    pub xor: [u8; 32],
+    /// Exactly [`LEDGER_BUCKETS`] entries.
+    pub buckets: Vec<BucketDigest>,
+}
+
 /// Every protocol message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -207,6 +235,7 @@ pub enum Message {
     Decline(Decline),
     GroupBeat(GroupBeat),
     Stop(Stop),
+    LedgerSummary(LedgerSummary),
 }
 
 impl Message {
@@ -214,9 +243,10 @@ impl Message {
     pub fn topic(&self) -> Topic {
         match self {
             Message::Announcement(_) => Topic::Announcements,
-            Message::AppRegistration(_) | Message::AppRenewal(_) | Message::AppCancel(_) => {
-                Topic::Apps
-            }
+            Message::AppRegistration(_)
+            | Message::AppRenewal(_)
+            | Message::AppCancel(_)
+            | Message::LedgerSummary(_) => Topic::Apps,
             Message::Bid(_) | Message::CallForBids(_) | Message::Decline(_) => Topic::Bids,
             Message::Assignment(_) | Message::Stop(_) => Topic::Assignments,
             Message::RunningReport(_) | Message::GroupBeat(_) => Topic::Running,
@@ -237,6 +267,7 @@ impl Message {
             Message::Decline(_) => "decline",
             Message::GroupBeat(_) => "group_beat",
             Message::Stop(_) => "stop",
+            Message::LedgerSummary(_) => "ledger_summary",
         }
     }
 
@@ -252,6 +283,7 @@ impl Message {
             Message::Decline(m) => Some(("node", &m.node)),
             Message::GroupBeat(m) => Some(("node", &m.node)),
             Message::Stop(m) => Some(("coordinator", &m.coordinator)),
+            Message::LedgerSummary(m) => Some(("node", &m.node)),
             Message::AppRegistration(_) | Message::AppRenewal(_) | Message::AppCancel(_) => None,
         }
     }

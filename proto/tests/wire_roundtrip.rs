@@ -51,6 +51,7 @@ round_trip_each_type! {
     decline_round_trips: decline() => Message::Decline;
     group_beat_round_trips: group_beat() => Message::GroupBeat;
     stop_round_trips: stop() => Message::Stop;
+    ledger_summary_round_trips: ledger_summary() => Message::LedgerSummary;
 }
 
 proptest! {

@@ -72,6 +72,7 @@ pub mod fasthash;
 mod from_spec;
 pub mod index;
 pub mod invariants;
+pub mod ledger;
 pub mod model;
 pub mod protocol;
 pub mod ranking;

@@ -85,9 +85,9 @@ impl Net {
                 continue;
             }
             if let Msg::CallForBids { app, .. } = &m {
-                let input = Input::HostPorts {
+                let input = Input::LocalCheck {
                     app: app.clone(),
-                    free: !self.ports_taken[to as usize],
+                    ok: !self.ports_taken[to as usize],
                 };
                 let outs = self.nodes[to as usize].handle(input, now, &self.view);
                 assert!(outs.is_empty(), "a port answer alone does nothing");
@@ -104,14 +104,15 @@ impl Net {
             owner: "o".into(),
             demand: app.clone(),
             spec_bytes: 100,
+            ports: Vec::new(),
         });
         let msg = Msg::Register(rec);
         self.view.apply(&msg, now).unwrap();
         for i in 0..self.nodes.len() {
             // As the daemon does before a registration reaches the protocol.
-            let input = Input::HostPorts {
+            let input = Input::LocalCheck {
                 app: Arc::from(app.name.as_str()),
-                free: !self.ports_taken[i],
+                ok: !self.ports_taken[i],
             };
             assert!(self.nodes[i].handle(input, now, &self.view).is_empty());
             let outs = self.nodes[i].handle(Input::Message { from: 0, msg: &msg }, now, &self.view);

@@ -9,16 +9,18 @@ pub mod backend;
 pub mod client;
 pub mod error;
 pub mod extract;
+pub mod fluxos;
 pub mod listen;
 pub mod server;
 pub mod types;
+pub mod watch;
 
 pub use backend::Backend;
 pub use error::ApiError;
 pub use server::{router, serve};
 pub use types::{
-    AppStatus, CapacityStatus, ErrorBody, ErrorDetail, HostedApp, InstanceLocation, NodeStatus,
-    PeerStatus, ReadyCheck, ReadyStatus,
+    AppStatus, CapacityStatus, ErrorBody, ErrorDetail, HostedApp, InstanceLocation, LedgerStatus,
+    NodeStatus, PeerStatus, ReadyCheck, ReadyStatus,
 };
 
 /// Where the CLI finds the API unless told otherwise (`--api`, `FLUXNODE_API`): this

@@ -27,8 +27,27 @@ pub struct NodeStatus {
     pub benchmark: Option<serde_json::Value>,
     /// Peers with an open connection.
     pub peers: usize,
+    /// The app ledger as this node holds it: nodes holding the same owner actions show
+    /// the same digest.
+    #[serde(default)]
+    pub ledger: LedgerStatus,
     /// Apps this node hosts.
     pub hosted: Vec<HostedApp>,
+}
+
+/// A summary of a node's app ledger.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerStatus {
+    /// Apps held (live, expired or cancelled, until they leave at their end height).
+    pub apps: usize,
+    /// Owner actions held.
+    pub actions: usize,
+    /// `count:hex` of the XOR of the held actions' ids.
+    pub digest: String,
+    /// Names whose ended apps left a tombstone.
+    pub tombstones: usize,
+    /// Owner actions this node checked (signature, validation) since it started.
+    pub checks: u64,
 }
 
 /// A node's capacity, after its system reserve. `free = total - used - reserved`.
@@ -86,6 +105,14 @@ pub struct InstanceLocation {
     pub ports: Vec<u16>,
     /// `ip:port` for each port (`[ip]:port` for IPv6).
     pub addresses: Vec<String>,
+    /// When this node received the host's latest running report for the app, unix ms
+    /// (0 when unknown). FluxOS's `broadcastedAt` is built from it.
+    #[serde(default)]
+    pub reported_at_ms: u64,
+    /// The uptime the host claims in its latest announcement, seconds (FluxOS's
+    /// `osUptime`); 0 when unknown.
+    #[serde(default)]
+    pub host_uptime_secs: u64,
 }
 
 /// A connected peer.

@@ -127,6 +127,17 @@ pub struct DockerArgs {
         value_name = "SUFFIX"
     )]
     pub name_suffix: Option<String>,
+    /// Loopback registry (`HOST:PORT`, e.g. `127.0.0.1:5000`) images may be pulled from
+    /// (repeatable). Any other `localhost`/`127.*`/`::1` registry is refused: on a real
+    /// node it would run whatever this host serves under the app owner's name. For local
+    /// testnets and tests.
+    #[arg(
+        long = "docker-loopback-registry",
+        env = "FLUXNODE_DOCKER_LOOPBACK_REGISTRIES",
+        value_delimiter = ',',
+        value_name = "HOST:PORT"
+    )]
+    pub loopback_registries: Option<Vec<String>>,
     /// Address pool app networks take their subnets from (FluxOS: 172.23.0.0/16).
     #[arg(
         long = "docker-app-subnet-pool",

@@ -146,8 +146,8 @@ impl Daemon {
                 app: app.to_string(),
                 spec_hash: self
                     .registry
-                    .get(app)
-                    .map(|s| SpecHash::of(s.registration.action.spec_json.as_bytes()))
+                    .spec_json(app)
+                    .map(|j| SpecHash::of(j.as_bytes()))
                     .unwrap_or(SpecHash([0; 32])),
             })
             .collect();
@@ -250,8 +250,7 @@ impl Daemon {
 
     pub(super) fn plan_of(&self, app: &str) -> Option<crate::runtime::AppPlan> {
         let spec = self.registry.spec(app)?;
-        let stored = self.registry.get(app)?;
-        let hash = SpecHash::of(stored.registration.action.spec_json.as_bytes()).to_string();
+        let hash = SpecHash::of(self.registry.spec_json(app)?.as_bytes()).to_string();
         match crate::runtime::AppPlan::from_spec(spec, &hash) {
             Ok(plan) => Some(plan),
             Err(e) => {
@@ -267,9 +266,12 @@ impl Daemon {
         }
         let Some(plan) = self.plan_of(&app) else {
             // Not runnable here: give the instance back so another node takes it.
+            self.outcomes
+                .not_runnable(&app, "its spec does not make a runnable plan here");
             self.drive(Input::ContainerFailed { app });
             return;
         };
+        self.outcomes.starting(&app);
         self.starting.insert(app.clone());
         let rt = self.runtime.clone();
         self.tasks.spawn(async move {
@@ -304,9 +306,9 @@ impl Daemon {
         self.metrics
             .store_flush_duration
             .observe(t.elapsed().as_secs_f64());
+        // Counted in `fluxnode_errors_total{kind="store"}` by the store itself.
         if let Err(e) = r {
             tracing::error!(error = %e, "store write failed");
-            self.error("store");
         }
     }
 
@@ -326,10 +328,12 @@ impl Daemon {
                                 .observe(p.duration.as_secs_f64());
                         }
                         tracing::info!(app = %app, ms = report.elapsed.as_millis() as u64, "app running");
+                        self.outcomes.running(&app);
                         self.drive(Input::ContainerStarted { app });
                     }
                     Err(e) => {
                         tracing::warn!(app = %app, error = %e, "app failed to start; releasing it");
+                        self.outcomes.failed(&app, &e);
                         self.error(e.kind().as_str());
                         self.drive(Input::ContainerFailed { app });
                     }

@@ -14,11 +14,14 @@ mod effects;
 mod gauges;
 pub mod handle;
 pub mod members;
+mod outcomes;
 mod ports;
+mod rebench;
 pub mod registry;
 mod service;
 mod startup;
 mod status;
+mod sync;
 pub mod wire;
 
 use std::collections::BTreeSet;
@@ -75,6 +78,8 @@ pub struct Daemon {
     network: NetworkHandle,
     metrics: Metrics,
     bench: Option<crate::bench::BenchReport>,
+    /// Reports of the periodic re-benchmark (`bench.period`).
+    bench_reports: tokio::sync::watch::Receiver<Option<crate::bench::BenchReport>>,
     started: Instant,
     /// Earliest time the protocol asked to be woken.
     next_timer: Option<Millis>,
@@ -97,4 +102,10 @@ pub struct Daemon {
     app_series: gauges::AppSeries,
     /// When the host ports of every registered app were last checked (`ports`).
     ports_swept: Millis,
+    /// What happened to this node's starts, for `explain`.
+    outcomes: outcomes::Outcomes,
+    /// When each peer's ledger summary was last answered with a batch.
+    sync_answered: std::collections::BTreeMap<NodeId, Millis>,
+    /// When every peer is next sent a ledger summary.
+    next_resync: Millis,
 }

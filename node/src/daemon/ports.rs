@@ -1,6 +1,10 @@
-//! Host ports at bid time: before the protocol considers a call for bids, the daemon tries
+//! What only this host can tell about running an app, at bid time: its host ports are
+//! free, and its images come from registries this node may pull from
+//! ([`crate::runtime::registries`]).
+//!
+//! Host ports: before the protocol considers a call for bids, the daemon tries
 //! to bind every host port of the app on the address containers publish on, and tells the
-//! protocol ([`Input::HostPorts`]). A port held by anything on the host (another app, a
+//! protocol ([`Input::LocalCheck`]). A port held by anything on the host (another app, a
 //! service outside fluxnode) makes the node decline, so the app goes to a node where it can
 //! start instead of landing here every round and failing "port already allocated".
 //!
@@ -69,9 +73,6 @@ impl Daemon {
             .iter()
             .flat_map(|c| c.ports.iter().copied())
             .collect();
-        if ports.is_empty() {
-            return;
-        }
         let Ok(ip) = self.runtime.config().advertise_ip.parse::<IpAddr>() else {
             return;
         };
@@ -79,11 +80,18 @@ impl Daemon {
         if let Some(port) = taken {
             tracing::debug!(app = %app, port, %ip, "host port taken on this node: not bidding");
         }
+        let registry = crate::runtime::registries::check_registries(
+            &plan,
+            &self.runtime.config().loopback_registries,
+        );
+        if let Err(e) = &registry {
+            tracing::debug!(app = %app, error = %e, "image registry refused here: not bidding");
+        }
         let now = self.clock.now();
         let outs = self.node.handle(
-            Input::HostPorts {
+            Input::LocalCheck {
                 app,
-                free: taken.is_none(),
+                ok: taken.is_none() && registry.is_ok(),
             },
             now,
             &self.view,

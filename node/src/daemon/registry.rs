@@ -1,50 +1,45 @@
-//! The app registry as this node holds it: every owner action exactly as the owner signed
-//! it, so the node can relay it to peers that join later and re-learn it after a restart.
+//! The daemon's edge of the app ledger ([`scheduler::ledger`], the one source of truth
+//! for owner actions): checks each action once as it enters — owner signature, spec
+//! validation, heights — turns it into a ledger action carrying its signed wire form,
+//! and keeps the store in step (`app_specs` tree, one record per action id), so an API
+//! success survives a crash and a restart re-learns the ledger.
 //!
-//! Checks here are the ones the protocol's `View` cannot make: owner signature, spec
-//! validation at the current height, owner of renewals and cancels, heights not in the
-//! future. Every accepted action is written to the store (`app_specs` tree) before it is
-//! acted on or answered, so an API success survives a crash.
+//! Validation runs at the registration's own height, not at the receiver's: every node
+//! then reaches the same verdict on the same registration, which the merge needs.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use proto::message::{
     AppCancel, AppRegistration, AppRenewal, Message, OwnerSignatureError, OwnerSigned,
+    owner_signing_bytes,
 };
+use proto::spec::AppSpec;
 use proto::validate::{ValidationContext, Violation, validate_json};
-use scheduler::protocol::{AppRecord, Msg};
+use scheduler::ledger::{
+    Action, ActionId, Change, Conflict, Ledger, LedgerApp, LedgerError, OwnerOp,
+};
+use scheduler::protocol::{AppRecord, ChainClock};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::store::{Store, StoreError, Tree};
 
 /// Heights an owner action may be ahead of this node's chain clock (clock skew between
-/// the owner's node and this one; two blocks is a minute at Flux's block time).
+/// the owner's node and this one; two blocks is a minute at Flux's block time). The same
+/// bound applies behind, for registrations sent to this node's API: a registration
+/// cannot be backdated to win a name that is already held.
 const HEIGHT_SLACK: u64 = 2;
 
 /// Most blocks a renewal may extend an app by: FluxOS's maximum `expire` after the PON fork.
 const MAX_RENEW_BLOCKS: u32 = proto::validate::limits::EXPIRE_MAX as u32;
 
-/// One app's owner actions as stored.
+/// The format the store held before the ledger: one record per app name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoredApp {
-    pub registration: OwnerSigned<AppRegistration>,
-    pub renewal: Option<OwnerSigned<AppRenewal>>,
-    pub cancel: Option<OwnerSigned<AppCancel>>,
-}
-
-impl StoredApp {
-    /// The app's owner actions as wire messages, registration first.
-    pub fn messages(&self) -> Vec<Message> {
-        let mut v = vec![Message::AppRegistration(self.registration.clone())];
-        if let Some(r) = &self.renewal {
-            v.push(Message::AppRenewal(r.clone()));
-        }
-        if let Some(c) = &self.cancel {
-            v.push(Message::AppCancel(c.clone()));
-        }
-        v
-    }
+struct LegacyStoredApp {
+    registration: OwnerSigned<AppRegistration>,
+    renewal: Option<OwnerSigned<AppRenewal>>,
+    cancel: Option<OwnerSigned<AppCancel>>,
 }
 
 /// Why an owner action was refused; the API maps these to 400/403/404/409.
@@ -64,6 +59,8 @@ pub enum RegistryError {
     },
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    Ledger(#[from] LedgerError),
     #[error("storing the app registry: {0}")]
     Store(#[from] StoreError),
 }
@@ -92,236 +89,318 @@ impl RegistryError {
     }
 }
 
-/// What an accepted action changes in the protocol's view.
+/// An action the ledger took in.
 #[derive(Debug, Clone)]
 pub struct Accepted {
-    pub msg: Msg<proto::keys::NodeId>,
-    /// Whether the action was new to this node (a duplicate is accepted but not relayed).
+    /// The app the action names.
+    pub app: String,
+    /// Whether it was new here (a duplicate is accepted but not relayed).
     pub new: bool,
+    /// Apps whose state changed.
+    pub changes: Vec<Change>,
+    /// The action as signed, to relay.
+    pub message: Message,
+}
+
+/// Where an action comes from: the API (first hop: the owner is told why it cannot
+/// win) or gossip (held whatever its fate, so every node ends with the same set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Api,
+    Peer,
 }
 
 #[derive(Debug)]
 pub struct Registry {
     store: Store,
-    apps: BTreeMap<String, StoredApp>,
-    specs: BTreeMap<String, Arc<proto::spec::AppSpec>>,
+    ledger: Ledger<Message>,
+    /// The parsed spec of every registration held, parsed once on entry.
+    specs: BTreeMap<ActionId, Arc<AppSpec>>,
+    /// Owner actions checked (signature and validation) since start: each action
+    /// entering once is checked once.
+    checks: u64,
+}
+
+/// The ledger id of an owner action: SHA-256 of the bytes its owner signed.
+fn action_id<A: proto::message::OwnerAction>(s: &OwnerSigned<A>) -> ActionId {
+    Sha256::digest(owner_signing_bytes(&s.owner, s.signed_at_ms, &s.action)).into()
+}
+
+fn hex(id: &ActionId) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Registry {
-    /// Loads the stored registry. A stored action that no longer parses is reported and
-    /// skipped, never deleted: the operator can inspect it.
-    pub fn load(store: Store) -> Result<Registry, RegistryError> {
-        let mut apps = BTreeMap::new();
-        let mut specs = BTreeMap::new();
-        for (name, stored) in store.list::<StoredApp>(Tree::AppSpecs)? {
-            match proto::spec::AppSpec::from_json(stored.registration.action.spec_json.as_bytes()) {
-                Ok(spec) => {
-                    specs.insert(name.clone(), Arc::new(spec));
-                    apps.insert(name, stored);
-                }
-                Err(e) => {
-                    tracing::warn!(app = %name, error = %e, "stored app spec no longer parses; skipped")
+    /// Loads the stored actions into a fresh ledger. A stored record that no longer
+    /// parses or validates is reported and skipped, never deleted: the operator can
+    /// inspect it. Records of the older per-app format are rewritten per action.
+    pub fn load(store: Store, clock: ChainClock, height: u64) -> Result<Registry, RegistryError> {
+        let mut r = Registry {
+            store: store.clone(),
+            ledger: Ledger::new(clock),
+            specs: BTreeMap::new(),
+            checks: 0,
+        };
+        for (key, value) in store.list::<serde_json::Value>(Tree::AppSpecs)? {
+            let messages = match serde_json::from_value::<Message>(value.clone()) {
+                Ok(m) => vec![m],
+                Err(_) => match serde_json::from_value::<LegacyStoredApp>(value) {
+                    Ok(old) => {
+                        store.delete(Tree::AppSpecs, &key)?;
+                        let mut v = vec![Message::AppRegistration(old.registration)];
+                        v.extend(old.renewal.map(Message::AppRenewal));
+                        v.extend(old.cancel.map(Message::AppCancel));
+                        v
+                    }
+                    Err(e) => {
+                        tracing::warn!(key, error = %e, "stored app record does not parse; skipped");
+                        continue;
+                    }
+                },
+            };
+            for m in messages {
+                if let Err(e) = r.receive(m, height, Origin::Peer) {
+                    tracing::warn!(key, error = %e, "stored owner action refused; skipped");
                 }
             }
         }
-        Ok(Registry { store, apps, specs })
+        Ok(r)
     }
 
-    pub fn get(&self, app: &str) -> Option<&StoredApp> {
-        self.apps.get(app)
+    pub fn ledger(&self) -> &Ledger<Message> {
+        &self.ledger
     }
 
-    pub fn spec(&self, app: &str) -> Option<&Arc<proto::spec::AppSpec>> {
-        self.specs.get(app)
+    /// Owner actions checked since start.
+    pub fn checks(&self) -> u64 {
+        self.checks
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &StoredApp)> {
-        self.apps.iter()
+    /// The app holding `name` (any case).
+    pub fn app(&self, name: &str) -> Option<&LedgerApp> {
+        self.ledger.app(name)
     }
 
-    /// The protocol messages that rebuild the view from the stored actions.
-    pub fn replay(&self) -> Vec<Msg<proto::keys::NodeId>> {
-        let mut out = Vec::new();
-        for stored in self.apps.values() {
-            let owner = stored.registration.owner.node_id();
-            if let Ok(rec) = AppRecord::from_registration(&stored.registration.action, &owner) {
-                out.push(Msg::Register(Arc::new(rec)));
-            }
-            if let Some(r) = &stored.renewal {
-                out.push(renew_msg(&r.action));
-            }
-            if let Some(c) = &stored.cancel {
-                out.push(Msg::Cancel {
-                    app: Arc::from(c.action.app.as_str()),
-                });
-            }
+    /// The parsed spec of the app holding `name`.
+    pub fn spec(&self, name: &str) -> Option<&Arc<AppSpec>> {
+        self.specs.get(&self.app(name)?.registration)
+    }
+
+    /// The spec JSON of the app holding `name`, byte for byte as its owner signed it.
+    pub fn spec_json(&self, name: &str) -> Option<&str> {
+        let app = self.app(name)?;
+        match &self.ledger.action(&app.registration)?.payload {
+            Message::AppRegistration(s) => Some(&s.action.spec_json),
+            _ => None,
         }
-        out
     }
 
-    /// Checks and stores a registration.
-    pub fn register(
+    /// Checks an owner action once, adds it to the ledger and stores it.
+    pub fn receive(
         &mut self,
-        signed: OwnerSigned<AppRegistration>,
+        message: Message,
         height: u64,
+        origin: Origin,
     ) -> Result<Accepted, RegistryError> {
-        signed.verify()?;
-        let reg = &signed.action;
-        if reg.registered_height > height + HEIGHT_SLACK {
-            return Err(RegistryError::invalid(
-                "action.registered_height",
-                format!(
-                    "{} is ahead of this node's chain height {height}; check the clock",
-                    reg.registered_height
-                ),
-            ));
-        }
-        let ctx = ValidationContext {
-            height: u32::try_from(height).unwrap_or(u32::MAX),
-            ..ValidationContext::default()
+        let (id, owner, seq, app) = match &message {
+            Message::AppRegistration(s) => (action_id(s), s.owner, s.signed_at_ms, None),
+            Message::AppRenewal(s) => (
+                action_id(s),
+                s.owner,
+                s.signed_at_ms,
+                Some(s.action.app.clone()),
+            ),
+            Message::AppCancel(s) => (
+                action_id(s),
+                s.owner,
+                s.signed_at_ms,
+                Some(s.action.app.clone()),
+            ),
+            _ => return Err(not_owner_action()),
         };
-        let violations = validate_json(reg.spec_json.as_bytes(), &ctx);
-        if !violations.is_empty() {
-            return Err(RegistryError::from_violations(&violations));
+        if let Some(a) = self.ledger.action(&id) {
+            // Held already: nothing to check again.
+            return Ok(Accepted {
+                app: a.op.app().to_string(),
+                new: false,
+                changes: Vec::new(),
+                message,
+            });
         }
-        let spec = proto::spec::AppSpec::from_json(reg.spec_json.as_bytes())
-            .map_err(|e| RegistryError::invalid("spec", e.to_string()))?;
-        // The spec's `owner` is a Flux ZelID this node cannot verify; the key that signed
-        // the registration is the owner of record, and only it may renew or cancel.
-        let owner = signed.owner.node_id();
-        let rec = AppRecord::from_registration(reg, &owner)
-            .map_err(|e| RegistryError::invalid("spec", e.to_string()))?;
-        if let Some(existing) = self.apps.get(&spec.name) {
-            if existing.registration == signed {
-                return Ok(Accepted {
-                    msg: Msg::Register(Arc::new(rec)),
-                    new: false,
-                });
+        self.checks += 1;
+        message.verify_owner().map_err(RegistryError::Signature)?;
+        let owner_id = owner.node_id();
+        let (op, spec) = match &message {
+            Message::AppRegistration(s) => {
+                let (rec, spec) = check_registration(&s.action, &owner_id, height, origin)?;
+                if origin == Origin::Api {
+                    self.refuse_losing(&rec, &owner_id)?;
+                }
+                (OwnerOp::Register(Arc::new(rec)), Some(spec))
             }
-            let who = existing.registration.owner.node_id();
-            return Err(RegistryError::Conflict(if who == owner {
-                format!(
-                    "app {:?} is already registered; renew it to extend it",
-                    spec.name
+            Message::AppRenewal(s) => {
+                let r = &s.action;
+                ahead("action.renewed_height", r.renewed_height, height)?;
+                if r.expire_blocks == 0 || r.expire_blocks > MAX_RENEW_BLOCKS {
+                    return Err(RegistryError::invalid(
+                        "action.expire_blocks",
+                        format!("must be between 1 and {MAX_RENEW_BLOCKS} blocks"),
+                    ));
+                }
+                (
+                    OwnerOp::Renew {
+                        app: Arc::from(r.app.as_str()),
+                        height: r.renewed_height,
+                        expire: r.expire_blocks,
+                    },
+                    None,
                 )
-            } else {
-                format!(
-                    "app name {:?} is taken by another owner; choose another name",
-                    spec.name
-                )
-            }));
-        }
-        let stored = StoredApp {
-            registration: signed,
-            renewal: None,
-            cancel: None,
+            }
+            Message::AppCancel(s) => (
+                OwnerOp::Cancel {
+                    app: Arc::from(s.action.app.as_str()),
+                },
+                None,
+            ),
+            _ => return Err(not_owner_action()),
         };
-        self.store.put(Tree::AppSpecs, &spec.name, &stored)?;
-        self.apps.insert(spec.name.clone(), stored);
-        self.specs.insert(spec.name.clone(), Arc::new(spec));
+        if let (Origin::Api, Some(app)) = (origin, &app) {
+            self.owned_by(app, &owner_id, &op)?;
+        }
+        let name = op.app().to_string();
+        let inserted = self.ledger.insert(
+            Action {
+                id,
+                owner: Arc::from(owner_id.as_str()),
+                seq,
+                op,
+                payload: message.clone(),
+            },
+            height,
+        )?;
+        if let Some(spec) = spec {
+            self.specs.insert(id, Arc::new(spec));
+        }
+        self.store.put(Tree::AppSpecs, &hex(&id), &message)?;
+        if origin == Origin::Api && inserted.outcome == scheduler::ledger::Outcome::Superseded {
+            return Err(RegistryError::Conflict(format!(
+                "app {name:?}: a later action of its owner is already in force (or it was cancelled); this one changes nothing"
+            )));
+        }
         Ok(Accepted {
-            msg: Msg::Register(Arc::new(rec)),
+            app: name,
             new: true,
+            changes: inserted.changes,
+            message,
         })
     }
 
-    fn owned(
-        &mut self,
-        app: &str,
-        owner: &proto::keys::PublicKey,
-        action: &'static str,
-    ) -> Result<&mut StoredApp, RegistryError> {
-        let stored = self
-            .apps
-            .get_mut(app)
+    /// An API registration that would lose to an app held here is refused outright.
+    fn refuse_losing(&self, rec: &AppRecord, owner: &str) -> Result<(), RegistryError> {
+        match self.ledger.conflict(rec) {
+            None => Ok(()),
+            Some(Conflict::Name { holder, owner: o }) if o == owner => {
+                Err(RegistryError::Conflict(format!(
+                    "app {holder:?} is already registered; renew it to extend it"
+                )))
+            }
+            Some(Conflict::Name { holder, .. }) => Err(RegistryError::Conflict(format!(
+                "app name {:?} is taken by another owner (as {holder:?}; names are case-insensitive); choose another name",
+                rec.name
+            ))),
+            Some(Conflict::Port { port, holder }) => Err(RegistryError::Invalid {
+                field: "spec.compose.ports".into(),
+                message: format!(
+                    "host port {port} is used by app {holder:?}; host ports are network-wide, choose another"
+                ),
+            }),
+        }
+    }
+
+    /// An API renewal or cancel must name an app this node knows, of the signing owner.
+    fn owned_by(&self, app: &str, owner: &str, op: &OwnerOp) -> Result<(), RegistryError> {
+        let held = self
+            .ledger
+            .app(app)
             .ok_or_else(|| RegistryError::Unknown(app.to_string()))?;
-        if stored.registration.owner != *owner {
+        if held.owner() != owner {
             return Err(RegistryError::NotOwner {
                 app: app.to_string(),
-                owner: stored.registration.owner.node_id(),
-                action,
+                owner: held.owner().to_string(),
+                action: op.kind(),
             });
         }
-        Ok(stored)
-    }
-
-    /// Checks and stores a renewal. An older renewal than the one held is accepted as a
-    /// duplicate and changes nothing.
-    pub fn renew(
-        &mut self,
-        signed: OwnerSigned<AppRenewal>,
-        height: u64,
-    ) -> Result<Accepted, RegistryError> {
-        signed.verify()?;
-        let r = &signed.action;
-        if r.renewed_height > height + HEIGHT_SLACK {
-            return Err(RegistryError::invalid(
-                "action.renewed_height",
-                format!(
-                    "{} is ahead of this node's chain height {height}; check the clock",
-                    r.renewed_height
-                ),
-            ));
-        }
-        if r.expire_blocks == 0 || r.expire_blocks > MAX_RENEW_BLOCKS {
-            return Err(RegistryError::invalid(
-                "action.expire_blocks",
-                format!("must be between 1 and {MAX_RENEW_BLOCKS} blocks"),
-            ));
-        }
-        let stored = self.owned(&r.app, &signed.owner, "renew")?;
-        if stored.cancel.is_some() {
+        if held.cancelled() && matches!(op, OwnerOp::Renew { .. }) {
             return Err(RegistryError::Conflict(format!(
-                "app {:?} was cancelled; register it again under a new name",
-                r.app
+                "app {app:?} was cancelled; register it again"
             )));
         }
-        let newer = stored
-            .renewal
-            .as_ref()
-            .is_none_or(|old| r.renewed_height > old.action.renewed_height);
-        let msg = renew_msg(r);
-        if !newer {
-            return Ok(Accepted { msg, new: false });
-        }
-        stored.renewal = Some(signed.clone());
-        let stored = stored.clone();
-        self.store.put(Tree::AppSpecs, &r.app, &stored)?;
-        Ok(Accepted { msg, new: true })
-    }
-
-    /// Checks and stores a cancel.
-    pub fn cancel(&mut self, signed: OwnerSigned<AppCancel>) -> Result<Accepted, RegistryError> {
-        signed.verify()?;
-        let app = signed.action.app.clone();
-        let stored = self.owned(&app, &signed.owner, "cancel")?;
-        let msg = Msg::Cancel {
-            app: Arc::from(app.as_str()),
-        };
-        if stored.cancel.is_some() {
-            return Ok(Accepted { msg, new: false });
-        }
-        stored.cancel = Some(signed);
-        let stored = stored.clone();
-        self.store.put(Tree::AppSpecs, &app, &stored)?;
-        Ok(Accepted { msg, new: true })
-    }
-
-    /// Forgets an app whose removal height has passed (its instances are gone everywhere).
-    pub fn forget(&mut self, app: &str) -> Result<(), RegistryError> {
-        self.store.delete(Tree::AppSpecs, app)?;
-        self.apps.remove(app);
-        self.specs.remove(app);
         Ok(())
+    }
+
+    /// Drops apps whose end has passed, with their stored actions; returns the changes.
+    pub fn prune(&mut self, height: u64) -> Result<Vec<Change>, RegistryError> {
+        let before: Vec<ActionId> = self.ledger.actions().map(|a| a.id).collect();
+        let changes = self.ledger.prune(height);
+        if changes.is_empty() {
+            return Ok(changes);
+        }
+        for id in before.iter().filter(|id| !self.ledger.contains(id)) {
+            self.specs.remove(id);
+            self.store.delete(Tree::AppSpecs, &hex(id))?;
+        }
+        Ok(changes)
     }
 }
 
-fn renew_msg(r: &AppRenewal) -> Msg<proto::keys::NodeId> {
-    Msg::Renew {
-        app: Arc::from(r.app.as_str()),
-        height: r.renewed_height,
-        expire: r.expire_blocks,
+fn not_owner_action() -> RegistryError {
+    RegistryError::invalid(
+        "message",
+        "only app registrations, renewals and cancels are owner actions",
+    )
+}
+
+fn ahead(field: &str, h: u64, height: u64) -> Result<(), RegistryError> {
+    if h > height + HEIGHT_SLACK {
+        return Err(RegistryError::invalid(
+            field,
+            format!("{h} is ahead of this node's chain height {height}; check the clock"),
+        ));
     }
+    Ok(())
+}
+
+/// Heights, FluxOS validation at the registration's own height, and the parse: once.
+fn check_registration(
+    reg: &AppRegistration,
+    owner: &str,
+    height: u64,
+    origin: Origin,
+) -> Result<(AppRecord, AppSpec), RegistryError> {
+    ahead("action.registered_height", reg.registered_height, height)?;
+    if origin == Origin::Api && reg.registered_height + HEIGHT_SLACK < height {
+        return Err(RegistryError::invalid(
+            "action.registered_height",
+            format!(
+                "{} is behind this node's chain height {height}; a new registration counts from now",
+                reg.registered_height
+            ),
+        ));
+    }
+    let ctx = ValidationContext {
+        height: u32::try_from(reg.registered_height).unwrap_or(u32::MAX),
+        ..ValidationContext::default()
+    };
+    let violations = validate_json(reg.spec_json.as_bytes(), &ctx);
+    if !violations.is_empty() {
+        return Err(RegistryError::from_violations(&violations));
+    }
+    let spec = AppSpec::from_json(reg.spec_json.as_bytes())
+        .map_err(|e| RegistryError::invalid("spec", e.to_string()))?;
+    // The spec's `owner` is a Flux ZelID this node cannot verify; the key that signed
+    // the registration is the owner of record, and only it may renew or cancel.
+    let rec = AppRecord::from_spec(&spec, reg, owner);
+    Ok((rec, spec))
 }
 
 #[cfg(test)]
@@ -332,13 +411,17 @@ mod tests {
     /// A height after every fork the rules know (v8 specs are valid from 1,932,380).
     const H: u64 = 3_000_000;
 
-    fn spec(name: &str) -> String {
+    fn clock() -> ChainClock {
+        ChainClock::new(0, 0)
+    }
+
+    fn spec(name: &str, port: u16) -> String {
         serde_json::json!({
             "version": 8, "name": name, "description": "d",
             "owner": "0x0c894752ba986f3f6f081eeb05c1c4a482fe8717",
             "compose": [{
                 "name": "web", "description": "d", "repotag": "busybox:latest",
-                "ports": [31001], "domains": [""], "environmentParameters": [],
+                "ports": [port], "domains": [""], "environmentParameters": [],
                 "commands": [], "containerPorts": [8080], "containerData": "/data",
                 "cpu": 0.1, "ram": 128, "hdd": 1, "repoauth": ""
             }],
@@ -348,88 +431,156 @@ mod tests {
         .to_string()
     }
 
-    fn reg(key: &Keypair, name: &str, height: u64) -> OwnerSigned<AppRegistration> {
-        OwnerSigned::sign(
+    fn reg(key: &Keypair, name: &str, port: u16, height: u64) -> Message {
+        Message::AppRegistration(OwnerSigned::sign(
             key,
             1,
             AppRegistration {
-                spec_json: spec(name),
+                spec_json: spec(name, port),
                 registered_height: height,
             },
-        )
+        ))
+    }
+
+    fn renew(k: &Keypair, seq: u64, h: u64, blocks: u32) -> Message {
+        Message::AppRenewal(OwnerSigned::sign(
+            k,
+            seq,
+            AppRenewal {
+                app: "shop".into(),
+                renewed_height: h,
+                expire_blocks: blocks,
+            },
+        ))
+    }
+
+    fn registry(dir: &tempfile::TempDir) -> (Store, Registry) {
+        let store = Store::open(dir.path().join("db")).unwrap();
+        let r = Registry::load(store.clone(), clock(), H).unwrap();
+        (store, r)
     }
 
     #[test]
     fn actions_are_checked_stored_and_reloaded() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path().join("db")).unwrap();
-        let mut r = Registry::load(store.clone()).unwrap();
+        let (store, mut r) = registry(&dir);
         let (owner, other) = (Keypair::from_seed(&[1; 32]), Keypair::from_seed(&[2; 32]));
+        let api = Origin::Api;
 
-        assert!(r.register(reg(&owner, "shop", H), H).unwrap().new);
-        // The same signed registration again is a duplicate, not an error.
-        assert!(!r.register(reg(&owner, "shop", H), H).unwrap().new);
+        assert!(
+            r.receive(reg(&owner, "shop", 31001, H), H, api)
+                .unwrap()
+                .new
+        );
+        assert!(
+            !r.receive(reg(&owner, "shop", 31001, H), H, api)
+                .unwrap()
+                .new
+        );
         assert!(matches!(
-            r.register(reg(&other, "shop", H), H),
+            r.receive(reg(&other, "SHOP", 31002, H), H, api),
             Err(RegistryError::Conflict(m)) if m.contains("taken")
         ));
         assert!(matches!(
-            r.register(reg(&owner, "future", H + 100), H),
+            r.receive(reg(&other, "blog", 31001, H), H, api),
+            Err(RegistryError::Invalid { field, .. }) if field == "spec.compose.ports"
+        ));
+        assert!(matches!(
+            r.receive(reg(&owner, "future", 31003, H + 100), H, api),
             Err(RegistryError::Invalid { field, .. }) if field == "action.registered_height"
         ));
-        let mut bad = reg(&owner, "badspec", H);
+        assert!(matches!(
+            r.receive(reg(&owner, "backdated", 31003, H - 100), H, api),
+            Err(RegistryError::Invalid { field, .. }) if field == "action.registered_height"
+        ));
+        let Message::AppRegistration(mut bad) = reg(&owner, "badspec", 31004, H) else {
+            unreachable!()
+        };
         bad.action.spec_json = bad.action.spec_json.replace("\"cpu\":0.1", "\"cpu\":-1");
         let bad = OwnerSigned::sign(&owner, 1, bad.action);
         assert!(matches!(
-            r.register(bad, H),
+            r.receive(Message::AppRegistration(bad), H, api),
             Err(RegistryError::Invalid { field, .. }) if field.starts_with("spec.compose")
         ));
-        let mut forged = reg(&owner, "forged", H);
+        let Message::AppRegistration(mut forged) = reg(&owner, "forged", 31005, H) else {
+            unreachable!()
+        };
         forged.action.registered_height = H - 1;
         assert!(matches!(
-            r.register(forged, H),
+            r.receive(Message::AppRegistration(forged), H, api),
             Err(RegistryError::Signature(_))
         ));
 
-        let renew = |k: &Keypair, h: u64, blocks: u32| {
-            OwnerSigned::sign(
-                k,
-                2,
-                AppRenewal {
-                    app: "shop".into(),
-                    renewed_height: h,
-                    expire_blocks: blocks,
-                },
-            )
-        };
         assert!(matches!(
-            r.renew(renew(&other, H + 50, 5_000), H + 50),
+            r.receive(renew(&other, 2, H + 50, 5_000), H + 50, api),
             Err(RegistryError::NotOwner { .. })
         ));
         assert!(matches!(
-            r.renew(renew(&owner, H + 50, 0), H + 50),
+            r.receive(renew(&owner, 2, H + 50, 0), H + 50, api),
             Err(RegistryError::Invalid { field, .. }) if field == "action.expire_blocks"
         ));
-        assert!(r.renew(renew(&owner, H + 50, 5_000), H + 50).unwrap().new);
         assert!(
-            !r.renew(renew(&owner, H + 40, 5_000), H + 50).unwrap().new,
-            "older renewal"
+            r.receive(renew(&owner, 3, H + 50, 6_000), H + 50, api)
+                .unwrap()
+                .new
         );
+        assert!(
+            matches!(
+                r.receive(renew(&owner, 2, H + 40, 7_000), H + 50, api),
+                Err(RegistryError::Conflict(_))
+            ),
+            "an older renewal changes nothing"
+        );
+        assert_eq!(r.app("Shop").unwrap().expire, 6_000);
 
-        let cancel = OwnerSigned::sign(&owner, 3, AppCancel { app: "shop".into() });
-        assert!(r.cancel(cancel.clone()).unwrap().new);
+        let cancel = Message::AppCancel(OwnerSigned::sign(
+            &owner,
+            4,
+            AppCancel { app: "shop".into() },
+        ));
+        assert!(r.receive(cancel, H + 50, api).unwrap().new);
         assert!(matches!(
-            r.renew(renew(&owner, H + 60, 5_000), H + 60),
+            r.receive(renew(&owner, 5, H + 60, 5_000), H + 60, api),
             Err(RegistryError::Conflict(_))
         ));
-        let unknown = OwnerSigned::sign(&owner, 3, AppCancel { app: "nope".into() });
-        assert!(matches!(r.cancel(unknown), Err(RegistryError::Unknown(_))));
+        let unknown = Message::AppCancel(OwnerSigned::sign(
+            &owner,
+            3,
+            AppCancel { app: "nope".into() },
+        ));
+        assert!(matches!(
+            r.receive(unknown, H, api),
+            Err(RegistryError::Unknown(_))
+        ));
 
-        // Everything accepted is in the store: a reload replays registration, renewal, cancel.
+        // Everything held is in the store: a reload holds the same ledger.
+        let digest = r.ledger().digest();
         drop(r);
-        let r = Registry::load(store).unwrap();
-        let kinds: Vec<&str> = r.replay().iter().map(|m| m.kind()).collect();
-        assert_eq!(kinds, ["register", "renew", "cancel"]);
-        assert_eq!(r.get("shop").unwrap().cancel, Some(cancel));
+        let r = Registry::load(store, clock(), H + 60).unwrap();
+        assert_eq!(r.ledger().digest(), digest);
+        assert!(r.app("shop").unwrap().cancelled());
+        assert!(r.spec("shop").is_some());
+    }
+
+    #[test]
+    fn each_action_is_checked_once_and_gossip_converges() {
+        let (a, b) = (Keypair::from_seed(&[1; 32]), Keypair::from_seed(&[2; 32]));
+        let first = reg(&a, "shop", 31001, H);
+        let second = reg(&b, "Shop", 31002, H + 1);
+        let mut owners = Vec::new();
+        for order in [[&first, &second], [&second, &first]] {
+            let dir = tempfile::tempdir().unwrap();
+            let (_, mut r) = registry(&dir);
+            for _ in 0..3 {
+                for m in order {
+                    r.receive((*m).clone(), H + 1, Origin::Peer).unwrap();
+                }
+            }
+            assert_eq!(r.checks(), 2, "two actions, each checked once");
+            owners.push(r.app("shop").unwrap().owner().to_string());
+            r.ledger().check().unwrap();
+        }
+        assert_eq!(owners[0], a.public().node_id());
+        assert_eq!(owners[0], owners[1]);
     }
 }

@@ -10,6 +10,9 @@ use proto::message::{Message, Topic};
 use scheduler::protocol::{Input, Msg, TICK, UNREACHABLE_AFTER};
 use tokio::sync::broadcast::error::RecvError;
 
+use scheduler::ledger::Change;
+
+use super::registry::{Accepted, Origin};
 use super::{Daemon, PLANNED_RESTART_WINDOW};
 use crate::network::NetworkEvent;
 use crate::runtime::RuntimeEvent;
@@ -55,6 +58,7 @@ impl Daemon {
                 ev = runtime_events.recv() => self.on_runtime_event(ev),
                 _ = sleep => self.on_tick(),
                 _ = watchdog.tick() => self.on_watchdog().await,
+                Ok(()) = self.bench_reports.changed() => self.on_bench_report(),
                 _ = &mut shutdown => break,
             }
         }
@@ -67,6 +71,8 @@ impl Daemon {
             self.next_timer = None;
         }
         let t = std::time::Instant::now();
+        self.prune_ledger();
+        self.resync(now);
         self.expire_unreachable(now);
         self.view.refresh(now);
         self.sweep_host_ports(now);
@@ -80,6 +86,9 @@ impl Daemon {
 
     async fn on_watchdog(&mut self) {
         self.docker_ok = self.runtime.ping().await.is_ok();
+        // A store broken by a full disk reopens here once space is free, even when
+        // nothing writes to it.
+        self.store.probe();
         super::startup::notify_watchdog();
     }
 
@@ -119,6 +128,7 @@ impl Daemon {
             }
             NetworkEvent::PeerDisconnected(peer) => {
                 self.peers.remove(&peer);
+                self.sync_answered.remove(&peer);
                 self.disconnected.insert(peer, self.clock.now());
             }
             NetworkEvent::GossipHealth(health) => self.gossip = health,
@@ -156,9 +166,7 @@ impl Daemon {
             msgs.push(Message::Announcement(a));
         }
         msgs.push(Message::RunningReport(self.running_report()));
-        for (_, stored) in self.registry.iter() {
-            msgs.extend(stored.messages());
-        }
+        msgs.push(Message::LedgerSummary(self.ledger_summary()));
         for m in msgs {
             self.send_message(peer, m, now);
         }
@@ -184,18 +192,13 @@ impl Daemon {
                     let _ = self.view.apply(&msg, now);
                 }
             }
-            Message::AppRegistration(s) => match self.registry.register(s, height) {
-                Ok(acc) => self.apply_owner_action(from, acc, false),
-                Err(e) => self.owner_action_refused(&e),
-            },
-            Message::AppRenewal(s) => match self.registry.renew(s, height) {
-                Ok(acc) => self.apply_owner_action(from, acc, false),
-                Err(e) => self.owner_action_refused(&e),
-            },
-            Message::AppCancel(s) => match self.registry.cancel(s) {
-                Ok(acc) => self.apply_owner_action(from, acc, false),
-                Err(e) => self.owner_action_refused(&e),
-            },
+            Message::LedgerSummary(s) => self.on_ledger_summary(from, &s),
+            m @ (Message::AppRegistration(_) | Message::AppRenewal(_) | Message::AppCancel(_)) => {
+                match self.registry.receive(m, height, Origin::Peer) {
+                    Ok(acc) => self.apply_owner_action(acc, false),
+                    Err(e) => self.owner_action_refused(&e),
+                }
+            }
             other => {
                 if let Some(msg) = super::wire::placement_from_wire(&other) {
                     self.count_bid_outcome(&msg);
@@ -210,42 +213,54 @@ impl Daemon {
         self.rejected(Topic::Apps, "registry");
     }
 
-    /// Applies an accepted owner action to the view and the protocol; `publish` relays it
-    /// (API submissions; gossip relays itself).
-    pub(super) fn apply_owner_action(
-        &mut self,
-        from: NodeId,
-        acc: super::registry::Accepted,
-        publish: bool,
-    ) {
+    /// Relays an accepted owner action when it came from the API (gossip relays itself)
+    /// and carries its consequences to the view and the protocol.
+    pub(super) fn apply_owner_action(&mut self, acc: Accepted, publish: bool) {
         if !acc.new {
             return;
         }
-        let now = self.clock.now();
-        if self.view.apply(&acc.msg, now).is_err() {
+        if publish {
+            let now = self.clock.now();
+            self.publish(acc.message.clone(), now);
+        }
+        self.apply_ledger_changes(&acc.changes);
+    }
+
+    /// Brings the view in line with changes of the ledger and lets the protocol act on
+    /// them: a new app's home starts a round; hosts of a cancelled app, or of one whose
+    /// registration lost its name to an earlier one, remove it.
+    pub(super) fn apply_ledger_changes(&mut self, changes: &[Change]) {
+        if changes.is_empty() {
             return;
         }
-        self.view.refresh(now);
-        if publish {
-            if let Some(app) = acc.msg.app() {
-                if let Some(stored) = self.registry.get(app) {
-                    let msg = match &acc.msg {
-                        Msg::Register(_) => {
-                            Some(Message::AppRegistration(stored.registration.clone()))
-                        }
-                        Msg::Renew { .. } => stored.renewal.clone().map(Message::AppRenewal),
-                        Msg::Cancel { .. } => stored.cancel.clone().map(Message::AppCancel),
-                        _ => None,
-                    };
-                    if let Some(m) = msg {
-                        self.publish(m, now);
-                    }
+        let now = self.clock.now();
+        let mut msgs = Vec::new();
+        for ch in changes {
+            if ch.replaced() {
+                if let (Some(b), Some(a)) = (&ch.before, &ch.after) {
+                    tracing::info!(app = %a.name(), lost = %b.owner(), holder = %a.owner(), "an earlier registration holds the name");
                 }
             }
+            msgs.extend(self.view.apply_ledger_change(ch, now));
         }
-        if matches!(acc.msg, Msg::Register(_) | Msg::Cancel { .. }) {
-            let msg = acc.msg;
-            self.drive(Input::Message { from, msg: &msg });
+        self.view.refresh(now);
+        let id = self.id;
+        for msg in msgs {
+            self.drive(Input::Message {
+                from: id,
+                msg: &msg,
+            });
+        }
+    }
+
+    /// Apps whose end has passed leave the ledger (and the store).
+    pub(super) fn prune_ledger(&mut self) {
+        match self.registry.prune(self.clock.height()) {
+            Ok(changes) => self.apply_ledger_changes(&changes),
+            Err(e) => {
+                tracing::error!(error = %e, "pruning the app ledger failed");
+                self.error("store");
+            }
         }
     }
 

@@ -7,11 +7,14 @@ use proto::tier::Resources;
 use scheduler::expiry::expiry_height;
 use scheduler::model::{Capacity, Running};
 
-use super::registry::RegistryError;
+use proto::message::Message;
+use scheduler::expiry::removal_height;
+
+use super::registry::{Origin, RegistryError};
 use super::{Daemon, Request};
 use crate::api::{
-    ApiError, AppStatus, CapacityStatus, HostedApp, InstanceLocation, NodeStatus, ReadyCheck,
-    ReadyStatus,
+    ApiError, AppStatus, CapacityStatus, HostedApp, InstanceLocation, LedgerStatus, NodeStatus,
+    ReadyCheck, ReadyStatus,
 };
 
 impl From<RegistryError> for ApiError {
@@ -28,6 +31,9 @@ impl From<RegistryError> for ApiError {
                 message: e.to_string(),
             },
             RegistryError::Conflict(message) => ApiError::Conflict { message },
+            e @ RegistryError::Ledger(_) => ApiError::Conflict {
+                message: e.to_string(),
+            },
             e @ RegistryError::Store(_) => ApiError::Internal {
                 message: e.to_string(),
             },
@@ -50,7 +56,12 @@ impl Daemon {
                 let _ = reply.send(self.ready_status());
             }
             Request::Apps { reply } => {
-                let names: Vec<String> = self.registry.iter().map(|(n, _)| n.clone()).collect();
+                let names: Vec<String> = self
+                    .registry
+                    .ledger()
+                    .apps()
+                    .map(|a| a.name().to_string())
+                    .collect();
                 let apps = names.iter().filter_map(|n| self.app_status(n)).collect();
                 let _ = reply.send(apps);
             }
@@ -58,21 +69,15 @@ impl Daemon {
                 let _ = reply.send(self.app_status(&name));
             }
             Request::Register { signed, reply } => {
-                let r = self
-                    .registry
-                    .register(signed, self.clock.height())
-                    .map_err(ApiError::from);
+                let r = self.owner_action(Message::AppRegistration(signed));
                 let _ = reply.send(self.after_owner_action(r));
             }
             Request::Renew { signed, reply } => {
-                let r = self
-                    .registry
-                    .renew(signed, self.clock.height())
-                    .map_err(ApiError::from);
+                let r = self.owner_action(Message::AppRenewal(signed));
                 let _ = reply.send(self.after_owner_action(r));
             }
             Request::Cancel { signed, reply } => {
-                let r = self.registry.cancel(signed).map_err(ApiError::from);
+                let r = self.owner_action(Message::AppCancel(signed));
                 let _ = reply.send(self.after_owner_action(r).map(|_| ()));
             }
             Request::Locations { name, reply } => {
@@ -84,6 +89,13 @@ impl Daemon {
         }
     }
 
+    /// An owner action from the API: checked once, at this edge, then held.
+    fn owner_action(&mut self, m: Message) -> Result<super::registry::Accepted, ApiError> {
+        self.registry
+            .receive(m, self.clock.height(), Origin::Api)
+            .map_err(ApiError::from)
+    }
+
     /// Applies an accepted action (already stored, so the answer survives a crash) and
     /// returns the app's state.
     fn after_owner_action(
@@ -91,14 +103,13 @@ impl Daemon {
         r: Result<super::registry::Accepted, ApiError>,
     ) -> Result<AppStatus, ApiError> {
         let acc = r?;
-        let name = acc.msg.app().map(str::to_string).unwrap_or_default();
+        let name = acc.app.clone();
         if self.stopping {
             return Err(ApiError::Unavailable {
                 message: "the node is shutting down; send it to another node".into(),
             });
         }
-        let id = self.id;
-        self.apply_owner_action(id, acc, true);
+        self.apply_owner_action(acc, true);
         self.app_status(&name).ok_or(ApiError::Internal {
             message: format!("app {name:?} was stored but is not in the view"),
         })
@@ -127,6 +138,13 @@ impl Daemon {
                 .as_ref()
                 .and_then(|b| serde_json::to_value(b).ok()),
             peers: self.peers.len(),
+            ledger: LedgerStatus {
+                apps: self.registry.ledger().len(),
+                actions: self.registry.ledger().actions().count(),
+                digest: self.registry.ledger().digest().short(),
+                tombstones: self.registry.ledger().tombstones(),
+                checks: self.registry.checks(),
+            },
             hosted: self
                 .node
                 .hosted()
@@ -153,8 +171,11 @@ impl Daemon {
             },
             ReadyCheck {
                 name: "store".into(),
-                ok: true,
-                detail: format!("open at {}", self.store.path().display()),
+                ok: self.store.healthy(),
+                detail: match self.store.last_error() {
+                    None => format!("open at {}", self.store.path().display()),
+                    Some(e) => e,
+                },
             },
             ReadyCheck {
                 name: "peers".into(),
@@ -182,31 +203,39 @@ impl Daemon {
 
     /// Live nodes that reported running `app`.
     fn hosts(&self, app: &str) -> Vec<NodeId> {
+        self.reports(app).into_iter().map(|(p, _)| p).collect()
+    }
+
+    /// Live nodes that reported running `app`, with the time of their latest report.
+    fn reports(&self, app: &str) -> Vec<(NodeId, scheduler::protocol::Millis)> {
         let now = self.clock.now();
         self.view
             .locations(app)
             .into_iter()
-            .map(|(p, _)| p)
-            .filter(|p| *p == self.id || self.view.is_live(*p, now))
+            .filter(|(p, _)| *p == self.id || self.view.is_live(*p, now))
             .collect()
     }
 
+    /// An app as the ledger holds it (`name` in any case), with its hosts from the view.
     fn app_status(&self, name: &str) -> Option<AppStatus> {
-        let entry = self.view.app(name)?;
-        let stored = self.registry.get(name)?;
+        let app = self.registry.app(name)?;
+        let name: &str = app.name();
         let hosts = self.hosts(name);
         Some(AppStatus {
             name: name.to_string(),
-            owner: entry.record.owner.clone(),
-            instances: entry.record.demand.instances,
+            owner: app.owner().to_string(),
+            instances: app.record.demand.instances,
             running: hosts.len() as u32,
-            registered_height: stored.registration.action.registered_height,
-            expire_blocks: entry.expire,
-            expires_at_height: expiry_height(entry.height, entry.expire),
-            removal_height: self.view.removal_height(name).unwrap_or_default(),
-            cancelled: entry.cancelled,
+            registered_height: app.record.demand.height,
+            expire_blocks: app.expire,
+            expires_at_height: expiry_height(app.height, app.expire),
+            removal_height: removal_height(app.height, app.expire),
+            cancelled: app.cancelled(),
             hosts: hosts.iter().map(|h| h.node_id()).collect(),
-            spec: serde_json::from_str(&stored.registration.action.spec_json)
+            spec: self
+                .registry
+                .spec_json(name)
+                .and_then(|j| serde_json::from_str(j).ok())
                 .unwrap_or(serde_json::Value::Null),
         })
     }
@@ -215,17 +244,25 @@ impl Daemon {
         let spec = self.registry.spec(name).ok_or(ApiError::NotFound {
             what: format!("app {name:?}"),
         })?;
+        let name: &str = &spec.name;
         let ports: Vec<u16> = spec
             .compose
             .iter()
             .flat_map(|c| c.ports.iter().copied())
             .collect();
         let mut out = Vec::new();
-        for node in self.hosts(name) {
-            let ip = if node == self.id {
-                super::members::advertised_ip(&self.facts.advertise_addr)
+        for (node, reported_at) in self.reports(name) {
+            let (ip, host_uptime_secs) = if node == self.id {
+                (
+                    super::members::advertised_ip(&self.facts.advertise_addr),
+                    self.started.elapsed().as_secs(),
+                )
             } else {
-                self.members.get(&node).and_then(|o| o.ip())
+                let observed = self.members.get(&node);
+                (
+                    observed.and_then(|o| o.ip()),
+                    observed.map_or(0, |o| o.last.claimed_uptime_secs),
+                )
             };
             let Some(ip) = ip else { continue };
             let host = if ip.contains(':') {
@@ -238,6 +275,8 @@ impl Daemon {
                 addresses: ports.iter().map(|p| format!("{host}:{p}")).collect(),
                 ip,
                 ports: ports.clone(),
+                reported_at_ms: reported_at,
+                host_uptime_secs,
             });
         }
         Ok(out)
@@ -245,9 +284,14 @@ impl Daemon {
 
     /// For each known node, why the scheduler would or would not place the app there.
     fn explain(&self, name: &str) -> Result<serde_json::Value, ApiError> {
-        let entry = self.view.app(name).ok_or(ApiError::NotFound {
-            what: format!("app {name:?}"),
-        })?;
+        let entry = self
+            .registry
+            .app(name)
+            .and_then(|a| self.view.app(a.name()))
+            .ok_or(ApiError::NotFound {
+                what: format!("app {name:?}"),
+            })?;
+        let name: &str = &entry.record.name;
         let now = self.clock.now();
         let mut nodes = Vec::new();
         let mut ids: Vec<NodeId> = self.members.iter().map(|(id, _)| *id).collect();
@@ -255,10 +299,26 @@ impl Daemon {
             ids.push(self.id);
         }
         ids.sort();
+        // Who each node is, for `app explain`'s table: geo, tier, score, address.
+        let mut members = serde_json::Map::new();
         for id in &ids {
             if let Some(info) = self.view.info(*id) {
                 if self.view.is_live(*id, now) || *id == self.id {
                     nodes.push(info.clone());
+                    let ip = if *id == self.id {
+                        super::members::advertised_ip(&self.facts.advertise_addr)
+                    } else {
+                        self.members.get(id).and_then(|m| m.ip())
+                    };
+                    members.insert(
+                        info.id.clone(),
+                        serde_json::json!({
+                            "geo": info.geo.to_string(),
+                            "tier": info.tier.to_string(),
+                            "bench_score": info.bench_score,
+                            "ip": ip,
+                        }),
+                    );
                 }
             }
         }
@@ -285,12 +345,25 @@ impl Daemon {
             .unwrap_or_else(|e| e.to_string());
             per_node.insert(n.id.clone(), why);
         }
+        // What actually happened on chosen nodes: running (by their reports), or this
+        // node's own start outcome (pull refused, start refused, starting).
+        let mut outcomes = BTreeMap::new();
+        for r in &running {
+            outcomes.insert(r.node.clone(), "running".to_string());
+        }
+        if let Some(o) = self.outcomes.get(name) {
+            outcomes
+                .entry(self.id.node_id())
+                .or_insert_with(|| o.to_string());
+        }
         Ok(serde_json::json!({
             "app": name,
             "height": self.view.height(now),
             "instances": entry.record.demand.instances,
             "running": running.iter().map(|r| r.node.clone()).collect::<Vec<_>>(),
             "nodes": per_node,
+            "outcomes": outcomes,
+            "members": members,
         }))
     }
 }

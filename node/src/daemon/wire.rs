@@ -199,7 +199,8 @@ pub fn placement_from_wire(message: &Message) -> Option<Msg<NodeId>> {
         | Message::AppRegistration(_)
         | Message::AppRenewal(_)
         | Message::AppCancel(_)
-        | Message::RunningReport(_) => return None,
+        | Message::RunningReport(_)
+        | Message::LedgerSummary(_) => return None,
     })
 }
 

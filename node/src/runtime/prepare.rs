@@ -85,6 +85,7 @@ impl Runtime {
     async fn prepare_inner(&self, plan: &AppPlan) -> Result<PrepareReport, RuntimeError> {
         let started = Instant::now();
         plan.validate()?;
+        super::registries::check_registries(plan, &self.inner.cfg.loopback_registries)?;
         let lock = self.app_lock(&plan.app);
         let _guard = lock.lock().await;
         let docker = &self.inner.engine.client().await?;

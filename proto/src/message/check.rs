@@ -49,6 +49,8 @@ pub enum MessageError {
     },
     #[error("{field}: {value} appears more than once")]
     Duplicate { field: &'static str, value: String },
+    #[error("buckets: {len} entries, a ledger summary has exactly {want}")]
+    BucketCount { len: usize, want: usize },
     #[error(
         "planned_restart: window {from_ms}..{until_ms} must have from <= until and last at most {max_ms} ms"
     )]
@@ -101,6 +103,15 @@ impl Message {
             Message::Decline(m) => app_name("app", &m.app),
             Message::GroupBeat(m) => app_name("app", &m.app),
             Message::Stop(m) => app_name("app", &m.app),
+            Message::LedgerSummary(m) => {
+                if m.buckets.len() != super::LEDGER_BUCKETS {
+                    return Err(MessageError::BucketCount {
+                        len: m.buckets.len(),
+                        want: super::LEDGER_BUCKETS,
+                    });
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -9,9 +9,9 @@ use proptest::prelude::*;
 use proto::geo::Location;
 use proto::keys::{Keypair, NodeId};
 use proto::message::{
-    AppCancel, AppRegistration, AppRenewal, Assignment, BeatStatus, Bid, CallForBids, Decline,
-    GroupBeat, Message, NodeAnnouncement, OwnerSigned, RestartWindow, RunningApp, RunningReport,
-    SpecHash, Stop,
+    AppCancel, AppRegistration, AppRenewal, Assignment, BeatStatus, Bid, BucketDigest, CallForBids,
+    Decline, GroupBeat, LEDGER_BUCKETS, LedgerSummary, Message, NodeAnnouncement, OwnerSigned,
+    RestartWindow, RunningApp, RunningReport, SpecHash, Stop,
 };
 use proto::tier::{Resources, Tier};
 
@@ -225,6 +225,24 @@ pub fn stop() -> impl Strategy<Value = Stop> {
     })
 }
 
+pub fn ledger_summary() -> impl Strategy<Value = LedgerSummary> {
+    (
+        node_id(),
+        any::<u64>(),
+        any::<[u8; 32]>(),
+        prop::collection::vec(
+            (any::<u32>(), any::<u64>()).prop_map(|(count, xor)| BucketDigest { count, xor }),
+            LEDGER_BUCKETS,
+        ),
+    )
+        .prop_map(|(node, count, xor, buckets)| LedgerSummary {
+            node,
+            count,
+            xor,
+            buckets,
+        })
+}
+
 pub fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
         announcement().prop_map(Message::Announcement),
@@ -238,6 +256,7 @@ pub fn message() -> impl Strategy<Value = Message> {
         decline().prop_map(Message::Decline),
         group_beat().prop_map(Message::GroupBeat),
         stop().prop_map(Message::Stop),
+        ledger_summary().prop_map(Message::LedgerSummary),
     ]
 }
 
@@ -252,6 +271,7 @@ pub fn sent_by(mut message: Message, key: &Keypair) -> Message {
         Message::Decline(m) => m.node = key.public(),
         Message::GroupBeat(m) => m.node = key.public(),
         Message::Stop(m) => m.coordinator = key.public(),
+        Message::LedgerSummary(m) => m.node = key.public(),
         Message::AppRegistration(_) | Message::AppRenewal(_) | Message::AppCancel(_) => {}
     }
     message

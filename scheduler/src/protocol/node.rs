@@ -15,7 +15,7 @@ use super::{
 };
 use crate::model::Capacity;
 
-/// How long a "host ports taken" answer holds without a new one: three beat periods. The
+/// How long a "cannot run here" answer ([`Input::LocalCheck`]) holds without a new one: three beat periods. The
 /// daemon answers again before every call for bids and registration and every beat
 /// period, so this only drops answers about apps it no longer checks.
 const PORTS_BUSY_FOR: Millis = 3 * BEAT_EVERY;
@@ -55,12 +55,13 @@ pub enum Input<'a, P> {
     Adopt {
         app: Arc<str>,
     },
-    /// Given just before a call for bids for `app`: whether this node can bind every host
-    /// port of the app now (the daemon tries; anything on the host may hold one). A node
-    /// that cannot declines the call instead of winning and failing to start.
-    HostPorts {
+    /// Given before a call for bids for `app` (and periodically): whether this host can
+    /// run the app as far as only the host can tell — every host port of the app can be
+    /// bound now (anything on the host may hold one), and its images come from registries
+    /// this node may pull from. A node that cannot declines instead of winning and failing.
+    LocalCheck {
         app: Arc<str>,
-        free: bool,
+        ok: bool,
     },
 }
 
@@ -148,7 +149,7 @@ pub struct Node<P: Peer> {
     pub(crate) last_announce: Option<Millis>,
     pub(crate) announce_dirty: bool,
     pub(crate) restart_until: Option<Millis>,
-    /// Apps whose host ports this node found taken, until when that answer holds.
+    /// Apps this host cannot run ([`Input::LocalCheck`]), until when that answer holds.
     pub(crate) ports_busy: BTreeMap<Arc<str>, Millis>,
 }
 
@@ -283,8 +284,8 @@ impl<P: Peer> Node<P> {
                     }));
                 }
             }
-            Input::HostPorts { app, free } => {
-                if free {
+            Input::LocalCheck { app, ok } => {
+                if ok {
                     self.ports_busy.remove(&app);
                 } else {
                     self.ports_busy.insert(app, now + PORTS_BUSY_FOR);

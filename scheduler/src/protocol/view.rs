@@ -56,6 +56,8 @@ pub struct AppRecord {
     pub demand: AppDemand,
     /// Size of the signed spec JSON (for bandwidth accounting).
     pub spec_bytes: u64,
+    /// Host ports the app binds: a network-wide resource (see [`crate::ledger`]).
+    pub ports: Vec<u16>,
 }
 
 /// Why a registration was not accepted.
@@ -78,17 +80,31 @@ impl AppRecord {
     ) -> Result<AppRecord, RegistrationError> {
         let spec = proto::spec::AppSpec::from_json(reg.spec_json.as_bytes())
             .map_err(|e| RegistrationError::Spec(e.to_string()))?;
+        Ok(Self::from_spec(&spec, reg, owner))
+    }
+
+    /// The record of a registration whose spec the caller already parsed and validated.
+    pub fn from_spec(
+        spec: &proto::spec::AppSpec,
+        reg: &proto::message::AppRegistration,
+        owner: &str,
+    ) -> AppRecord {
         let demand = AppDemand::new(spec.name.clone(), spec.instances, spec.totals())
             .with_geolocation(&spec.geolocation)
             .with_nodes(spec.nodes.iter().cloned())
             .with_height(reg.registered_height)
             .with_expire(spec.expire_blocks());
-        Ok(AppRecord {
+        AppRecord {
             name: Arc::from(spec.name.as_str()),
             owner: owner.to_string(),
             demand,
             spec_bytes: reg.spec_json.len() as u64,
-        })
+            ports: spec
+                .compose
+                .iter()
+                .flat_map(|c| c.ports.iter().copied())
+                .collect(),
+        }
     }
 }
 
@@ -362,6 +378,61 @@ impl<P: Peer> View<P> {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Brings the app registry in line with one change of the ledger
+    /// ([`crate::ledger`], the source of truth for owner actions) and returns what the
+    /// protocol node must then handle: a `Cancel` for an app that was cancelled, lost its
+    /// name to an earlier registration or left the ledger (its hosts remove it), a
+    /// `Register` for an app new here (its home starts a round).
+    pub fn apply_ledger_change(&mut self, ch: &crate::ledger::Change, now: Millis) -> Vec<Msg<P>> {
+        let mut out = Vec::new();
+        if let Some(b) = &ch.before {
+            let gone = ch
+                .after
+                .as_ref()
+                .is_none_or(|a| a.registration != b.registration);
+            if gone && self.apps.remove(&b.record.name).is_some() {
+                out.push(Msg::Cancel {
+                    app: b.record.name.clone(),
+                });
+            }
+        }
+        let Some(a) = &ch.after else {
+            return out;
+        };
+        let name = a.record.name.clone();
+        match self.apps.get_mut(&name) {
+            Some(e) => {
+                e.height = a.height;
+                e.expire = a.expire;
+                if a.cancelled() && !e.cancelled {
+                    e.cancelled = true;
+                    out.push(Msg::Cancel { app: name });
+                }
+            }
+            None => {
+                let hash = name_hash(&name);
+                let homes = self.rank_homes(hash, now);
+                self.apps.insert(
+                    name.clone(),
+                    AppEntry {
+                        record: a.record.clone(),
+                        height: a.height,
+                        expire: a.expire,
+                        cancelled: a.cancelled(),
+                        hash,
+                        seen_at: now,
+                        homes,
+                        locations: BTreeMap::new(),
+                    },
+                );
+                if !a.cancelled() {
+                    out.push(Msg::Register(a.record.clone()));
+                }
+            }
+        }
+        out
     }
 
     fn rank_homes(&self, app_hash: u64, now: Millis) -> Vec<u64> {

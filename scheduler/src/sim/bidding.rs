@@ -112,6 +112,7 @@ pub(crate) fn run(config: &SimConfig) -> SimReport {
                 owner: "owner".into(),
                 demand: d.clone(),
                 spec_bytes: 1_200,
+                ports: Vec::new(),
             })
         })
         .collect();

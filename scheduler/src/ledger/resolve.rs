@@ -1,0 +1,166 @@
+//! The merge rule as one pure function: the apps a set of actions adds up to (see the
+//! module docs of [`super`]). Its output depends on the set alone: every loop below runs
+//! over ordered maps, and ties break on action ids.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use super::{Action, ActionId, KeyIndex, LedgerApp, OwnerOp};
+use crate::expiry::removal_height;
+use crate::protocol::{AppRecord, ChainClock};
+
+/// What became of one registration.
+#[derive(Debug, Clone)]
+pub(super) struct RegFate {
+    pub id: ActionId,
+    pub accepted: bool,
+    /// Where its own actions put its end (for an accepted registration, the app's end).
+    pub end: u64,
+    /// For a lost registration: the end of the app that beat it (its loss is final, and
+    /// it can go, from that height on).
+    pub blocked_until: u64,
+    /// The renewals and cancels that belong to it, superseded ones included.
+    pub ops: Vec<ActionId>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(super) struct Resolved {
+    pub apps: BTreeMap<String, LedgerApp>,
+    pub regs: Vec<RegFate>,
+    pub superseded: Vec<ActionId>,
+    pub pending: usize,
+}
+
+/// One registration with its own actions folded in.
+struct Folded {
+    app: LedgerApp,
+    ops: Vec<ActionId>,
+}
+
+pub(super) fn resolve<T>(
+    actions: &BTreeMap<ActionId, Action<T>>,
+    keys: &BTreeMap<String, KeyIndex>,
+    clock: &ChainClock,
+) -> Resolved {
+    let mut out = Resolved::default();
+    let mut folded: BTreeMap<ActionId, Folded> = BTreeMap::new();
+    let mut order: BTreeSet<(u64, ActionId, &str)> = BTreeSet::new();
+    for (key, k) in keys {
+        // The owner's registrations of this name by (seq, id): an action belongs to the
+        // greatest one below its own seq.
+        let mut by_owner: BTreeMap<&str, Vec<(u64, ActionId)>> = BTreeMap::new();
+        for (h, id) in &k.regs {
+            if let Some(a) = actions.get(id) {
+                by_owner.entry(&a.owner).or_default().push((a.seq, *id));
+                order.insert((*h, *id, key.as_str()));
+            }
+        }
+        for regs in by_owner.values_mut() {
+            regs.sort_unstable();
+        }
+        let mut attached: BTreeMap<ActionId, Vec<&Action<T>>> = BTreeMap::new();
+        for (owner, seq, id) in &k.ops {
+            let target = by_owner
+                .get(owner.as_ref())
+                .and_then(|regs| regs.iter().rev().find(|(s, _)| s < seq))
+                .map(|&(_, r)| r);
+            match (target, actions.get(id)) {
+                (Some(r), Some(a)) => attached.entry(r).or_default().push(a),
+                _ => out.pending += 1,
+            }
+        }
+        for regs in by_owner.values() {
+            for &(_, rid) in regs {
+                let Some(reg) = actions.get(&rid) else {
+                    continue;
+                };
+                let OwnerOp::Register(record) = &reg.op else {
+                    continue;
+                };
+                let ops = attached.remove(&rid).unwrap_or_default();
+                folded.insert(rid, fold(reg, record, &ops, clock, &mut out.superseded));
+            }
+        }
+    }
+    // The sweep: registrations in (height, id) order; names and ports are held from an
+    // accepted registration's height until its end.
+    let mut name_end: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut port_end: BTreeMap<u16, u64> = BTreeMap::new();
+    for (h, id, key) in order {
+        let Some(f) = folded.remove(&id) else {
+            continue;
+        };
+        let mut blocked = name_end.get(key).copied().filter(|&e| h < e).unwrap_or(0);
+        for p in &f.app.record.ports {
+            if let Some(&e) = port_end.get(p) {
+                if h < e {
+                    blocked = blocked.max(e);
+                }
+            }
+        }
+        let accepted = blocked == 0;
+        if accepted {
+            name_end.insert(key, f.app.end);
+            for &p in &f.app.record.ports {
+                port_end.insert(p, f.app.end);
+            }
+            out.apps.insert(key.to_string(), f.app.clone());
+        }
+        out.regs.push(RegFate {
+            id,
+            accepted,
+            end: f.app.end,
+            blocked_until: blocked,
+            ops: f.ops,
+        });
+    }
+    out
+}
+
+/// Applies a registration's own actions in `seq` order: the latest renewal wins, the
+/// first cancel is final; everything else is superseded.
+fn fold<T>(
+    reg: &Action<T>,
+    record: &Arc<AppRecord>,
+    ops: &[&Action<T>],
+    clock: &ChainClock,
+    superseded: &mut Vec<ActionId>,
+) -> Folded {
+    let mut app = LedgerApp {
+        registration: reg.id,
+        record: record.clone(),
+        reg_seq: reg.seq,
+        height: record.demand.height,
+        expire: record.demand.expire,
+        cancelled_at: None,
+        last_seq: reg.seq,
+        end: 0,
+    };
+    let mut renewal: Option<ActionId> = None;
+    for op in ops {
+        match &op.op {
+            OwnerOp::Cancel { .. } if app.cancelled_at.is_none() => {
+                app.cancelled_at = Some(clock.height(op.seq).max(record.demand.height));
+                app.last_seq = op.seq;
+            }
+            OwnerOp::Renew { height, expire, .. } if app.cancelled_at.is_none() => {
+                if let Some(old) = renewal.replace(op.id) {
+                    superseded.push(old);
+                }
+                app.height = *height;
+                app.expire = *expire;
+                app.last_seq = op.seq;
+            }
+            _ => superseded.push(op.id),
+        }
+    }
+    let removal = removal_height(app.height, app.expire);
+    app.end = app
+        .cancelled_at
+        .map_or(removal, |c| c.min(removal))
+        .max(record.demand.height);
+    Folded {
+        app,
+        ops: ops.iter().map(|o| o.id).collect(),
+    }
+}
