@@ -210,6 +210,7 @@ mod tests {
                 name: "Web".into(),
                 running: true,
             }],
+            ledger: Default::default(),
         }
     }
 
