@@ -211,6 +211,7 @@ mod tests {
                 name: "Web".into(),
                 running: true,
             }],
+            ledger: Default::default(),
         }
     }
 
