@@ -206,6 +206,7 @@ mod tests {
             },
             benchmark: None,
             peers: 2,
+            ledger: Default::default(),
             hosted: vec![HostedApp {
                 name: "Web".into(),
                 running: true,
