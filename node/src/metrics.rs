@@ -80,6 +80,12 @@ pub struct Metrics {
     pub messages_published: Family<TopicLabel, Counter>,
     /// Messages dropped by validation, by topic and reason.
     pub messages_rejected: Family<RejectLabels, Counter>,
+    /// Peers in this node's gossip mesh (any topic).
+    pub gossip_mesh_peers: Gauge,
+    /// Connected gossip peers this node scores below the graylist threshold.
+    pub gossip_ignored_peers: Gauge,
+    /// 1 while gossip is isolated (see `network::health`), else 0.
+    pub gossip_isolated: Gauge,
 
     // Placement market (filled by the protocol driver).
     pub bids_placed: Counter,
@@ -133,6 +139,9 @@ impl Metrics {
             messages_received: Family::default(),
             messages_published: Family::default(),
             messages_rejected: Family::default(),
+            gossip_mesh_peers: Gauge::default(),
+            gossip_ignored_peers: Gauge::default(),
+            gossip_isolated: Gauge::default(),
             bids_placed: Counter::default(),
             bids_won: Counter::default(),
             bids_lost: Counter::default(),
@@ -176,6 +185,21 @@ impl Metrics {
             "messages_rejected",
             "Messages dropped by validation before delivery or forwarding, by topic and reason",
             m.messages_rejected.clone(),
+        );
+        r.register(
+            "gossip_mesh_peers",
+            "Peers in this node's gossipsub mesh on any fluxnode topic",
+            m.gossip_mesh_peers.clone(),
+        );
+        r.register(
+            "gossip_ignored_peers",
+            "Connected gossip peers this node scores below the graylist threshold (their messages are ignored)",
+            m.gossip_ignored_peers.clone(),
+        );
+        r.register(
+            "gossip_isolated",
+            "1 while this node's gossip reaches no peer or it ignores every peer (not ready), else 0",
+            m.gossip_isolated.clone(),
         );
         r.register("bids_placed", "Bids this node sent", m.bids_placed.clone());
         r.register(

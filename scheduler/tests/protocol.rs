@@ -340,3 +340,29 @@ fn nodes_whose_host_ports_are_taken_decline_and_the_app_lands_elsewhere() {
     assert_eq!(hosts.len(), 3, "{hosts:?}");
     assert!(hosts.iter().all(|&h| h < 6), "{hosts:?}");
 }
+
+#[test]
+fn unreachable_member_is_dead_at_once_and_revived_by_its_next_announcement() {
+    use scheduler::protocol::MEMBER_DEAD_AFTER;
+    let infos = workload::nodes(3, 5, |i| i.to_string());
+    let mut view: View<u32> = View::new(ChainClock::new(2_000_000, 0), Params::default());
+    for (i, info) in infos.iter().enumerate() {
+        view.upsert_member(i as u32, info.clone(), 0);
+    }
+    view.refresh(0);
+    let now = 60_000;
+    assert!(view.is_live(1, now) && now < MEMBER_DEAD_AFTER);
+    view.member_unreachable(1, now);
+    assert!(
+        !view.is_live(1, now),
+        "dead without waiting for missed announcements"
+    );
+    assert!(view.is_live(0, now) && view.is_live(2, now));
+    view.upsert_member(1, infos[1].clone(), now + 1_000);
+    assert!(
+        view.is_live(1, now + 1_000),
+        "its next announcement revives it"
+    );
+    view.member_unreachable(7, now);
+    assert!(!view.is_live(7, now), "an unknown peer stays unknown");
+}

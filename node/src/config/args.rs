@@ -138,6 +138,20 @@ pub struct DockerArgs {
         value_name = "HOST:PORT"
     )]
     pub loopback_registries: Option<Vec<String>>,
+    /// Address pool app networks take their subnets from (FluxOS: 172.23.0.0/16).
+    #[arg(
+        long = "docker-app-subnet-pool",
+        env = "FLUXNODE_DOCKER_APP_SUBNET_POOL",
+        value_name = "CIDR"
+    )]
+    pub app_subnet_pool: Option<String>,
+    /// Prefix length of each app network's subnet (FluxOS: 24, one /24 per app).
+    #[arg(
+        long = "docker-app-subnet-prefix",
+        env = "FLUXNODE_DOCKER_APP_SUBNET_PREFIX",
+        value_name = "BITS"
+    )]
+    pub app_subnet_prefix: Option<u8>,
 }
 
 #[derive(Debug, Default, Args)]

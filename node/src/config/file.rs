@@ -63,6 +63,8 @@ pub struct DockerSection {
     pub labels: Option<Vec<String>>,
     pub name_suffix: Option<String>,
     pub loopback_registries: Option<Vec<String>>,
+    pub app_subnet_pool: Option<String>,
+    pub app_subnet_prefix: Option<u8>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -83,6 +83,27 @@ pub struct DockerConfig {
     pub name_suffix: String,
     /// Loopback registries (`host:port`) images may come from; empty on a real node.
     pub loopback_registries: Vec<String>,
+    /// Address pool of app network subnets (CIDR).
+    pub app_subnet_pool: String,
+    /// Prefix length of one app network's subnet.
+    pub app_subnet_prefix: u8,
+}
+
+impl DockerConfig {
+    /// The app subnet pool, or an error naming the field at fault.
+    pub fn subnet_pool(&self) -> Result<crate::runtime::subnet::SubnetPool, ConfigError> {
+        let pool: ipnet::Ipv4Net = self.app_subnet_pool.parse().map_err(|e| {
+            invalid(
+                "docker.app_subnet_pool",
+                format!(
+                    "{:?} is not an IPv4 CIDR such as 172.23.0.0/16: {e}",
+                    self.app_subnet_pool
+                ),
+            )
+        })?;
+        crate::runtime::subnet::SubnetPool::new(pool, self.app_subnet_prefix)
+            .map_err(|e| invalid("docker.app_subnet_prefix", e))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -152,6 +173,8 @@ impl Default for Config {
                 labels: Vec::new(),
                 name_suffix: String::new(),
                 loopback_registries: Vec::new(),
+                app_subnet_pool: crate::runtime::subnet::DEFAULT_POOL.into(),
+                app_subnet_prefix: crate::runtime::subnet::DEFAULT_PREFIX,
             },
             chain: ChainConfig {
                 genesis: 0,
@@ -267,6 +290,16 @@ impl Config {
                     file.docker.loopback_registries,
                     d.docker.loopback_registries,
                 ),
+                app_subnet_pool: pick(
+                    args.docker.app_subnet_pool.clone(),
+                    file.docker.app_subnet_pool,
+                    d.docker.app_subnet_pool,
+                ),
+                app_subnet_prefix: pick(
+                    args.docker.app_subnet_prefix,
+                    file.docker.app_subnet_prefix,
+                    d.docker.app_subnet_prefix,
+                ),
             },
             chain: ChainConfig {
                 genesis: pick(args.chain.genesis, file.chain.genesis, d.chain.genesis),
@@ -321,6 +354,7 @@ impl Config {
                 "use only ASCII letters, digits, '_' and '-' (it becomes part of Docker names)",
             ));
         }
+        self.docker.subnet_pool()?;
         if self.chain.block_time < Duration::from_millis(10) {
             return Err(invalid("chain.block_time", "must be at least 10ms"));
         }

@@ -87,11 +87,15 @@ pub struct Daemon {
     /// Apps with a start task running (a second start waits for the first).
     starting: BTreeSet<Arc<str>>,
     peers: BTreeSet<NodeId>,
+    /// Peers whose last connection closed, and when.
+    disconnected: std::collections::BTreeMap<NodeId, Millis>,
     /// Bids this node placed, by (app, round), and when their reservation lapses.
     bids: std::collections::BTreeMap<(Arc<str>, u64), Millis>,
     last_announcement: Option<NodeAnnouncement>,
     single_node: bool,
     docker_ok: bool,
+    /// The network's last verdict on gossip (readiness).
+    gossip: crate::network::health::GossipHealth,
     requests: mpsc::Receiver<Request>,
     stopping: bool,
     /// Apps with per-app gauge series, and when those were last refreshed.

@@ -31,6 +31,8 @@ pub enum StartupError {
     Registry(#[from] super::registry::RegistryError),
     #[error("{0}")]
     Network(#[from] crate::network::NetworkError),
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
     #[error("benchmark: {0}")]
     Bench(#[from] crate::bench::cache::BenchCacheError),
     #[error("data directory {path}: {source} (set node.data_dir to a writable directory)")]
@@ -110,6 +112,7 @@ pub async fn start(
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     rt_cfg.loopback_registries = config.docker.loopback_registries.clone();
+    rt_cfg.subnet_pool = config.docker.subnet_pool()?;
     if !config.docker.name_suffix.is_empty() {
         crate::runtime::plan::set_name_suffix(&config.docker.name_suffix);
     }
@@ -145,10 +148,12 @@ pub async fn start(
         tasks: JoinSet::new(),
         starting: BTreeSet::new(),
         peers: BTreeSet::new(),
+        disconnected: Default::default(),
         bids: std::collections::BTreeMap::new(),
         last_announcement: None,
         single_node: config.network.single_node,
         docker_ok: runtime.ping().await.is_ok(),
+        gossip: Default::default(),
         requests: req_rx,
         stopping: false,
         app_series: Default::default(),

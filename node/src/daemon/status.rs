@@ -189,6 +189,11 @@ impl Daemon {
                     )
                 },
             },
+            ReadyCheck {
+                name: "gossip".into(),
+                ok: self.single_node || self.gossip.ok,
+                detail: self.gossip.detail.clone(),
+            },
         ];
         ReadyStatus {
             ready: checks.iter().all(|c| c.ok),

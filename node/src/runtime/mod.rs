@@ -33,6 +33,7 @@ pub mod plan;
 mod prepare;
 pub mod registries;
 mod removal;
+pub mod subnet;
 mod supervisor;
 
 use std::collections::HashMap;
@@ -92,6 +93,8 @@ pub struct RuntimeConfig {
     /// Loopback registries (`host:port`) images may come from; every other loopback
     /// registry is refused (see [`registries`]).
     pub loopback_registries: Vec<String>,
+    /// Where app network subnets come from (see [`subnet`]).
+    pub subnet_pool: subnet::SubnetPool,
 }
 
 impl RuntimeConfig {
@@ -113,6 +116,7 @@ impl RuntimeConfig {
             // past it the start pulls as it would without preparation.
             prepared_image_max_age: Duration::from_secs(10 * 60),
             loopback_registries: Vec::new(),
+            subnet_pool: subnet::SubnetPool::default(),
         }
     }
 }
