@@ -32,6 +32,8 @@ log "installing test dependencies"
 need=()
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+# mmdebstrap builds the Debian root file system the systemd boot check runs systemd in.
+command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap)
 if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
@@ -81,6 +83,9 @@ scripts/check-prometheus.sh
 
 log "systemd unit: verify, security exposure, install script idempotence"
 scripts/check-systemd.sh
+
+log "systemd as PID 1 in a container: start after READY=1, watchdog restart, stop, journal"
+scripts/check-systemd-boot.sh
 
 log "end-to-end scenarios on a 5-node testnet"
 scripts/e2e.sh
