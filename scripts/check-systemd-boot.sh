@@ -130,6 +130,8 @@ listen = "$ip:16127"
 [docker]
 labels = ["io.fluxnode.test=1", "io.fluxnode.testrun=$run"]
 name_suffix = "_$run"
+# The test image comes from the local registry on loopback, refused unless listed.
+loopback_registries = ["127.0.0.1:5000"]
 [bench]
 quick = true
 TOML
