@@ -60,6 +60,7 @@ strace -f -qq -o "$work/trace" "$bin" run --config /dev/null --data-dir "$work/d
     --geo EU_DE_HE --advertise-addr "$ip" --listen "/ip4/$ip/tcp/17100" --api-listen "$ip:16127" \
     --single-node true --bench-quick true --tier-profile testnet \
     --docker-label io.fluxnode.test=1,io.fluxnode.syscall-check=1 --docker-name-suffix=-syscheck \
+    --docker-loopback-registry 127.0.0.1:5000 \
     >"$work/daemon.log" 2>&1 &
 tracer=$!
 for _ in $(seq 1 120); do

@@ -3,7 +3,8 @@
 # starts a local image registry, checks formatting and lints, runs every test, cleans up.
 #
 #   scripts/test.sh            everything
-#   scripts/test.sh -- ARGS    only `cargo test` with extra arguments (e.g. a test name filter)
+#   scripts/test.sh -- ARGS    only `cargo test` (both tiers) with extra arguments, e.g.
+#                              `scripts/test.sh -- -p fluxnode --test daemon_expiry`
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -52,13 +53,27 @@ log "building the static fluxnode for container tests"
 FLUXNODE_STATIC_BIN=$(scripts/build-static.sh)
 export FLUXNODE_STATIC_BIN
 
-log "cargo test"
+log "cargo test (both tiers: --include-ignored runs the full-tier tests too)"
+# Tests that need Docker, the registry, promtool, systemd or running daemons are marked
+# #[ignore = "full tier: ..."], so a plain `cargo test` is the fast tier; here they all run.
+# In filter mode, arguments before a `--` go to cargo, those after it to the test binaries.
 filtered=0
 if [ "${1:-}" = "--" ]; then
     shift
     filtered=1
 fi
-cargo test --workspace --locked "$@"
+cargo_args=()
+test_args=(--include-ignored)
+while [ $# -gt 0 ]; do
+    if [ "$1" = "--" ]; then
+        shift
+        test_args+=("$@")
+        break
+    fi
+    cargo_args+=("$1")
+    shift
+done
+cargo test --workspace --locked "${cargo_args[@]}" -- "${test_args[@]}"
 [ "$filtered" = 1 ] && exit 0
 
 log "Prometheus configuration, alert rules and dashboard queries"

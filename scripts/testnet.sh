@@ -3,10 +3,13 @@
 # loopback address, plus a local image registry and Prometheus.
 #
 #   scripts/testnet.sh up [N] [--grafana]  build (when stale), start N nodes (default 5), wait
-#                                          until each is ready and sees N-1 peers
+#                                          until each is ready and sees N-1 peers; puts
+#                                          `fluxnode` on the PATH (/usr/local/bin, client
+#                                          commands default to node 1's API)
 #   scripts/testnet.sh down                remove everything `up` created (nodes, volumes, app
 #                                          containers/networks/volumes, iptables rules, keys)
-#   scripts/testnet.sh status              nodes, peers, hosted apps, partition rules
+#   scripts/testnet.sh status              nodes, peers, hosted apps, the testnet's app
+#                                          containers, partition rules
 #   scripts/testnet.sh register SPEC       sign SPEC with the testnet owner key, register it
 #                                          through node 1
 #   scripts/testnet.sh kill NODE [--daemon-only]
@@ -23,7 +26,8 @@
 # Environment: FLUXNODE_TESTNET_DIR (state, default /tmp/fluxnode-testnet),
 # FLUXNODE_TESTNET_BLOCK_TIME (default 1s), FLUXNODE_TESTNET_LOG (default info),
 # FLUXNODE_TESTNET_READY_TIMEOUT (seconds, default 180), FLUXNODE_STATIC_BIN (use this
-# static binary instead of building one). Needs root (iptables, Docker).
+# static binary instead of building one), FLUXNODE_TESTNET_CLIENT (where `up` puts the
+# client wrapper, default /usr/local/bin/fluxnode). Needs root (iptables, Docker).
 set -euo pipefail
 # shellcheck source=scripts/lib/testnet.sh
 source "$(dirname "$0")/lib/testnet.sh"
@@ -184,6 +188,7 @@ cmd_up() {
         for i in $(seq 1 "$n"); do docker logs --tail 5 "$(tn_container "$i")" 2>&1 | sed "s/^/  node$i: /" >&2; done
         exit 1
     }
+    tn_client_install "$bin"
     tn_log "up in $(($(date +%s) - t0)) s: APIs $(tn_api 1) .. $(tn_api "$n"), prometheus http://$TN_PROM_ADDR"
 }
 
@@ -212,6 +217,7 @@ cmd_down() {
         FLUXNODE_REGISTRY_DIR=$TN_STATE/registry registry_down
     fi
     docker image rm "$TN_IMAGE" >/dev/null 2>&1 || true
+    tn_client_remove
     rm -rf "$TN_STATE"
     tn_log "down: nodes, volumes, app containers, rules, registry (if ours), image and state removed"
 }
@@ -232,7 +238,9 @@ cmd_status() {
     done
     echo
     echo "app containers:"
-    docker ps -a --filter label=io.fluxnode.app --format '  {{.Names}}\t{{.Status}}\t{{.Ports}}' | sort
+    # Only the testnet's: every node labels its app objects io.fluxnode.testnet=1.
+    docker ps -a --filter label=io.fluxnode.app --filter label=io.fluxnode.testnet=1 \
+        --format '  {{.Names}}\t{{.Status}}\t{{.Ports}}' | sort
     if iptables -L "$TN_CHAIN" -n >/dev/null 2>&1; then
         echo "partition: $(iptables -S "$TN_CHAIN" | grep -c -- '-j DROP') drop rules in $TN_CHAIN"
     else

@@ -33,6 +33,8 @@ enum Command {
     Peers(cli::status::PeersArgs),
     /// Check that this host can run the daemon, or that the running one is healthy.
     Doctor(cli::doctor::DoctorArgs),
+    /// Run an HAProxy ingress that reaches the network's apps by name.
+    Ingress(cli::ingress::IngressArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
         Command::Status(args) => report(cli::status::status(args)),
         Command::Peers(args) => report(cli::status::peers(args)),
         Command::Doctor(args) => report(cli::doctor::run(args)),
+        Command::Ingress(args) => report(cli::ingress::run(args)),
     }
 }
 

@@ -80,6 +80,12 @@ pub struct Metrics {
     pub messages_published: Family<TopicLabel, Counter>,
     /// Messages dropped by validation, by topic and reason.
     pub messages_rejected: Family<RejectLabels, Counter>,
+    /// Peers in this node's gossip mesh (any topic).
+    pub gossip_mesh_peers: Gauge,
+    /// Connected gossip peers this node scores below the graylist threshold.
+    pub gossip_ignored_peers: Gauge,
+    /// 1 while gossip is isolated (see `network::health`), else 0.
+    pub gossip_isolated: Gauge,
 
     // Placement market (filled by the protocol driver).
     pub bids_placed: Counter,
@@ -111,6 +117,8 @@ pub struct Metrics {
     pub benchmark_cpu_events: FloatGauge,
     pub benchmark_ram_bandwidth: FloatGauge,
     pub benchmark_disk_write: FloatGauge,
+    /// Unix time the benchmark in use was measured (a cached report keeps its own time).
+    pub benchmark_last_run: Gauge,
 
     // Store and lifecycle.
     pub store_flush_duration: Histogram,
@@ -131,6 +139,9 @@ impl Metrics {
             messages_received: Family::default(),
             messages_published: Family::default(),
             messages_rejected: Family::default(),
+            gossip_mesh_peers: Gauge::default(),
+            gossip_ignored_peers: Gauge::default(),
+            gossip_isolated: Gauge::default(),
             bids_placed: Counter::default(),
             bids_won: Counter::default(),
             bids_lost: Counter::default(),
@@ -148,6 +159,7 @@ impl Metrics {
             benchmark_cpu_events: FloatGauge::default(),
             benchmark_ram_bandwidth: FloatGauge::default(),
             benchmark_disk_write: FloatGauge::default(),
+            benchmark_last_run: Gauge::default(),
             store_flush_duration: flush_buckets(),
             apps_expired: Counter::default(),
             app_removals: Counter::default(),
@@ -173,6 +185,21 @@ impl Metrics {
             "messages_rejected",
             "Messages dropped by validation before delivery or forwarding, by topic and reason",
             m.messages_rejected.clone(),
+        );
+        r.register(
+            "gossip_mesh_peers",
+            "Peers in this node's gossipsub mesh on any fluxnode topic",
+            m.gossip_mesh_peers.clone(),
+        );
+        r.register(
+            "gossip_ignored_peers",
+            "Connected gossip peers this node scores below the graylist threshold (their messages are ignored)",
+            m.gossip_ignored_peers.clone(),
+        );
+        r.register(
+            "gossip_isolated",
+            "1 while this node's gossip reaches no peer or it ignores every peer (not ready), else 0",
+            m.gossip_isolated.clone(),
         );
         r.register("bids_placed", "Bids this node sent", m.bids_placed.clone());
         r.register(
@@ -257,6 +284,12 @@ impl Metrics {
             "benchmark_disk_write_bytes_per_second",
             "Sequential disk write speed of the last host benchmark",
             m.benchmark_disk_write.clone(),
+        );
+        r.register_with_unit(
+            "benchmark_last_run_timestamp",
+            "Unix time the host benchmark in use was measured; it moves every bench.period",
+            Unit::Seconds,
+            m.benchmark_last_run.clone(),
         );
         r.register_with_unit(
             "store_flush_duration",

@@ -10,7 +10,11 @@
 //! [`StoreError::Corrupt`] naming the tree and key, never as a panic.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
+use prometheus_client::metrics::counter::Counter;
 use serde::{Serialize, de::DeserializeOwned};
 
 /// The kinds of record the node keeps. Each is its own sled tree, keyed by a string.
@@ -109,6 +113,15 @@ pub enum StoreError {
     },
     #[error("tree `{tree}` holds a key that is not UTF-8 ({key_hex}); delete it")]
     BadKey { tree: Tree, key_hex: String },
+    #[error(
+        "state database at {path} is closed after an error and not reopened yet (while \
+         {op} in tree `{tree}`); free disk space there, it reopens by itself"
+    )]
+    Closed {
+        op: &'static str,
+        tree: Tree,
+        path: PathBuf,
+    },
 }
 
 /// Changes to apply atomically to one tree with [`Store::apply`].
@@ -155,33 +168,46 @@ impl Batch {
 }
 
 /// The node's state database. Cheap to clone; clones share the same database.
+///
+/// **Recovery.** sled 0.34 keeps the first I/O error of its log (e.g. "No space left on
+/// device") as a global error and fails every later call with it, so a transient disk-full
+/// would break the store until a restart. Instead, after a database error the store closes
+/// and reopens the database (sled recovers from its log on open; nothing acknowledged is
+/// lost, since every change is flushed before it returns) and retries the call once. A
+/// failed reopen is retried at the next call or [`Store::probe`], at most once per
+/// [`REOPEN_EVERY`]. [`Store::healthy`] tells readiness whether the last attempt worked.
 #[derive(Debug, Clone)]
 pub struct Store {
-    db: sled::Db,
-    trees: Vec<sled::Tree>,
-    path: PathBuf,
+    shared: Arc<Shared>,
 }
 
-impl Store {
-    /// Opens (or creates) the database in directory `path`. Only one process may hold it.
-    pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
-        let path = path.as_ref().to_path_buf();
-        let open_err = |source| StoreError::Open {
-            path: path.clone(),
-            source,
-        };
-        let db = sled::Config::new().path(&path).open().map_err(open_err)?;
+#[derive(Debug)]
+struct Shared {
+    path: PathBuf,
+    /// `None` between closing a broken database and a successful reopen.
+    open: RwLock<Option<Open>>,
+    healthy: AtomicBool,
+    last_reopen: Mutex<Option<Instant>>,
+    /// `fluxnode_errors_total{kind="store"}`, once the daemon's metrics exist.
+    errors: OnceLock<Counter>,
+    /// The last error, for readiness.
+    last_error: Mutex<Option<String>>,
+}
+
+#[derive(Debug)]
+struct Open {
+    db: sled::Db,
+    trees: Vec<sled::Tree>,
+}
+
+impl Open {
+    fn at(path: &Path) -> Result<Open, sled::Error> {
+        let db = sled::Config::new().path(path).open()?;
         let trees = Tree::ALL
             .iter()
             .map(|t| db.open_tree(t.name()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(open_err)?;
-        Ok(Store { db, trees, path })
-    }
-
-    /// The directory the database lives in.
-    pub fn path(&self) -> &Path {
-        &self.path
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Open { db, trees })
     }
 
     fn tree(&self, tree: Tree) -> &sled::Tree {
@@ -189,57 +215,223 @@ impl Store {
         &self.trees[tree.index()]
     }
 
+    /// sled 0.34 keeps one log for all trees: flushing the database fsyncs every write
+    /// made before this call, in any tree.
+    fn flush(&self) -> Result<(), sled::Error> {
+        self.db.flush().map(drop)
+    }
+}
+
+/// Reopen attempts after a failure are at least this far apart, so a disk that stays
+/// full costs one reopen per second, not one per write.
+pub const REOPEN_EVERY: Duration = Duration::from_secs(1);
+
+/// Key of the record [`Store::probe`] writes in the default tree to see that writes work.
+const PROBE_KEY: &[u8] = b"fluxnode-store-probe";
+
+impl Store {
+    /// Opens (or creates) the database in directory `path`. Only one process may hold it.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let open = Open::at(&path).map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(Store {
+            shared: Arc::new(Shared {
+                path,
+                open: RwLock::new(Some(open)),
+                healthy: AtomicBool::new(true),
+                last_reopen: Mutex::new(None),
+                errors: OnceLock::new(),
+                last_error: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// The directory the database lives in.
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    /// Counts every later store error in `counter` (the daemon passes
+    /// `fluxnode_errors_total{kind="store"}`). Only the first call has an effect.
+    pub fn count_errors_in(&self, counter: Counter) {
+        let _ = self.shared.errors.set(counter);
+    }
+
+    /// Whether the last database call (or reopen) worked.
+    pub fn healthy(&self) -> bool {
+        self.shared.healthy.load(Ordering::Acquire)
+    }
+
+    /// The last store error while the store is not healthy.
+    pub fn last_error(&self) -> Option<String> {
+        if self.healthy() {
+            return None;
+        }
+        lock(&self.shared.last_error).clone()
+    }
+
+    /// For readiness: when the store is unhealthy, tries to reopen it and to write and
+    /// flush a small record. Returns [`Store::healthy`].
+    pub fn probe(&self) -> bool {
+        if self.healthy() {
+            return true;
+        }
+        let _ = self.run("probing", Tree::Benchmarks, |o| {
+            o.db.insert(PROBE_KEY, &b"ok"[..])?;
+            o.flush()
+        });
+        self.healthy()
+    }
+
+    /// Runs `f` on the open database; after a database error (or while closed), reopens
+    /// it and runs `f` once more. Every error is counted.
+    fn run<T>(
+        &self,
+        op: &'static str,
+        tree: Tree,
+        f: impl Fn(&Open) -> Result<T, sled::Error>,
+    ) -> Result<T, StoreError> {
+        let first = match self.attempt(&f) {
+            Some(Ok(v)) => return Ok(self.worked(v)),
+            Some(Err(source)) => {
+                let e = self.fail(db_err(op, tree, source));
+                tracing::warn!(error = %e, "store error; reopening the database");
+                e
+            }
+            None => self.fail(StoreError::Closed {
+                op,
+                tree,
+                path: self.shared.path.clone(),
+            }),
+        };
+        match self.reopen() {
+            Ok(true) => {}
+            // Too soon after the last attempt: the first error stands.
+            Ok(false) => return Err(first),
+            Err(e) => return Err(self.fail(e)),
+        }
+        match self.attempt(&f) {
+            Some(Ok(v)) => {
+                tracing::info!(op, %tree, "store reopened; writes work again");
+                Ok(self.worked(v))
+            }
+            Some(Err(source)) => Err(self.fail(db_err(op, tree, source))),
+            None => Err(first),
+        }
+    }
+
+    fn attempt<T>(
+        &self,
+        f: &impl Fn(&Open) -> Result<T, sled::Error>,
+    ) -> Option<Result<T, sled::Error>> {
+        let guard = self
+            .shared
+            .open
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        guard.as_ref().map(f)
+    }
+
+    fn worked<T>(&self, v: T) -> T {
+        self.shared.healthy.store(true, Ordering::Release);
+        v
+    }
+
+    /// Counts `e`, marks the store unhealthy and hands `e` back.
+    fn fail(&self, e: StoreError) -> StoreError {
+        if let Some(c) = self.shared.errors.get() {
+            c.inc();
+        }
+        // A bad record is the record's problem, not the database's.
+        if matches!(
+            e,
+            StoreError::Database { .. } | StoreError::Open { .. } | StoreError::Closed { .. }
+        ) {
+            self.shared.healthy.store(false, Ordering::Release);
+            *lock(&self.shared.last_error) = Some(e.to_string());
+        }
+        e
+    }
+
+    /// Closes the database and opens it again. `Ok(false)` when the last attempt was less
+    /// than [`REOPEN_EVERY`] ago.
+    fn reopen(&self) -> Result<bool, StoreError> {
+        {
+            let mut last = lock(&self.shared.last_reopen);
+            if last.is_some_and(|t| t.elapsed() < REOPEN_EVERY) {
+                return Ok(false);
+            }
+            *last = Some(Instant::now());
+        }
+        let mut guard = self
+            .shared
+            .open
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Close first: the new handle needs the file lock the old one holds.
+        *guard = None;
+        let open = Open::at(&self.shared.path).map_err(|source| StoreError::Open {
+            path: self.shared.path.clone(),
+            source,
+        })?;
+        *guard = Some(open);
+        Ok(true)
+    }
+
     /// Writes `key = value` and returns once it is durable.
     pub fn put<V: Serialize>(&self, tree: Tree, key: &str, value: &V) -> Result<(), StoreError> {
-        let bytes = encode(tree, key, value)?;
-        self.tree(tree)
-            .insert(key.as_bytes(), bytes)
-            .map_err(|source| db_err("writing", tree, source))?;
-        self.flush(tree)
+        let bytes = encode(tree, key, value).map_err(|e| self.fail(e))?;
+        self.run("writing", tree, |o| {
+            o.tree(tree).insert(key.as_bytes(), bytes.as_slice())?;
+            o.flush()
+        })
     }
 
     /// Reads `key`; `Ok(None)` if absent.
     pub fn get<V: DeserializeOwned>(&self, tree: Tree, key: &str) -> Result<Option<V>, StoreError> {
-        let raw = self
-            .tree(tree)
-            .get(key.as_bytes())
-            .map_err(|source| db_err("reading", tree, source))?;
-        raw.map(|bytes| decode(tree, key, &bytes)).transpose()
+        let raw = self.run("reading", tree, |o| o.tree(tree).get(key.as_bytes()))?;
+        raw.map(|bytes| decode(tree, key, &bytes))
+            .transpose()
+            .map_err(|e| self.fail(e))
     }
 
     /// Whether `key` is present, without decoding its value.
     pub fn contains(&self, tree: Tree, key: &str) -> Result<bool, StoreError> {
-        self.tree(tree)
-            .contains_key(key.as_bytes())
-            .map_err(|source| db_err("reading", tree, source))
+        self.run("reading", tree, |o| {
+            o.tree(tree).contains_key(key.as_bytes())
+        })
     }
 
     /// Removes `key` and returns once durable; tells whether it was present.
     pub fn delete(&self, tree: Tree, key: &str) -> Result<bool, StoreError> {
-        let old = self
-            .tree(tree)
-            .remove(key.as_bytes())
-            .map_err(|source| db_err("deleting", tree, source))?;
-        self.flush(tree)?;
-        Ok(old.is_some())
+        self.run("deleting", tree, |o| {
+            let old = o.tree(tree).remove(key.as_bytes())?;
+            o.flush()?;
+            Ok(old.is_some())
+        })
     }
 
     /// Applies every operation of `batch` to its tree atomically, then flushes.
     pub fn apply(&self, batch: Batch) -> Result<(), StoreError> {
         let tree = batch.tree;
-        self.tree(tree)
-            .apply_batch(batch.inner)
-            .map_err(|source| db_err("applying a batch", tree, source))?;
-        self.flush(tree)
+        self.run("applying a batch", tree, |o| {
+            o.tree(tree).apply_batch(batch.inner.clone())?;
+            o.flush()
+        })
     }
 
     /// Every record of `tree`, in key order. Stops at the first corrupt record.
     pub fn list<V: DeserializeOwned>(&self, tree: Tree) -> Result<Vec<(String, V)>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.tree(tree).iter() {
-            let (k, v) = item.map_err(|source| db_err("listing", tree, source))?;
-            let key = key_string(tree, &k)?;
-            let value = decode(tree, &key, &v)?;
+        let raw = self.run("listing", tree, |o| {
+            o.tree(tree).iter().collect::<Result<Vec<_>, _>>()
+        })?;
+        let mut out = Vec::with_capacity(raw.len());
+        for (k, v) in raw {
+            let key = key_string(tree, &k).map_err(|e| self.fail(e))?;
+            let value = decode(tree, &key, &v).map_err(|e| self.fail(e))?;
             out.push((key, value));
         }
         Ok(out)
@@ -247,24 +439,17 @@ impl Store {
 
     /// Every key of `tree`, in order.
     pub fn keys(&self, tree: Tree) -> Result<Vec<String>, StoreError> {
-        self.tree(tree)
-            .iter()
-            .keys()
-            .map(|k| {
-                let k = k.map_err(|source| db_err("listing", tree, source))?;
-                key_string(tree, &k)
-            })
+        let raw = self.run("listing", tree, |o| {
+            o.tree(tree).iter().keys().collect::<Result<Vec<_>, _>>()
+        })?;
+        raw.iter()
+            .map(|k| key_string(tree, k).map_err(|e| self.fail(e)))
             .collect()
     }
+}
 
-    fn flush(&self, tree: Tree) -> Result<(), StoreError> {
-        // sled 0.34 keeps one log for all trees: flushing the database fsyncs every write
-        // made before this call, in any tree.
-        self.db
-            .flush()
-            .map(drop)
-            .map_err(|source| db_err("flushing", tree, source))
-    }
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn encode<V: Serialize>(tree: Tree, key: &str, value: &V) -> Result<Vec<u8>, StoreError> {

@@ -70,14 +70,14 @@ async fn periodic_runs_publish_and_store_new_reports() {
     let opts = options(dir.path());
     let period = Duration::from_secs(3);
     let first = cache::at_start(&store, &opts, period, now()).await.unwrap();
-    let (tx, mut rx) = tokio::sync::watch::channel(first.clone());
+    let (tx, mut rx) = tokio::sync::watch::channel(Some(first.clone()));
     let task = cache::spawn_periodic(store.clone(), opts, period, tx);
 
     tokio::time::timeout(Duration::from_secs(30), rx.changed())
         .await
         .expect("a new report within the period plus a quick run")
         .unwrap();
-    let second = rx.borrow().clone();
+    let second = rx.borrow().clone().expect("a report");
     assert!(second.measured_at_unix > first.measured_at_unix);
     let stored: BenchReport = store.get(Tree::Benchmarks, LATEST).unwrap().unwrap();
     assert!(stored.measured_at_unix >= second.measured_at_unix);

@@ -95,7 +95,20 @@ fn an_owner_registers_lists_shows_renews_locates_and_cancels_an_app() {
     let out = ok(&fluxnode(&["app", "locations", "Aave", "--api", &api]));
     assert_eq!(out, "127.0.0.1:33702\n");
     let out = ok(&fluxnode(&["app", "explain", "Aave", "--api", &api]));
-    assert!(out.contains("\"eligible\""), "{out}");
+    let row = out.lines().nth(2).unwrap_or_default();
+    assert!(
+        row.starts_with("1  …") && row.contains("EU_DE_HE") && row.contains("yes"),
+        "{out}"
+    );
+    assert!(
+        row.ends_with("placed: picked in the continent pass"),
+        "{out}"
+    );
+    let out = ok(&fluxnode(&[
+        "app", "explain", "Aave", "--json", "--api", &api,
+    ]));
+    let raw: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(raw["running"][0], NODE_ID, "{out}");
 
     let out = ok(&fluxnode(&[
         "app", "cancel", "Aave", "--key", key, "--api", &api,
@@ -238,10 +251,15 @@ fn status_and_peers_summaries() {
 /// A config file for `doctor`: everything on loopback port 0 (always free), Docker at a
 /// socket that does not exist, and the given data dir.
 fn doctor_config(dir: &Path, data_dir: &Path) -> PathBuf {
+    doctor_config_listening(dir, data_dir, "127.0.0.1:0")
+}
+
+/// The same, with `api.listen` set: the daemon at that address is this host's own.
+fn doctor_config_listening(dir: &Path, data_dir: &Path, api_listen: &str) -> PathBuf {
     let path = dir.join("fluxnode.toml");
     let text = format!(
         "[node]\ndata_dir = {:?}\n[network]\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\nsingle_node = true\n\
-         [api]\nlisten = \"127.0.0.1:0\"\n[docker]\nsocket = {:?}\n",
+         [api]\nlisten = {api_listen:?}\n[docker]\nsocket = {:?}\n",
         data_dir.display().to_string(),
         dir.join("no-docker.sock").display().to_string()
     );
@@ -257,13 +275,8 @@ fn doctor_fails_on_a_data_dir_that_cannot_be_written() {
     std::fs::write(&plain, b"x").unwrap();
     let data_dir = plain.join("data");
     let config = doctor_config(tmp.path(), &data_dir);
-    let out = fluxnode(&[
-        "doctor",
-        "--config",
-        config.to_str().unwrap(),
-        "--api",
-        &closed_port_url(),
-    ]);
+    // No daemon: the config's api.listen (port 0) answers nothing.
+    let out = fluxnode(&["doctor", "--config", config.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out.stdout);
     let line = stdout
@@ -293,14 +306,10 @@ fn doctor_checks_a_running_daemon() {
     std::fs::create_dir(&data_dir).unwrap();
     let key = key_file(&data_dir, 5);
     std::fs::rename(&key, data_dir.join("node.key")).unwrap();
-    let config = doctor_config(tmp.path(), &data_dir);
-    let out = fluxnode(&[
-        "doctor",
-        "--config",
-        config.to_str().unwrap(),
-        "--api",
-        &api,
-    ]);
+    // The daemon listens where this host's config says: it is this host's own daemon.
+    let listen = api.trim_start_matches("http://");
+    let config = doctor_config_listening(tmp.path(), &data_dir, listen);
+    let out = fluxnode(&["doctor", "--config", config.to_str().unwrap()]);
     let stdout = text(&out.stdout);
     for expected in [
         format!("ok    daemon    running at {api}: node {NODE_ID}"),
@@ -321,4 +330,54 @@ fn doctor_checks_a_running_daemon() {
     assert_eq!(out.status.code(), Some(1));
     // The probe file is gone.
     assert_eq!(std::fs::read_dir(&data_dir).unwrap().count(), 1);
+}
+
+#[test]
+fn doctor_checks_another_node_through_its_api_only() {
+    let api = serve_in_thread(TestBackend::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    std::fs::create_dir(&data_dir).unwrap();
+    // This host has a key of its own: it must not be compared with the other node's.
+    let key = key_file(&data_dir, 5);
+    std::fs::rename(&key, data_dir.join("node.key")).unwrap();
+    let config = doctor_config(tmp.path(), &data_dir);
+    let out = fluxnode(&[
+        "doctor",
+        "--config",
+        config.to_str().unwrap(),
+        "--api",
+        &api,
+    ]);
+    let stdout = text(&out.stdout);
+    for expected in [
+        format!("ok    target    {api} (not this host's configured API)"),
+        format!("ok    daemon    running at {api}: node {NODE_ID}"),
+        "ok    ready     store: open".to_owned(),
+        "warn  benchmark the node reports no benchmark".to_owned(),
+        "ok    peers     1 connected".to_owned(),
+        format!("ok    key       the node runs as {NODE_ID}"),
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(&expected)),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
+    // Nothing of this host: no config, Docker socket, data dir, ports, clock or key file.
+    let whats: Vec<&str> = stdout.lines().map(|l| l[6..16].trim()).collect();
+    assert_eq!(
+        whats,
+        ["target", "daemon", "ready", "benchmark", "peers", "key"],
+        "{stdout}"
+    );
+    assert!(!stdout.contains("node.key"), "{stdout}");
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+
+    // The same through FLUXNODE_API, as the testnet's client wrapper sets it.
+    let out = Command::new(env!("CARGO_BIN_EXE_fluxnode"))
+        .args(["doctor", "--config", config.to_str().unwrap()])
+        .env("FLUXNODE_API", &api)
+        .output()
+        .unwrap();
+    assert!(text(&out.stdout).contains("ok    target"), "{out:?}");
 }

@@ -48,6 +48,7 @@ fn sample(text: &str, name: &str) -> Option<f64> {
 }
 
 #[test]
+#[ignore = "full tier: needs Docker, the local registry, promtool and running daemons (scripts/test.sh runs it)"]
 fn three_daemons_place_locate_and_cancel() {
     let c = Cluster::start(3, 40, &[]);
     c.wait_ready(Duration::from_secs(90));
@@ -234,6 +235,10 @@ fn three_daemons_place_locate_and_cancel() {
         "fluxnode_messages_rejected_total",
         "fluxnode_apps_expired_total",
         "fluxnode_reservations_open",
+        // 0 in a healthy cluster; tests/gossip_many_per_ip.rs checks them on 16 nodes and
+        // network::health's unit tests the verdicts that set them.
+        "fluxnode_gossip_ignored_peers",
+        "fluxnode_gossip_isolated",
     ];
     for f in families.iter().filter(|f| !elsewhere.contains(&f.as_str())) {
         let moved = texts.iter().any(|t| {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use cluster::{Cluster, web_spec, write};
 
 #[test]
+#[ignore = "full tier: needs Docker, the local registry and a running daemon (scripts/test.sh runs it)"]
 fn expired_app_goes_at_expiry_plus_grace_and_renewed_one_stays() {
     let c = Cluster::start(1, 60, &["--single-node", "true", "--block-time", "10ms"]);
     c.wait_ready(Duration::from_secs(60));

@@ -13,6 +13,7 @@ const ANNOUNCEMENTS_RECEIVED: &str = "fluxnode_messages_received_total{topic=\"a
 const ANNOUNCEMENTS_PUBLISHED: &str = "fluxnode_messages_published_total{topic=\"announcements\"}";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "full tier: needs promtool (scripts/test.sh runs it)"]
 async fn three_nodes_bootstrap_gossip_and_direct() {
     let mut b = TestNode::start(11, vec![]).await;
     let mut a = TestNode::start(12, vec![b.addr.clone()]).await;

@@ -21,6 +21,7 @@ fn identity(name: &str) -> (String, String, String) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "full tier: needs Docker and the local registry (scripts/test.sh runs it)"]
 async fn new_runtime_adopts_the_same_containers() {
     let node = unique("node");
     let _cleanup = Cleanup(node.clone());

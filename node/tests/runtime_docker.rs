@@ -20,6 +20,7 @@ fn http_get(port: u16) -> Option<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "full tier: needs Docker and the local registry (scripts/test.sh runs it)"]
 async fn two_components_talk_by_name_with_limits_ports_and_clean_removal() {
     let node = unique("node");
     let _cleanup = Cleanup(node.clone());
@@ -158,6 +159,7 @@ async fn two_components_talk_by_name_with_limits_ports_and_clean_removal() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "full tier: needs Docker and the local registry (scripts/test.sh runs it)"]
 async fn missing_image_and_taken_port_are_typed_counted_and_leave_nothing() {
     let node = unique("node");
     let _cleanup = Cleanup(node.clone());
@@ -225,6 +227,7 @@ async fn missing_image_and_taken_port_are_typed_counted_and_leave_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "full tier: needs Docker and the local registry (scripts/test.sh runs it)"]
 async fn crashed_container_restarts_with_backoff_and_is_counted() {
     let node = unique("node");
     let _cleanup = Cleanup(node.clone());
@@ -280,6 +283,7 @@ async fn crashed_container_restarts_with_backoff_and_is_counted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "full tier: needs Docker and the local registry (scripts/test.sh runs it)"]
 async fn new_spec_hash_replaces_containers_and_keeps_data() {
     let node = unique("node");
     let _cleanup = Cleanup(node.clone());

@@ -35,6 +35,7 @@ fn status(name: &str) -> (String, String) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "full tier: needs Docker and the local registry (scripts/test.sh runs it)"]
 async fn prepare_is_idempotent_and_start_after_it_only_starts() {
     let node = unique("node");
     let _cleanup = Cleanup(node.clone());
@@ -116,6 +117,7 @@ async fn prepare_is_idempotent_and_start_after_it_only_starts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "full tier: needs Docker and the local registry (scripts/test.sh runs it)"]
 async fn unprepare_removes_a_lost_bid_and_spares_what_others_use() {
     let node = unique("node");
     let _cleanup = Cleanup(node.clone());
@@ -176,6 +178,7 @@ async fn unprepare_removes_a_lost_bid_and_spares_what_others_use() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "full tier: needs Docker and the local registry (scripts/test.sh runs it)"]
 async fn after_a_restart_adoption_reports_prepared_apps_for_unprepare() {
     let node = unique("node");
     let _cleanup = Cleanup(node.clone());
@@ -214,6 +217,7 @@ async fn after_a_restart_adoption_reports_prepared_apps_for_unprepare() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "full tier: needs Docker and the local registry (scripts/test.sh runs it)"]
 async fn a_stale_preparation_is_pulled_and_created_again() {
     let node = unique("node");
     let _cleanup = Cleanup(node.clone());

@@ -54,6 +54,7 @@ fn assert_unreachable(err: RuntimeError, path: &Path) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "full tier: needs Docker and the local registry (scripts/test.sh runs it)"]
 async fn engine_down_then_back_without_restart() {
     let node = unique("node");
     let _cleanup = Cleanup(node.clone());

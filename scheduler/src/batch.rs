@@ -106,8 +106,7 @@ impl<'a> Batch<'a> {
             for (a, list) in per_app.iter().enumerate() {
                 let demand = Capacity::from(apps[a].resources);
                 for &n in list {
-                    let f = &mut index.free[n as usize];
-                    *f = f.saturating_sub(demand);
+                    index.consume(nodes, n as usize, demand);
                 }
             }
         }
@@ -296,8 +295,7 @@ impl<'a> Batch<'a> {
             outcome.reason = Some(self.summarise_shortfall(a, need, outcome.placed.len()));
         }
         for p in &outcome.placed {
-            let f = &mut self.index.free[p.node as usize];
-            *f = f.saturating_sub(demand);
+            self.index.consume(self.nodes, p.node as usize, demand);
         }
         self.running[a] = running;
         outcome

@@ -1,8 +1,9 @@
 //! A per-batch index of the nodes, so placing an app costs a walk over region heads
 //! rather than a check of every node.
 //!
-//! Built once per batch: every node gets its quality score (app independent), its
-//! [`Place`] and its free capacity. Nodes that can take no new instance in this batch
+//! Built once per batch: every node gets its score (quality class and free share, app
+//! independent), its [`Place`] and its free capacity; a placement lowers the winner's free
+//! capacity and score and moves it down its region's list ([`NodeIndex::consume`]). Nodes that can take no new instance in this batch
 //! (uptime below the minimum) are left out of the region lists. Each region's list is
 //! ordered by score (best first), then id, so an app's best eligible nodes in a region
 //! are found by walking from the front until enough eligible ones are seen; hashes are
@@ -14,7 +15,7 @@ use proto::tier::Tier;
 
 use crate::fasthash::{FxHashMap, map_with_capacity};
 use crate::model::{Capacity, NodeInfo, Params};
-use crate::ranking::{Ranker, score};
+use crate::ranking::{Ranker, node_score};
 use crate::spread::{Candidates, Place};
 
 /// Node positions interned to dense [`Place`] indices, numbered in sorted order of the
@@ -97,7 +98,7 @@ impl PlaceTable {
 #[derive(Debug)]
 pub struct NodeIndex {
     pub places: PlaceTable,
-    /// Quality score per node (see [`crate::ranking::score`]).
+    /// Score per node (see [`crate::ranking::score`]), kept current as the batch places.
     pub score: Vec<u64>,
     pub tier: Vec<Tier>,
     /// Free capacity per node, reduced as the batch places instances.
@@ -117,14 +118,15 @@ pub struct NodeIndex {
 impl NodeIndex {
     pub fn new(nodes: &[NodeInfo], params: &Params, smallest_demand: Capacity) -> Self {
         let places = PlaceTable::new(nodes);
+        let free: Vec<Capacity> = nodes.iter().map(NodeInfo::free).collect();
         let score: Vec<u64> = nodes
             .iter()
-            .map(|n| crate::ranking::score(n.uptime, n.bench_score))
+            .zip(&free)
+            .map(|(n, f)| node_score(n, *f))
             .collect();
         let regions = places.region_count();
         // Counting sort by region, then order each region by score and id.
         let mut region_end = vec![0u32; regions];
-        let free: Vec<Capacity> = nodes.iter().map(NodeInfo::free).collect();
         // Nodes that can take nothing in this batch stay out of the lists altogether.
         let placeable = |i: usize, n: &NodeInfo| {
             crate::eligibility::uptime_ok(n.uptime, params) && smallest_demand.fits_within(&free[i])
@@ -171,6 +173,38 @@ impl NodeIndex {
             smallest_demand,
             found: Vec::new(),
         }
+    }
+
+    /// Takes `demand` from node `i`'s free capacity, rescoring it and moving it down its
+    /// region's list so the list stays ordered by score, then id.
+    pub fn consume(&mut self, nodes: &[NodeInfo], i: usize, demand: Capacity) {
+        let (Some(f), Some(n)) = (self.free.get_mut(i), nodes.get(i)) else {
+            return;
+        };
+        *f = f.saturating_sub(demand);
+        let new = node_score(n, *f);
+        self.score[i] = new;
+        let r = self.places.node_place[i].region as usize;
+        let (Some(&live), Some(&end)) = (self.region_live.get(r), self.region_end.get(r)) else {
+            return;
+        };
+        let Some(list) = self.region_nodes.get_mut(live as usize..end as usize) else {
+            return;
+        };
+        // Nodes before `live` are full and never walked again; nothing to move then.
+        let Some(pos) = list.iter().position(|&x| x as usize == i) else {
+            return;
+        };
+        let score = &self.score;
+        let behind = |x: u32| {
+            score[x as usize] > new
+                || (score[x as usize] == new && nodes[x as usize].id < nodes[i].id)
+        };
+        let mut to = pos;
+        while to + 1 < list.len() && behind(list[to + 1]) {
+            to += 1;
+        }
+        list[pos..=to].rotate_left(1);
     }
 
     /// Fills `out` with, for every region the geolocation filter admits, up to `take` of
@@ -312,9 +346,10 @@ pub fn candidates_from(
     }
 }
 
-/// Score of a node, exposed for callers building [`candidates_from`] inputs.
-pub fn node_score(n: &NodeInfo) -> u64 {
-    score(n.uptime, n.bench_score)
+/// Score of a node with its listed free capacity, for callers building
+/// [`candidates_from`] inputs.
+pub fn listed_score(n: &NodeInfo) -> u64 {
+    node_score(n, n.free())
 }
 
 #[cfg(test)]

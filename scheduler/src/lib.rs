@@ -27,11 +27,13 @@
 //! network, a power grid); the census in `data/` shows why this matters — 64 % of
 //! Flux nodes sit in four countries, and a quality-only rule would put most apps there.
 //!
-//! **Then quality** ([`ranking`]). Among equally spread choices, higher
-//! `score = round(uptime × 10⁴) × round(bench_score × 10²)` wins (integer product, so float
-//! noise cannot flip an order); equal scores break on the first 8 bytes of
-//! SHA-256(app ‖ 0x00 ‖ node id), so identical nodes share the load across apps instead
-//! of the lowest id winning everything; equal hashes fall back to the smaller id.
+//! **Then quality and load** ([`ranking`]). Among equally spread choices, the higher
+//! quality class wins (`1 + floor(log₂ quality)`, quality = `round(uptime × 10⁴) ×
+//! round(bench_score × 10²)`, all integers so float noise cannot flip an order), then the
+//! larger free share of CPU and RAM (Kubernetes' LeastAllocated), so comparable nodes
+//! share apps; equal scores break on the first 8 bytes of SHA-256(app ‖ 0x00 ‖ node id),
+//! so identical nodes share the load across apps instead of the lowest id winning
+//! everything; equal hashes fall back to the smaller id.
 //!
 //! **Batch** ([`batch`]). Apps are placed in registration-height order, then by name:
 //! older registrations get first pick of scarce capacity, and input order never matters.

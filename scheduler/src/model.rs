@@ -30,6 +30,24 @@ pub struct NodeInfo {
 }
 
 impl NodeInfo {
+    /// What the node offers to apps: total − system reserve.
+    pub fn allocatable(&self) -> Capacity {
+        Capacity::from(self.total).saturating_sub(Capacity::from(SYSTEM_RESERVE))
+    }
+
+    /// `used`, lowered where needed so that `demand` still fits: for a node whose bid says
+    /// it has room (and holds it reserved) while its last announcement says less, so the
+    /// announced load still counts in its ranking (free share) without making it look full.
+    pub fn used_leaving_room(&self, demand: Capacity) -> Resources {
+        let most = self.allocatable().saturating_sub(demand);
+        let used = Capacity::from(self.used);
+        Resources::new(
+            used.cpu_milli.min(most.cpu_milli) as f64 / 1000.0,
+            used.ram_mb.min(most.ram_mb),
+            used.hdd_gb.min(most.hdd_gb),
+        )
+    }
+
     /// Free capacity offered to apps: total − system reserve − used, never below zero.
     pub fn free(&self) -> Capacity {
         Capacity::from(self.total)
@@ -212,6 +230,25 @@ impl From<Resources> for Capacity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn used_leaving_room_keeps_the_load_that_fits() {
+        let node = NodeInfo {
+            id: "n".into(),
+            tier: Tier::Cumulus,
+            geo: "EU_DE_Hesse".parse().unwrap(),
+            total: Resources::new(4.0, 8_000, 220),
+            used: Resources::new(2.5, 1_000, 10),
+            bench_score: 1.0,
+            uptime: 1.0,
+        };
+        let demand = Capacity::from(Resources::new(1.0, 500, 1));
+        let used = node.used_leaving_room(demand);
+        // 3 cores offered (4 − 1 reserve): at most 2 used for 1 more to fit.
+        assert_eq!(used, Resources::new(2.0, 1_000, 10));
+        let room = NodeInfo { used, ..node };
+        assert!(demand.fits_within(&room.free()));
+    }
 
     #[test]
     fn free_applies_reserve_and_never_underflows() {

@@ -1,27 +1,38 @@
 //! Node quality for one app: the order in which equally-spread nodes win.
 //!
 //! ```text
-//! score    = round(uptime × 10⁴) × round(bench_score × 10²)      (exact u64 product)
+//! quality  = round(uptime × 10⁴) × round(bench_score × 10²)      (exact u64 product)
+//! class    = 1 + floor(log₂ quality)   (0 when quality is 0)      — one class per octave
+//! free %   = (free cpu / allocatable cpu + free ram / allocatable ram) / 2, in whole percent
+//! score    = class × 101 + free %
 //! tiebreak = first 8 bytes, big-endian, of SHA-256(app name ‖ 0x00 ‖ node id)
 //! key      = (score, tiebreak)   — greater is better; derived `Ord`, field order = priority
 //! ```
 //!
 //! - The product `uptime × bench_score` rewards a node that is both fast and reliably
 //!   present: a node up 50 % of the time delivers half its benchmark to the app.
-//! - Each factor is quantised before multiplying (uptime to 1/10,000, bench score to 1/100)
-//!   and the product is taken in integers, so two machines that parsed the same decimal
-//!   inputs agree bit for bit, and float noise (0.1 + 0.2) can never flip an order. The
-//!   quanta are far below what the inputs can tell apart: uptime comes from counting
-//!   heartbeats, bench scores from a benchmark that varies by a few percent between runs.
-//! - Equal scores are common (identical hosts from one provider). Breaking them by the
-//!   hash of (app, node) spreads different apps over different equal nodes, where breaking
-//!   by node id would pile every app onto the lowest id.
+//! - Quality counts in coarse classes, one per doubling: benchmark runs of one machine vary
+//!   by tens of percent (70–99 events/s on one testnet), and ranking on the exact product
+//!   sent every app to whichever node measured highest until it was full. Within a class
+//!   nodes are comparable, and the one with the larger share of its capacity free wins —
+//!   Kubernetes' `LeastAllocated` scoring (NodeResourcesFit), Nomad's `spread` algorithm as
+//!   opposed to its default bin-packing. Each placement lowers the winner's free share, so
+//!   the next app goes to another comparable node: load spreads, and one failure takes
+//!   fewer apps down. A node a whole class faster still wins over any free share.
+//! - Every term is an integer computed from quantised inputs (uptime to 1/10,000, bench
+//!   score to 1/100, capacity in millicores and MB), so two machines that parsed the same
+//!   decimal inputs agree bit for bit, and float noise (0.1 + 0.2) can never flip an order.
+//! - Equal scores are common (identical hosts from one provider, equally loaded). Breaking
+//!   them by the hash of (app, node) spreads different apps over different equal nodes,
+//!   where breaking by node id would pile every app onto the lowest id.
 //! - In the astronomically unlikely case of equal hashes, the smaller node id wins, so the
 //!   order is total and never depends on input order.
 
 use std::cmp::Ordering;
 
 use sha2::{Digest, Sha256};
+
+use crate::model::{Capacity, NodeInfo};
 
 /// Uptime is quantised to 1/10,000.
 pub const UPTIME_QUANTA: f64 = 10_000.0;
@@ -34,16 +45,17 @@ pub const BENCH_SCORE_MAX: f64 = 1e12;
 /// The quality of a node for an app. Greater is better; fields compare in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct QualityKey {
-    /// Quantised `uptime × bench_score`, see [`score`].
+    /// Quality class and free share, see [`score`].
     pub score: u64,
     /// Hash of (app name, node id), see [`tiebreak`].
     pub tiebreak: u64,
 }
 
 impl QualityKey {
-    pub fn new(app: &str, node_id: &str, uptime: f64, bench_score: f64) -> Self {
+    /// The key of node `node_id` with the given [`score`].
+    pub fn new(app: &str, node_id: &str, score: u64) -> Self {
         Self {
-            score: score(uptime, bench_score),
+            score,
             tiebreak: tiebreak(app, node_id),
         }
     }
@@ -51,10 +63,41 @@ impl QualityKey {
 
 /// `round(uptime × 10⁴) × round(bench_score × 10²)`, with uptime clamped to `[0, 1]` and
 /// bench score to `[0, 10¹²]`. NaN counts as 0.
-pub fn score(uptime: f64, bench_score: f64) -> u64 {
+pub fn quality(uptime: f64, bench_score: f64) -> u64 {
     let u = (uptime.clamp(0.0, 1.0) * UPTIME_QUANTA).round() as u64;
     let b = (bench_score.clamp(0.0, BENCH_SCORE_MAX) * BENCH_QUANTA).round() as u64;
     u.saturating_mul(b)
+}
+
+/// `1 + floor(log₂ quality)`, 0 for quality 0: nodes within a factor of two of each other
+/// usually share a class (always, when they lie within one power of two).
+pub fn quality_class(uptime: f64, bench_score: f64) -> u64 {
+    let q = quality(uptime, bench_score);
+    u64::from(u64::BITS - q.leading_zeros())
+}
+
+/// Free share of a node in whole percent: the mean of its free CPU and free RAM as shares
+/// of what it offers to apps (Kubernetes' `LeastAllocated` over the two resources that
+/// limit placements; disk is left out as it is rarely the limit and would dilute them).
+/// A dimension with nothing to offer counts as 0 % free.
+pub fn free_percent(free: Capacity, allocatable: Capacity) -> u64 {
+    let share = |f: u64, a: u64| f.min(a).saturating_mul(100).checked_div(a).unwrap_or(0);
+    (share(free.cpu_milli, allocatable.cpu_milli) + share(free.ram_mb, allocatable.ram_mb)) / 2
+}
+
+/// Steps of [`free_percent`] per quality class: 0..=100.
+pub const FREE_STEPS: u64 = 101;
+
+/// The ranking score: quality class first, then free share.
+pub fn score(uptime: f64, bench_score: f64, free: Capacity, allocatable: Capacity) -> u64 {
+    quality_class(uptime, bench_score)
+        .saturating_mul(FREE_STEPS)
+        .saturating_add(free_percent(free, allocatable))
+}
+
+/// [`score`] of a node with `free` capacity left.
+pub fn node_score(n: &NodeInfo, free: Capacity) -> u64 {
+    score(n.uptime, n.bench_score, free, n.allocatable())
 }
 
 /// First 8 bytes (big-endian) of SHA-256(app ‖ 0x00 ‖ node id). The separator keeps
@@ -119,14 +162,50 @@ mod tests {
     use super::*;
 
     #[test]
-    fn score_is_exact_and_immune_to_float_noise() {
-        assert_eq!(score(0.997, 812.5), 9_970 * 81_250);
+    fn quality_is_exact_and_immune_to_float_noise() {
+        assert_eq!(quality(0.997, 812.5), 9_970 * 81_250);
         // 0.1 + 0.2 = 0.30000000000000004 must score like 0.3.
-        assert_eq!(score(0.1 + 0.2, 1000.0), score(0.3, 1000.0));
-        assert_eq!(score(1.0, 100.004), score(1.0, 100.0));
-        assert_eq!(score(f64::NAN, 5.0), 0);
-        assert_eq!(score(2.0, 1.0), score(1.0, 1.0), "uptime clamps to 1");
-        assert_eq!(score(1.0, f64::INFINITY), score(1.0, BENCH_SCORE_MAX));
+        assert_eq!(quality(0.1 + 0.2, 1000.0), quality(0.3, 1000.0));
+        assert_eq!(quality(1.0, 100.004), quality(1.0, 100.0));
+        assert_eq!(quality(f64::NAN, 5.0), 0);
+        assert_eq!(quality(2.0, 1.0), quality(1.0, 1.0), "uptime clamps to 1");
+        assert_eq!(quality(1.0, f64::INFINITY), quality(1.0, BENCH_SCORE_MAX));
+    }
+
+    #[test]
+    fn classes_are_octaves() {
+        assert_eq!(quality_class(0.0, 100.0), 0);
+        // Benchmark noise of one testnet machine: one class.
+        assert_eq!(quality_class(1.0, 70.0), quality_class(0.99, 99.0));
+        assert!(quality_class(1.0, 300.0) > quality_class(1.0, 99.0));
+        // quality = 1 → class 1; 2..3 → 2; 4..7 → 3.
+        assert_eq!(quality_class(0.0001, 0.01), 1);
+        assert_eq!(quality_class(0.0001, 0.03), 2);
+        assert_eq!(quality_class(0.0001, 0.04), 3);
+    }
+
+    #[test]
+    fn free_share_is_least_allocated() {
+        let cap = |cpu, ram| Capacity {
+            cpu_milli: cpu,
+            ram_mb: ram,
+            hdd_gb: 0,
+        };
+        let alloc = cap(4_000, 8_000);
+        assert_eq!(free_percent(alloc, alloc), 100);
+        assert_eq!(free_percent(cap(2_000, 8_000), alloc), 75);
+        assert_eq!(free_percent(cap(0, 0), alloc), 0);
+        assert_eq!(
+            free_percent(cap(9_000, 9_000), alloc),
+            100,
+            "never above 100"
+        );
+        assert_eq!(free_percent(cap(1, 1), cap(0, 0)), 0);
+        // A class outranks any free share; within a class the freer node wins.
+        let full = score(1.0, 300.0, cap(0, 0), alloc);
+        let empty = score(1.0, 99.0, alloc, alloc);
+        assert!(full > empty);
+        assert!(score(1.0, 70.0, alloc, alloc) > score(1.0, 99.0, cap(3_900, 7_900), alloc));
     }
 
     #[test]

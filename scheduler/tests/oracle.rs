@@ -8,8 +8,8 @@ use std::collections::HashSet;
 
 use proptest::prelude::*;
 use scheduler::eligibility::{check, check_static};
-use scheduler::ranking::{QualityKey, cmp_keyed};
-use scheduler::{AppDemand, NodeInfo, Params, Running, invariants, schedule};
+use scheduler::ranking::{QualityKey, cmp_keyed, node_score};
+use scheduler::{AppDemand, Capacity, NodeInfo, Params, Running, invariants, schedule};
 
 /// Distinct continents, countries and regions covered by `nodes`.
 fn coverage(nodes: &[&NodeInfo]) -> [usize; 3] {
@@ -52,8 +52,11 @@ fn best_coverage(base: &[&NodeInfo], pool: &[&NodeInfo], k: usize) -> ([usize; 3
     (per_level, lex)
 }
 
-fn better(app: &AppDemand, a: &NodeInfo, b: &NodeInfo) -> Ordering {
-    let key = |n: &NodeInfo| QualityKey::new(&app.name, &n.id, n.uptime, n.bench_score);
+/// Free capacity of a node as the scheduler sees it when choosing (its score depends on it).
+type FreeOf<'a> = &'a dyn Fn(&NodeInfo) -> Capacity;
+
+fn better(app: &AppDemand, free: FreeOf<'_>, a: &NodeInfo, b: &NodeInfo) -> Ordering {
+    let key = |n: &NodeInfo| QualityKey::new(&app.name, &n.id, node_score(n, free(n)));
     cmp_keyed(key(a), &a.id, key(b), &b.id)
 }
 
@@ -65,6 +68,7 @@ fn region(n: &NodeInfo) -> (&str, &str, &str) {
 /// level and that no loser of a winner's region outranks it.
 fn assert_rule(
     app: &AppDemand,
+    free: FreeOf<'_>,
     base: &[&NodeInfo],
     pool: &[&NodeInfo],
     winners: &[&NodeInfo],
@@ -90,7 +94,7 @@ fn assert_rule(
     {
         for w in winners.iter().filter(|w| region(w) == region(l)) {
             prop_assert!(
-                better(app, w, l) == Ordering::Greater,
+                better(app, free, w, l) == Ordering::Greater,
                 "loser {} outranks winner {} in its region",
                 l.id,
                 w.id
@@ -127,7 +131,7 @@ proptest! {
             .filter(|n| check(app, n, n.free(), false, &c.params).is_ok())
             .collect();
         let winners = by_ids(&c.nodes, &out.placements[0].nodes);
-        assert_rule(app, &[], &eligible, &winners, app.instances as usize)?;
+        assert_rule(app, &NodeInfo::free, &[], &eligible, &winners, app.instances as usize)?;
     }
 
     /// One app with running instances: kept ones stay when there are too few, the best
@@ -146,19 +150,19 @@ proptest! {
         let keepable: Vec<&NodeInfo> =
             running.iter().copied().filter(|n| check_static(app, n).is_ok()).collect();
         let kept = by_ids(&c.nodes, &out.placements[0].keep);
+        let free_for_new = |node: &NodeInfo| {
+            let mut free = node.free();
+            if !c.params.running_counted_in_used && running.iter().any(|r| r.id == node.id) {
+                free = free.saturating_sub(Capacity::from(app.resources));
+            }
+            free
+        };
         let n = app.instances as usize;
         if keepable.len() <= n {
             prop_assert_eq!(kept.len(), keepable.len(), "all keepable instances stay");
         } else {
-            assert_rule(app, &[], &keepable, &kept, n)?;
+            assert_rule(app, &free_for_new, &[], &keepable, &kept, n)?;
         }
-        let free_for_new = |node: &NodeInfo| {
-            let mut free = node.free();
-            if !c.params.running_counted_in_used && running.iter().any(|r| r.id == node.id) {
-                free = free.saturating_sub(scheduler::Capacity::from(app.resources));
-            }
-            free
-        };
         let eligible: Vec<&NodeInfo> = c
             .nodes
             .iter()
@@ -168,7 +172,7 @@ proptest! {
             })
             .collect();
         let winners = by_ids(&c.nodes, &out.placements[0].nodes);
-        assert_rule(app, &kept, &eligible, &winners, n - kept.len())?;
+        assert_rule(app, &free_for_new, &kept, &eligible, &winners, n - kept.len())?;
     }
 }
 
@@ -192,7 +196,7 @@ fn oracle_rejects_a_poor_spread() {
     let pool: Vec<&NodeInfo> = nodes.iter().collect();
     let app = AppDemand::new("x", 2, proto::tier::Resources::new(1.0, 100, 1));
     let poor = [&nodes[0], &nodes[1]];
-    let result = assert_rule(&app, &[], &pool, &poor, 2);
+    let result = assert_rule(&app, &NodeInfo::free, &[], &pool, &poor, 2);
     assert!(result.is_err());
     let _ = Params::default();
 }

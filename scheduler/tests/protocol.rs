@@ -24,6 +24,9 @@ struct Net {
     running: Vec<Vec<Arc<str>>>,
     /// Drop every message for which this returns true.
     drop: DropRule,
+    /// Nodes on which something else holds the apps' host ports (told before each call,
+    /// as the daemon does after trying to bind them).
+    ports_taken: Vec<bool>,
 }
 
 impl Net {
@@ -52,6 +55,7 @@ impl Net {
             queue: VecDeque::new(),
             running: vec![Vec::new(); n],
             drop: Box::new(|_, _, _| false),
+            ports_taken: vec![false; n],
         }
     }
 
@@ -80,6 +84,14 @@ impl Net {
             if !self.alive[to as usize] || !self.alive[from as usize] {
                 continue;
             }
+            if let Msg::CallForBids { app, .. } = &m {
+                let input = Input::LocalCheck {
+                    app: app.clone(),
+                    ok: !self.ports_taken[to as usize],
+                };
+                let outs = self.nodes[to as usize].handle(input, now, &self.view);
+                assert!(outs.is_empty(), "a port answer alone does nothing");
+            }
             let outs =
                 self.nodes[to as usize].handle(Input::Message { from, msg: &m }, now, &self.view);
             self.apply(to, outs, now);
@@ -97,6 +109,12 @@ impl Net {
         let msg = Msg::Register(rec);
         self.view.apply(&msg, now).unwrap();
         for i in 0..self.nodes.len() {
+            // As the daemon does before a registration reaches the protocol.
+            let input = Input::LocalCheck {
+                app: Arc::from(app.name.as_str()),
+                ok: !self.ports_taken[i],
+            };
+            assert!(self.nodes[i].handle(input, now, &self.view).is_empty());
             let outs = self.nodes[i].handle(Input::Message { from: 0, msg: &msg }, now, &self.view);
             self.apply(i as u32, outs, now);
         }
@@ -295,4 +313,56 @@ fn owner_cancel_removes_every_instance_at_once() {
     assert!(net.hosts("gone").is_empty());
     net.run(10_000, 60_000);
     assert!(net.hosts("gone").is_empty(), "never re-placed");
+}
+
+#[test]
+fn nodes_whose_host_ports_are_taken_decline_and_the_app_lands_elsewhere() {
+    let mut net = Net::new(12);
+    // Half the nodes have the app's host port taken by something else on the host.
+    for i in 0..6 {
+        net.ports_taken[i] = true;
+    }
+    net.register(&app("game", 3), 0);
+    net.run(0, 20_000);
+    let hosts = net.hosts("game");
+    assert_eq!(hosts.len(), 3, "{hosts:?}");
+    assert!(
+        hosts.iter().all(|&h| !net.ports_taken[h]),
+        "an app landed on a node whose port is taken: {hosts:?}"
+    );
+    // The other way round: the first six are free now, the rest taken.
+    for i in 0..12 {
+        net.ports_taken[i] = i >= 6;
+    }
+    net.register(&app("game2", 3), 30_000);
+    net.run(30_000, 50_000);
+    let hosts = net.hosts("game2");
+    assert_eq!(hosts.len(), 3, "{hosts:?}");
+    assert!(hosts.iter().all(|&h| h < 6), "{hosts:?}");
+}
+
+#[test]
+fn unreachable_member_is_dead_at_once_and_revived_by_its_next_announcement() {
+    use scheduler::protocol::MEMBER_DEAD_AFTER;
+    let infos = workload::nodes(3, 5, |i| i.to_string());
+    let mut view: View<u32> = View::new(ChainClock::new(2_000_000, 0), Params::default());
+    for (i, info) in infos.iter().enumerate() {
+        view.upsert_member(i as u32, info.clone(), 0);
+    }
+    view.refresh(0);
+    let now = 60_000;
+    assert!(view.is_live(1, now) && now < MEMBER_DEAD_AFTER);
+    view.member_unreachable(1, now);
+    assert!(
+        !view.is_live(1, now),
+        "dead without waiting for missed announcements"
+    );
+    assert!(view.is_live(0, now) && view.is_live(2, now));
+    view.upsert_member(1, infos[1].clone(), now + 1_000);
+    assert!(
+        view.is_live(1, now + 1_000),
+        "its next announcement revives it"
+    );
+    view.member_unreachable(7, now);
+    assert!(!view.is_live(7, now), "an unknown peer stays unknown");
 }

@@ -25,12 +25,14 @@ fn small(name: &str, instances: u32) -> AppDemand {
     AppDemand::new(name, instances, Resources::new(1.0, 1_000, 10))
 }
 
+/// Benchmarks an octave apart, so every node is in its own quality class (within a class
+/// the freer node, then the hash, would decide).
 fn world() -> Vec<NodeInfo> {
     vec![
-        node("de1", "EU_DE_Hesse", 900.0),
-        node("de2", "EU_DE_Hesse", 800.0),
-        node("de3", "EU_DE_Bavaria", 700.0),
-        node("fr1", "EU_FR_Normandy", 300.0),
+        node("de1", "EU_DE_Hesse", 3200.0),
+        node("de2", "EU_DE_Hesse", 1600.0),
+        node("de3", "EU_DE_Bavaria", 800.0),
+        node("fr1", "EU_FR_Normandy", 400.0),
         node("us1", "NA_US_Texas", 200.0),
         node("us2", "NA_US_Ohio", 100.0),
         node("jp1", "AS_JP_Tokyo", 50.0),
@@ -347,4 +349,44 @@ fn check_catches_tampered_outputs() {
         invariants::check(&nodes, &apps2, &[], &p, &out2),
         Err(Violation::Overcommit { .. })
     ));
+}
+
+#[test]
+fn comparable_nodes_share_single_instance_apps() {
+    // 20 nodes of one kind whose benchmarks differ only by noise (70–99, as measured on
+    // one testnet), 4 GB and 2 cores offered, some already a little loaded; 30
+    // single-instance apps. Ranking on the exact score sent every app to the top node until
+    // it was full; quality classes plus the free share spread them.
+    let nodes: Vec<NodeInfo> = (0..20)
+        .map(|i| NodeInfo {
+            total: Resources::new(3.0, 6_000, 100),
+            used: Resources::new(0.0, (i % 3) * 100, 0),
+            ..node(
+                &format!("n{i:02}"),
+                "EU_DE_Hesse",
+                70.0 + (i * 29 / 19) as f64,
+            )
+        })
+        .collect();
+    let apps: Vec<AppDemand> = (0..30)
+        .map(|i| AppDemand::new(format!("app{i}"), 1, Resources::new(0.1, 64, 1)))
+        .collect();
+    let out = run(&nodes, &apps, &[], &Params::default());
+    let mut per_node = std::collections::BTreeMap::<&str, usize>::new();
+    for p in &out.placements {
+        assert_eq!(p.nodes.len(), 1, "{p:?}");
+        *per_node.entry(p.nodes[0].as_str()).or_default() += 1;
+    }
+    assert!(
+        per_node.len() >= 15,
+        "only {} nodes used: {per_node:?}",
+        per_node.len()
+    );
+    assert!(per_node.values().all(|&n| n <= 2), "{per_node:?}");
+
+    // A node a whole class better still takes the app first.
+    let mut fast = nodes.clone();
+    fast[7].bench_score = 400.0;
+    let out = run(&fast, &apps[..1], &[], &Params::default());
+    assert_eq!(out.placements[0].nodes, vec!["n07"]);
 }

@@ -104,6 +104,7 @@ HEAD
       FLUXNODE_BOOTSTRAP: "$boot"
       FLUXNODE_DOCKER_NAME_SUFFIX: "-node$i"
       FLUXNODE_DOCKER_LABELS: "io.fluxnode.test=1,io.fluxnode.testnet=1"
+      FLUXNODE_DOCKER_LOOPBACK_REGISTRIES: "127.0.0.1:5000"
       FLUXNODE_TIER_PROFILE: testnet
       FLUXNODE_GENESIS: \${FLUXNODE_TESTNET_GENESIS:-0}
       FLUXNODE_BLOCK_TIME: \${FLUXNODE_TESTNET_BLOCK_TIME:-1s}
@@ -293,5 +294,47 @@ tn_prom_down() {
     if [ -f "$pidf" ]; then
         kill "$(cat "$pidf")" 2>/dev/null && tn_log "prometheus stopped"
         rm -f "$pidf"
+    fi
+}
+
+# --- the client on the PATH ------------------------------------------------------------------
+# After `up`, the README's `fluxnode status`, `fluxnode app …` and `fluxnode doctor` work as
+# written: $TN_CLIENT is a two-line wrapper that runs the testnet's static binary with
+# FLUXNODE_API defaulting to node 1 (`--api` or an exported FLUXNODE_API still choose
+# another node). A file there that is not this wrapper (an installed fluxnode) is left
+# alone, and `up` prints the line to export instead. `down` removes the wrapper.
+: "${TN_CLIENT:=${FLUXNODE_TESTNET_CLIENT:-/usr/local/bin/fluxnode}}"
+TN_CLIENT_MARK="# fluxnode testnet client (scripts/testnet.sh up writes it, down removes it)"
+
+tn_client_ours() { [ -f "$TN_CLIENT" ] && grep -qxF "$TN_CLIENT_MARK" "$TN_CLIENT"; }
+
+tn_client_install() {
+    local bin=$1 api
+    api=$(tn_api 1)
+    if [ -e "$TN_CLIENT" ] && ! tn_client_ours; then
+        tn_log "$TN_CLIENT is not the testnet's (an installed fluxnode?); for the testnet, run:"
+        tn_log "  export PATH=$(dirname "$bin"):\$PATH FLUXNODE_API=$api"
+        return 0
+    fi
+    mkdir -p "$(dirname "$TN_CLIENT")"
+    {
+        echo '#!/bin/sh'
+        echo "$TN_CLIENT_MARK"
+        echo "export FLUXNODE_API=\"\${FLUXNODE_API:-$api}\""
+        echo "exec '$bin' \"\$@\""
+    } >"$TN_CLIENT.tmp"
+    chmod 0755 "$TN_CLIENT.tmp"
+    mv -f "$TN_CLIENT.tmp" "$TN_CLIENT"
+    if [ "$(command -v fluxnode)" != "$TN_CLIENT" ]; then
+        tn_log "$TN_CLIENT installed, but \`fluxnode\` resolves to $(command -v fluxnode); put $(dirname "$TN_CLIENT") first in PATH"
+    else
+        tn_log "fluxnode is on the PATH ($TN_CLIENT); client commands talk to node 1 ($api) unless --api or FLUXNODE_API says otherwise"
+    fi
+}
+
+tn_client_remove() {
+    if tn_client_ours; then
+        rm -f "$TN_CLIENT"
+        tn_log "removed $TN_CLIENT"
     fi
 }

@@ -9,8 +9,11 @@ pub mod backend;
 pub mod client;
 pub mod error;
 pub mod extract;
+pub mod fluxos;
+pub mod listen;
 pub mod server;
 pub mod types;
+pub mod watch;
 
 pub use backend::Backend;
 pub use error::ApiError;

@@ -11,6 +11,8 @@
 //! | `GET /api/v1/apps/{name}`, `DELETE` (signed cancel) | `AppStatus`; 204 |
 //! | `POST /api/v1/apps/{name}/renew` | `AppStatus` |
 //! | `GET /api/v1/apps/{name}/locations`, `…/explain` | `[InstanceLocation]`; JSON |
+//! | `GET /api/v1/locations[?wait=SECS]` | [`super::watch::LocationsSnapshot`], long poll |
+//! | `GET /apps/…`, `/flux/…`, `/benchmark/…` | FluxOS-compatible reads ([`super::fluxos`]) |
 //!
 //! Every error is an [`super::ErrorBody`] JSON with the status of [`ApiError::status`].
 
@@ -45,12 +47,14 @@ pub fn router<B: Backend>(backend: B) -> Router {
         .route("/apps/{name}", get(app::<B>).delete(cancel::<B>))
         .route("/apps/{name}/renew", post(renew::<B>))
         .route("/apps/{name}/locations", get(locations::<B>))
-        .route("/apps/{name}/explain", get(explain::<B>));
+        .route("/apps/{name}/explain", get(explain::<B>))
+        .route("/locations", get(super::watch::locations::<B>));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz::<B>))
         .route("/metrics", get(metrics::<B>))
         .nest("/api/v1", api)
+        .merge(super::fluxos::routes::<B>())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -63,14 +67,19 @@ pub fn router<B: Backend>(backend: B) -> Router {
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then lets open requests finish.
+/// Connections are bounded as [`super::listen`] describes.
 pub async fn serve<B: Backend>(
     listener: tokio::net::TcpListener,
     backend: B,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(backend))
-        .with_graceful_shutdown(shutdown)
-        .await
+    super::listen::serve(
+        listener,
+        router(backend),
+        super::listen::Limits::for_this_process(),
+        shutdown,
+    )
+    .await
 }
 
 async fn healthz() -> &'static str {

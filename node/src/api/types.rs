@@ -105,6 +105,14 @@ pub struct InstanceLocation {
     pub ports: Vec<u16>,
     /// `ip:port` for each port (`[ip]:port` for IPv6).
     pub addresses: Vec<String>,
+    /// When this node received the host's latest running report for the app, unix ms
+    /// (0 when unknown). FluxOS's `broadcastedAt` is built from it.
+    #[serde(default)]
+    pub reported_at_ms: u64,
+    /// The uptime the host claims in its latest announcement, seconds (FluxOS's
+    /// `osUptime`); 0 when unknown.
+    #[serde(default)]
+    pub host_uptime_secs: u64,
 }
 
 /// A connected peer.

@@ -75,32 +75,36 @@ pub async fn at_start(
 }
 
 /// Re-runs the benchmark every `period` after the last report, publishing each new report
-/// on `reports`. A failed run is logged and retried at the next period; it never ends the
-/// loop. The task ends when every receiver is gone.
+/// on `reports`. With no report yet (the run at start failed) the first retry comes one
+/// period after the task starts. A failed run is logged and retried at the next period; it
+/// never ends the loop. The task ends when every receiver is gone.
 pub fn spawn_periodic(
     store: Store,
     options: BenchOptions,
     period: Duration,
-    reports: watch::Sender<BenchReport>,
+    reports: watch::Sender<Option<BenchReport>>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let mut last = reports
+            .borrow()
+            .as_ref()
+            .map_or_else(unix_now, |r| Duration::from_secs(r.measured_at_unix));
         loop {
-            let last = reports.borrow().measured_at_unix;
-            let due = Duration::from_secs(last).saturating_add(period);
-            let wait = due.saturating_sub(unix_now());
+            let wait = last.saturating_add(period).saturating_sub(unix_now());
             tokio::time::sleep(wait).await;
             if reports.is_closed() {
                 return;
             }
             match refresh(&store, &options).await {
                 Ok(report) => {
-                    if reports.send(report).is_err() {
+                    last = Duration::from_secs(report.measured_at_unix);
+                    if reports.send(Some(report)).is_err() {
                         return;
                     }
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "periodic benchmark failed; keeping the last report");
-                    tokio::time::sleep(period).await;
+                    last = unix_now();
                 }
             }
         }

@@ -67,7 +67,9 @@ pub enum AppCommand {
         #[arg(value_name = "NAME")]
         name: String,
     },
-    /// Explain the app's placement: eligibility, ranking and why nodes were left out.
+    /// Explain the app's placement: a table of the nodes this daemon knows, which run the
+    /// app, and the scheduler's verdict for each (chosen, or why not). `--json` prints the
+    /// API's answer.
     Explain {
         #[arg(value_name = "NAME")]
         name: String,
@@ -95,7 +97,15 @@ pub fn run(args: AppArgs) -> Result<ExitCode> {
             AppCommand::List => list(&client, json).await,
             AppCommand::Show { name } => show(&client, &name, json).await,
             AppCommand::Locations { name } => locations(&client, &name, json).await,
-            AppCommand::Explain { name } => print_json(&client.explain(&name).await?),
+            AppCommand::Explain { name } => {
+                let answer = client.explain(&name).await?;
+                if json {
+                    print_json(&answer)
+                } else {
+                    out!("{}", super::explain::render(&answer));
+                    Ok(ExitCode::SUCCESS)
+                }
+            }
         }
     })
 }
@@ -131,7 +141,7 @@ async fn register(client: &ApiClient, spec: &Path, key: &Path, json: bool) -> Re
     if json {
         return print_json(&status);
     }
-    println!(
+    outln!(
         "registered {}: {} instance{}, expires at height {} (removal at {})",
         status.name,
         status.instances,
@@ -164,9 +174,11 @@ async fn renew(
     if json {
         return print_json(&status);
     }
-    println!(
+    outln!(
         "renewed {}: expires at height {} (removal at {})",
-        status.name, status.expires_at_height, status.removal_height
+        status.name,
+        status.expires_at_height,
+        status.removal_height
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -184,7 +196,7 @@ async fn cancel(client: &ApiClient, name: &str, key: &Path, json: bool) -> Resul
     if json {
         return print_json(&serde_json::json!({ "cancelled": name }));
     }
-    println!("cancelled {name}: its instances are being removed");
+    outln!("cancelled {name}: its instances are being removed");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -194,7 +206,7 @@ async fn list(client: &ApiClient, json: bool) -> Result<ExitCode> {
         return print_json(&apps);
     }
     if apps.is_empty() {
-        println!("no apps registered");
+        outln!("no apps registered");
         return Ok(ExitCode::SUCCESS);
     }
     let rows: Vec<Vec<String>> = apps
@@ -210,7 +222,7 @@ async fn list(client: &ApiClient, json: bool) -> Result<ExitCode> {
             ]
         })
         .collect();
-    print!(
+    out!(
         "{}",
         table(
             &["NAME", "RUNNING", "EXPIRES", "REMOVAL", "STATE", "OWNER"],
@@ -225,22 +237,23 @@ async fn show(client: &ApiClient, name: &str, json: bool) -> Result<ExitCode> {
     if json {
         return print_json(&a);
     }
-    println!("name:        {}", a.name);
-    println!("owner:       {}", a.owner);
-    println!("state:       {}", state(&a));
-    println!("instances:   {} running of {}", a.running, a.instances);
-    println!(
+    outln!("name:        {}", a.name);
+    outln!("owner:       {}", a.owner);
+    outln!("state:       {}", state(&a));
+    outln!("instances:   {} running of {}", a.running, a.instances);
+    outln!(
         "registered:  height {}, {} blocks",
-        a.registered_height, a.expire_blocks
+        a.registered_height,
+        a.expire_blocks
     );
-    println!("expires at:  height {}", a.expires_at_height);
-    println!("removal at:  height {}", a.removal_height);
+    outln!("expires at:  height {}", a.expires_at_height);
+    outln!("removal at:  height {}", a.removal_height);
     if a.hosts.is_empty() {
-        println!("hosts:       none");
+        outln!("hosts:       none");
     } else {
-        println!("hosts:");
+        outln!("hosts:");
         for h in &a.hosts {
-            println!("  {h}");
+            outln!("  {h}");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -252,7 +265,7 @@ async fn locations(client: &ApiClient, name: &str, json: bool) -> Result<ExitCod
         print_json(&locations)?;
     } else {
         for addr in locations.iter().flat_map(|l| &l.addresses) {
-            println!("{addr}");
+            outln!("{addr}");
         }
     }
     if locations.iter().all(|l| l.addresses.is_empty()) {

@@ -69,7 +69,7 @@ fn fail(e: &bench::BenchError) -> ExitCode {
 fn print_json(value: &impl serde::Serialize) -> ExitCode {
     match serde_json::to_string_pretty(value) {
         Ok(text) => {
-            println!("{text}");
+            outln!("{text}");
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -81,7 +81,7 @@ fn print_json(value: &impl serde::Serialize) -> ExitCode {
 
 fn print_inventory(inv: &Inventory) {
     let gb = inventory_gb;
-    println!(
+    outln!(
         "cpus            {:.2} usable ({} physical cores, {} threads counted); host {} logical, {} physical",
         inv.cpus,
         inv.physical_cores,
@@ -89,20 +89,20 @@ fn print_inventory(inv: &Inventory) {
         inv.host.logical_cpus,
         inv.host.physical_cores
     );
-    println!(
+    outln!(
         "ram             {:.2} GB usable; host {:.2} GB",
         gb(inv.ram_bytes),
         gb(inv.host.ram_bytes)
     );
     if let Some(quota) = inv.cgroup.cpu_quota {
         let source = inv.cgroup.cpu_source.map_or("?", version_name);
-        println!("cgroup cpu      {quota:.2} CPUs (cgroup {source})");
+        outln!("cgroup cpu      {quota:.2} CPUs (cgroup {source})");
     }
     if let Some(limit) = inv.cgroup.memory_limit_bytes {
         let source = inv.cgroup.memory_source.map_or("?", version_name);
-        println!("cgroup memory   {:.2} GB (cgroup {source})", gb(limit));
+        outln!("cgroup memory   {:.2} GB (cgroup {source})", gb(limit));
     }
-    println!(
+    outln!(
         "disk            {} : {:.1} GB total, {:.1} GB free",
         inv.disk.path.display(),
         gb(inv.disk.total_bytes),
@@ -122,14 +122,14 @@ fn inventory_gb(bytes: u64) -> f64 {
 }
 
 fn print_report(r: &BenchReport) {
-    println!(
+    outln!(
         "fluxnode bench v{}{}, {:.1} s",
         r.version,
         if r.quick { " (quick)" } else { "" },
         r.duration_secs
     );
     print_inventory(&r.inventory);
-    println!(
+    outln!(
         "cpu             {:.1} events/s on {} threads, {:.1} single-threaded (prime bound {}; \
          per CPU-second; wall clock {:.1} and {:.1})",
         r.cpu.eps,
@@ -139,24 +139,25 @@ fn print_report(r: &BenchReport) {
         r.cpu.eps_wall,
         r.cpu.eps_single_wall
     );
-    println!("ram copy        {:.0} MB/s", r.ram.copy_mbs);
+    outln!("ram copy        {:.0} MB/s", r.ram.copy_mbs);
     let mode = match r.disk.io_mode {
         bench::IoMode::Direct => "O_DIRECT",
         bench::IoMode::Dsync => "O_DSYNC",
     };
-    println!(
+    outln!(
         "disk write      {:.1} MB/s sequential, {:.0} IOPS 4 KiB random ({mode})",
-        r.disk.write_mbs, r.disk.random_write_iops
+        r.disk.write_mbs,
+        r.disk.random_write_iops
     );
-    println!("bench_score     {:.1}", r.bench_score);
+    outln!("bench_score     {:.1}", r.bench_score);
     if let Some(warning) = r.tier.profile.warning() {
-        println!("{warning}");
+        outln!("{warning}");
     }
-    println!("tier            {}", r.tier.result);
+    outln!("tier            {}", r.tier.result);
     for unmet in &r.tier.unmet {
-        println!("  unmet         {unmet}");
+        outln!("  unmet         {unmet}");
     }
     for unmet in &r.tier.next_tier_unmet {
-        println!("  next tier     {unmet}");
+        outln!("  next tier     {unmet}");
     }
 }

@@ -19,6 +19,7 @@ use crate::api::client::{ApiClient, ClientError};
 use crate::config::{Config, DEFAULT_CONFIG_PATH, RunArgs};
 
 mod probes;
+mod remote;
 
 /// 2024-01-01T00:00:00Z: a clock before this is certainly wrong (fluxnode did not exist).
 const SANE_CLOCK_FLOOR_UNIX: u64 = 1_704_067_200;
@@ -28,7 +29,8 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Args)]
 #[command(mut_arg("print_config", |a| a.hide(true)))]
 pub struct DoctorArgs {
-    /// The daemon's HTTP API. Default: the configured `api.listen` on this host.
+    /// The daemon's HTTP API. Default: the configured `api.listen` on this host. Another
+    /// node's API is checked through that API only (nothing on this host is looked at).
     #[arg(long, env = "FLUXNODE_API", value_name = "URL")]
     pub api: Option<String>,
     #[command(flatten)]
@@ -103,7 +105,7 @@ impl fmt::Display for Check {
 pub fn run(args: DoctorArgs) -> Result<ExitCode> {
     let checks = block_on(async { Ok(checks(&args).await) })?;
     for c in &checks {
-        println!("{c}");
+        outln!("{c}");
     }
     Ok(if checks.iter().any(|c| c.level == Level::Fail) {
         ExitCode::FAILURE
@@ -114,8 +116,19 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode> {
 
 /// Every check, in the order printed.
 pub async fn checks(args: &DoctorArgs) -> Vec<Check> {
+    let loaded = Config::load(&args.run);
+    let own_url = local_api_url(
+        loaded
+            .as_ref()
+            .map_or_else(|_| Config::default().api.listen, |c| c.api.listen),
+    );
+    if let Some(url) = &args.api {
+        if url.trim_end_matches('/') != own_url {
+            return remote::checks(url).await;
+        }
+    }
     let mut out = Vec::new();
-    let config = match Config::load(&args.run) {
+    let config = match loaded {
         Ok(config) => {
             out.push(Check::ok("config", config_source(&args.run)));
             config
@@ -130,11 +143,7 @@ pub async fn checks(args: &DoctorArgs) -> Vec<Check> {
         }
     };
 
-    let url = args
-        .api
-        .clone()
-        .unwrap_or_else(|| local_api_url(config.api.listen));
-    let (api_check, daemon) = probe_daemon(&url).await;
+    let (api_check, daemon) = probe_daemon(&own_url).await;
     out.push(api_check);
     out.push(probes::docker(&config.docker.socket, PROBE_TIMEOUT).await);
     out.push(probes::data_dir(&config.node.data_dir));

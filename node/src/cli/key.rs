@@ -51,7 +51,7 @@ pub fn run(args: KeyArgs) -> ExitCode {
     };
     match result {
         Ok(node_id) => {
-            println!("{node_id}");
+            outln!("{node_id}");
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -47,7 +47,7 @@ pub fn block_on<T>(fut: impl Future<Output = Result<T>>) -> Result<T> {
 
 /// Prints `value` as pretty JSON on stdout.
 pub fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<ExitCode> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(ExitCode::SUCCESS)
 }
 

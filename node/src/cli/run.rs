@@ -10,7 +10,7 @@ use crate::config::{Config, LogFormat, RunArgs};
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args)?;
     if args.print_config {
-        print!("{}", config.to_toml()?);
+        out!("{}", config.to_toml()?);
         return Ok(ExitCode::SUCCESS);
     }
     init_tracing(&config);

@@ -60,16 +60,16 @@ pub fn run(args: ScheduleArgs) -> anyhow::Result<ExitCode> {
     let out = scheduler::schedule(&nodes, &apps, &running, &params)
         .map_err(|e| anyhow!("inputs: {e}"))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         for p in &out.placements {
-            println!("{}: place on {:?}, keep {:?}", p.app, p.nodes, p.keep);
+            outln!("{}: place on {:?}, keep {:?}", p.app, p.nodes, p.keep);
         }
         for s in &out.stop {
-            println!("{}: stop on {} ({})", s.app, s.node, s.reason);
+            outln!("{}: stop on {} ({})", s.app, s.node, s.reason);
         }
         for u in &out.unplaced {
-            println!("{}: {} unplaced ({})", u.app, u.missing, u.reason);
+            outln!("{}: {} unplaced ({})", u.app, u.missing, u.reason);
         }
     }
     Ok(ExitCode::SUCCESS)

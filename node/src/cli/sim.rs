@@ -111,20 +111,23 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         if let Some(o) = value.as_object_mut() {
             o.insert("wall_seconds".into(), serde_json::json!(wall));
         }
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?);
     } else {
-        println!(
+        outln!(
             "{} nodes x {} apps, {} s simulated in {wall:.1} s wall ({:?})",
-            config.nodes, config.apps, config.duration_s, config.strategy
+            config.nodes,
+            config.apps,
+            config.duration_s,
+            config.strategy
         );
-        println!(
+        outln!(
             "time to N: p50 {:.1} s, p99 {:.1} s, max {:.1} s; never {}",
             report.time_to_n_s.p50,
             report.time_to_n_s.p99,
             report.time_to_n_s.max,
             report.never_reached_n
         );
-        println!(
+        outln!(
             "over-assigned {:.0} app-s, under-assigned {:.0} app-s; final: {} at N, {} above, {} below",
             report.over_assigned_app_seconds,
             report.under_assigned_app_seconds,
@@ -132,7 +135,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
             report.final_state.apps_above_n,
             report.final_state.apps_below_n
         );
-        println!("digest {}", report.digest);
+        outln!("digest {}", report.digest);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -90,7 +90,7 @@ fn validate(args: &ValidateArgs) -> ExitCode {
     let reports: Vec<FileReport> = args.files.iter().map(|f| check_file(f, &ctx)).collect();
     if args.json {
         match serde_json::to_string_pretty(&reports) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => outln!("{text}"),
             Err(e) => {
                 eprintln!("error: cannot encode the report: {e}");
                 return ExitCode::from(2);
@@ -116,10 +116,10 @@ fn print_text(r: &FileReport) {
             eprintln!("{}: {}", r.file, e.message);
         }
     } else if r.valid {
-        println!("ok {} ({})", r.name.as_deref().unwrap_or(""), r.file);
+        outln!("ok {} ({})", r.name.as_deref().unwrap_or(""), r.file);
     } else {
         for e in &r.errors {
-            println!("{}: {}: {}: {}", r.file, e.path, e.rule, e.message);
+            outln!("{}: {}: {}: {}", r.file, e.path, e.rule, e.message);
         }
     }
 }

@@ -27,24 +27,24 @@ pub fn status(args: StatusArgs) -> Result<ExitCode> {
         return print_json(&n);
     }
     let running = n.hosted.iter().filter(|h| h.running).count();
-    println!("node:       {}", n.id);
-    println!("version:    {}", n.version);
-    println!("tier:       {}", n.tier);
-    println!("geo:        {}", n.geo);
-    println!("advertise:  {}", n.advertise_addr);
-    println!("height:     {}", n.height);
-    println!(
+    outln!("node:       {}", n.id);
+    outln!("version:    {}", n.version);
+    outln!("tier:       {}", n.tier);
+    outln!("geo:        {}", n.geo);
+    outln!("advertise:  {}", n.advertise_addr);
+    outln!("height:     {}", n.height);
+    outln!(
         "uptime:     {}",
         humantime::format_duration(std::time::Duration::from_secs(n.uptime_secs))
     );
-    println!("peers:      {}", n.peers);
-    println!("capacity:   total {}", resources(&n.capacity.total));
-    println!("            used  {}", resources(&n.capacity.used));
-    println!("            bids  {}", resources(&n.capacity.reserved));
-    println!("            free  {}", resources(&n.capacity.free));
-    println!("apps:       {} hosted, {running} running", n.hosted.len());
+    outln!("peers:      {}", n.peers);
+    outln!("capacity:   total {}", resources(&n.capacity.total));
+    outln!("            used  {}", resources(&n.capacity.used));
+    outln!("            bids  {}", resources(&n.capacity.reserved));
+    outln!("            free  {}", resources(&n.capacity.free));
+    outln!("apps:       {} hosted, {running} running", n.hosted.len());
     for h in &n.hosted {
-        println!(
+        outln!(
             "  {} {}",
             h.name,
             if h.running { "running" } else { "not running" }
@@ -60,7 +60,7 @@ pub fn peers(args: PeersArgs) -> Result<ExitCode> {
         return print_json(&peers);
     }
     if peers.is_empty() {
-        println!("no peers connected");
+        outln!("no peers connected");
         return Ok(ExitCode::SUCCESS);
     }
     let rows: Vec<Vec<String>> = peers
@@ -75,7 +75,7 @@ pub fn peers(args: PeersArgs) -> Result<ExitCode> {
             ]
         })
         .collect();
-    print!(
+    out!(
         "{}",
         table(&["PEER", "SCORE", "TOPICS", "ADDRESSES"], &rows)
     );

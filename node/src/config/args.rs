@@ -127,6 +127,31 @@ pub struct DockerArgs {
         value_name = "SUFFIX"
     )]
     pub name_suffix: Option<String>,
+    /// Loopback registry (`HOST:PORT`, e.g. `127.0.0.1:5000`) images may be pulled from
+    /// (repeatable). Any other `localhost`/`127.*`/`::1` registry is refused: on a real
+    /// node it would run whatever this host serves under the app owner's name. For local
+    /// testnets and tests.
+    #[arg(
+        long = "docker-loopback-registry",
+        env = "FLUXNODE_DOCKER_LOOPBACK_REGISTRIES",
+        value_delimiter = ',',
+        value_name = "HOST:PORT"
+    )]
+    pub loopback_registries: Option<Vec<String>>,
+    /// Address pool app networks take their subnets from (FluxOS: 172.23.0.0/16).
+    #[arg(
+        long = "docker-app-subnet-pool",
+        env = "FLUXNODE_DOCKER_APP_SUBNET_POOL",
+        value_name = "CIDR"
+    )]
+    pub app_subnet_pool: Option<String>,
+    /// Prefix length of each app network's subnet (FluxOS: 24, one /24 per app).
+    #[arg(
+        long = "docker-app-subnet-prefix",
+        env = "FLUXNODE_DOCKER_APP_SUBNET_PREFIX",
+        value_name = "BITS"
+    )]
+    pub app_subnet_prefix: Option<u8>,
 }
 
 #[derive(Debug, Default, Args)]

@@ -62,6 +62,9 @@ pub struct DockerSection {
     pub socket: Option<PathBuf>,
     pub labels: Option<Vec<String>>,
     pub name_suffix: Option<String>,
+    pub loopback_registries: Option<Vec<String>>,
+    pub app_subnet_pool: Option<String>,
+    pub app_subnet_prefix: Option<u8>,
 }
 
 #[derive(Debug, Default, Deserialize)]

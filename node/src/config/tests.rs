@@ -131,6 +131,16 @@ fn bad_values_name_their_key() {
     assert!(err(&["--block-time", "1ms"], "").starts_with("chain.block_time:"));
     assert!(err(&["--tier-profile", "huge"], "").starts_with("node.tier_profile:"));
     assert!(err(&["--bootstrap", "10.0.0.1:16125"], "").starts_with("network.bootstrap:"));
+    assert!(
+        err(&["--docker-app-subnet-pool", "172.23.0.0"], "").starts_with("docker.app_subnet_pool:")
+    );
+    assert!(err(&["--docker-app-subnet-prefix", "8"], "").starts_with("docker.app_subnet_prefix:"));
+    let narrow = resolve(
+        &[],
+        "[docker]\napp_subnet_pool = \"10.20.0.0/22\"\napp_subnet_prefix = 26\n",
+    )
+    .unwrap();
+    assert_eq!(narrow.docker.subnet_pool().unwrap().capacity(), 16);
 
     let unknown = FileConfig::parse("[node]\ngeoo = \"EU\"\n").unwrap_err();
     assert!(unknown.contains("geoo"), "{unknown}");

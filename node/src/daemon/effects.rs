@@ -39,6 +39,7 @@ impl Daemon {
         let now = self.clock.now();
         if let Input::Message { from, msg } = &input {
             log_placement("received", *from, msg);
+            self.check_host_ports(msg);
         }
         let outs = self.node.handle(input, now, &self.view);
         let mut queue: VecDeque<Output<NodeId>> = outs.into();
@@ -51,6 +52,7 @@ impl Daemon {
             }
             let Some(msg) = own.pop_front() else { break };
             self.count_bid_outcome(&msg);
+            self.check_host_ports(&msg);
             let id = self.id;
             queue.extend(self.node.handle(
                 Input::Message {
@@ -264,9 +266,12 @@ impl Daemon {
         }
         let Some(plan) = self.plan_of(&app) else {
             // Not runnable here: give the instance back so another node takes it.
+            self.outcomes
+                .not_runnable(&app, "its spec does not make a runnable plan here");
             self.drive(Input::ContainerFailed { app });
             return;
         };
+        self.outcomes.starting(&app);
         self.starting.insert(app.clone());
         let rt = self.runtime.clone();
         self.tasks.spawn(async move {
@@ -301,9 +306,9 @@ impl Daemon {
         self.metrics
             .store_flush_duration
             .observe(t.elapsed().as_secs_f64());
+        // Counted in `fluxnode_errors_total{kind="store"}` by the store itself.
         if let Err(e) = r {
             tracing::error!(error = %e, "store write failed");
-            self.error("store");
         }
     }
 
@@ -323,10 +328,12 @@ impl Daemon {
                                 .observe(p.duration.as_secs_f64());
                         }
                         tracing::info!(app = %app, ms = report.elapsed.as_millis() as u64, "app running");
+                        self.outcomes.running(&app);
                         self.drive(Input::ContainerStarted { app });
                     }
                     Err(e) => {
                         tracing::warn!(app = %app, error = %e, "app failed to start; releasing it");
+                        self.outcomes.failed(&app, &e);
                         self.error(e.kind().as_str());
                         self.drive(Input::ContainerFailed { app });
                     }

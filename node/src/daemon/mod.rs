@@ -14,6 +14,9 @@ mod effects;
 mod gauges;
 pub mod handle;
 pub mod members;
+mod outcomes;
+mod ports;
+mod rebench;
 pub mod registry;
 mod service;
 mod startup;
@@ -75,6 +78,8 @@ pub struct Daemon {
     network: NetworkHandle,
     metrics: Metrics,
     bench: Option<crate::bench::BenchReport>,
+    /// Reports of the periodic re-benchmark (`bench.period`).
+    bench_reports: tokio::sync::watch::Receiver<Option<crate::bench::BenchReport>>,
     started: Instant,
     /// Earliest time the protocol asked to be woken.
     next_timer: Option<Millis>,
@@ -82,15 +87,23 @@ pub struct Daemon {
     /// Apps with a start task running (a second start waits for the first).
     starting: BTreeSet<Arc<str>>,
     peers: BTreeSet<NodeId>,
+    /// Peers whose last connection closed, and when.
+    disconnected: std::collections::BTreeMap<NodeId, Millis>,
     /// Bids this node placed, by (app, round), and when their reservation lapses.
     bids: std::collections::BTreeMap<(Arc<str>, u64), Millis>,
     last_announcement: Option<NodeAnnouncement>,
     single_node: bool,
     docker_ok: bool,
+    /// The network's last verdict on gossip (readiness).
+    gossip: crate::network::health::GossipHealth,
     requests: mpsc::Receiver<Request>,
     stopping: bool,
     /// Apps with per-app gauge series, and when those were last refreshed.
     app_series: gauges::AppSeries,
+    /// When the host ports of every registered app were last checked (`ports`).
+    ports_swept: Millis,
+    /// What happened to this node's starts, for `explain`.
+    outcomes: outcomes::Outcomes,
     /// When each peer's ledger summary was last answered with a batch.
     sync_answered: std::collections::BTreeMap<NodeId, Millis>,
     /// When every peer is next sent a ledger summary.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use proto::encoding::Opened;
 use proto::keys::NodeId;
 use proto::message::{Message, Topic};
-use scheduler::protocol::{Input, Msg, TICK};
+use scheduler::protocol::{Input, Msg, TICK, UNREACHABLE_AFTER};
 use tokio::sync::broadcast::error::RecvError;
 
 use scheduler::ledger::Change;
@@ -58,6 +58,7 @@ impl Daemon {
                 ev = runtime_events.recv() => self.on_runtime_event(ev),
                 _ = sleep => self.on_tick(),
                 _ = watchdog.tick() => self.on_watchdog().await,
+                Ok(()) = self.bench_reports.changed() => self.on_bench_report(),
                 _ = &mut shutdown => break,
             }
         }
@@ -72,7 +73,9 @@ impl Daemon {
         let t = std::time::Instant::now();
         self.prune_ledger();
         self.resync(now);
+        self.expire_unreachable(now);
         self.view.refresh(now);
+        self.sweep_host_ports(now);
         self.drive(Input::Tick);
         self.metrics
             .reconcile_duration
@@ -83,6 +86,9 @@ impl Daemon {
 
     async fn on_watchdog(&mut self) {
         self.docker_ok = self.runtime.ping().await.is_ok();
+        // A store broken by a full disk reopens here once space is free, even when
+        // nothing writes to it.
+        self.store.probe();
         super::startup::notify_watchdog();
     }
 
@@ -116,12 +122,34 @@ impl Daemon {
             NetworkEvent::Message { message, .. } => self.on_message(message),
             NetworkEvent::PeerConnected(peer) => {
                 self.peers.insert(peer);
+                self.disconnected.remove(&peer);
                 self.sync_peer(peer);
                 self.node.announce_soon();
             }
             NetworkEvent::PeerDisconnected(peer) => {
                 self.peers.remove(&peer);
                 self.sync_answered.remove(&peer);
+                self.disconnected.insert(peer, self.clock.now());
+            }
+            NetworkEvent::GossipHealth(health) => self.gossip = health,
+        }
+    }
+
+    /// Peers gone from the network for [`UNREACHABLE_AFTER`] leave the membership view
+    /// now, not after three missed announcements: a group whose every member died is then
+    /// an orphan within about a minute.
+    fn expire_unreachable(&mut self, now: u64) {
+        let gone: Vec<NodeId> = self
+            .disconnected
+            .iter()
+            .filter(|(_, since)| now.saturating_sub(**since) >= UNREACHABLE_AFTER)
+            .map(|(p, _)| *p)
+            .collect();
+        for p in gone {
+            self.disconnected.remove(&p);
+            if self.view.is_live(p, now) {
+                tracing::info!(peer = %p, "peer unreachable for 45 s; taken for dead");
+                self.view.member_unreachable(p, now);
             }
         }
     }

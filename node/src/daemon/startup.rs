@@ -31,6 +31,8 @@ pub enum StartupError {
     Registry(#[from] super::registry::RegistryError),
     #[error("{0}")]
     Network(#[from] crate::network::NetworkError),
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
     #[error("benchmark: {0}")]
     Bench(#[from] crate::bench::cache::BenchCacheError),
     #[error("data directory {path}: {source} (set node.data_dir to a writable directory)")]
@@ -65,14 +67,24 @@ pub async fn start(
 
     let mut metric_registry = MetricRegistry::default();
     let metrics = Metrics::register(&mut metric_registry);
+    // Every store error, from any caller, in `fluxnode_errors_total{kind="store"}` (the
+    // series exists from start-up, at 0, so an alert on its rate can fire).
+    store.count_errors_in(
+        metrics
+            .errors
+            .get_or_create(&crate::metrics::ErrorLabel { kind: "store" })
+            .clone(),
+    );
 
-    let bench = run_bench(config, &store).await;
+    let bench_options = bench_options(config);
+    let bench = run_bench(config, &bench_options, &store).await;
     let facts = self_facts(config, bench.as_ref());
     if let Some(b) = &bench {
-        metrics.benchmark_cpu_events.set(b.cpu.eps);
-        metrics.benchmark_ram_bandwidth.set(b.ram.copy_mbs * 1e6);
-        metrics.benchmark_disk_write.set(b.disk.write_mbs * 1e6);
+        super::rebench::set_gauges(&metrics, b);
     }
+    // Re-run every bench.period; the service loop takes each new report.
+    let (bench_tx, bench_reports) = tokio::sync::watch::channel(bench.clone());
+    bench::cache::spawn_periodic(store.clone(), bench_options, config.bench.period, bench_tx);
 
     let clock = Clock::new(&config.chain);
     let registry = Registry::load(store.clone(), clock.chain, clock.height())?;
@@ -99,6 +111,8 @@ pub async fn start(
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+    rt_cfg.loopback_registries = config.docker.loopback_registries.clone();
+    rt_cfg.subnet_pool = config.docker.subnet_pool()?;
     if !config.docker.name_suffix.is_empty() {
         crate::runtime::plan::set_name_suffix(&config.docker.name_suffix);
     }
@@ -128,18 +142,23 @@ pub async fn start(
         network: network.clone(),
         metrics,
         bench,
+        bench_reports,
         started: Instant::now(),
         next_timer: None,
         tasks: JoinSet::new(),
         starting: BTreeSet::new(),
         peers: BTreeSet::new(),
+        disconnected: Default::default(),
         bids: std::collections::BTreeMap::new(),
         last_announcement: None,
         single_node: config.network.single_node,
         docker_ok: runtime.ping().await.is_ok(),
+        gossip: Default::default(),
         requests: req_rx,
         stopping: false,
         app_series: Default::default(),
+        ports_swept: 0,
+        outcomes: Default::default(),
         sync_answered: Default::default(),
         next_resync: 0,
     };
@@ -232,18 +251,9 @@ fn load_or_create_key(path: &std::path::Path) -> Result<proto::keys::Keypair, St
 
 /// The stored benchmark when fresh, else a new run. A failed run leaves the node able to
 /// serve the API and relay gossip, but it offers no capacity.
-async fn run_bench(config: &Config, store: &Store) -> Option<BenchReport> {
-    let profile = match config.node.tier_profile.as_str() {
-        "testnet" => bench::tier::TierProfile::Testnet,
-        _ => bench::tier::TierProfile::Mainnet,
-    };
-    let options = BenchOptions {
-        dir: config.node.data_dir.clone(),
-        quick: config.bench.quick,
-        profile,
-    };
+async fn run_bench(config: &Config, options: &BenchOptions, store: &Store) -> Option<BenchReport> {
     let now = super::unix_ms() / 1_000;
-    match bench::cache::at_start(store, &options, config.bench.period, now).await {
+    match bench::cache::at_start(store, options, config.bench.period, now).await {
         Ok(r) => Some(r),
         Err(e) => {
             tracing::error!(error = %e, "benchmark failed; this node offers no capacity until it passes");
@@ -252,21 +262,22 @@ async fn run_bench(config: &Config, store: &Store) -> Option<BenchReport> {
     }
 }
 
+fn bench_options(config: &Config) -> BenchOptions {
+    let profile = match config.node.tier_profile.as_str() {
+        "testnet" => bench::tier::TierProfile::Testnet,
+        _ => bench::tier::TierProfile::Mainnet,
+    };
+    BenchOptions {
+        dir: config.node.data_dir.clone(),
+        quick: config.bench.quick,
+        profile,
+    }
+}
+
 /// This node's announced facts from its benchmark: what it offers after the system
 /// reserve. A node whose benchmark failed or that meets no tier offers nothing.
 fn self_facts(config: &Config, bench: Option<&BenchReport>) -> SelfFacts {
-    let (tier, offered, score) = match bench.and_then(|b| b.tier.tier.map(|t| (t, b))) {
-        Some((tier, b)) => {
-            let inv = &b.inventory;
-            let total = Resources::new(
-                inv.cpus,
-                inv.ram_bytes / (1024 * 1024),
-                inv.disk.total_bytes / 1_000_000_000,
-            );
-            (tier, sub(total, proto::tier::SYSTEM_RESERVE), b.bench_score)
-        }
-        None => (Tier::Cumulus, Resources::default(), 0.0),
-    };
+    let (tier, offered, score) = offer(bench);
     let p2p = config
         .network
         .listen
@@ -284,6 +295,22 @@ fn self_facts(config: &Config, bench: Option<&BenchReport>) -> SelfFacts {
     }
 }
 
+/// Tier, offered capacity and score a benchmark earns; nothing offered without a tier.
+pub(super) fn offer(bench: Option<&BenchReport>) -> (Tier, Resources, f64) {
+    match bench.and_then(|b| b.tier.tier.map(|t| (t, b))) {
+        Some((tier, b)) => {
+            let inv = &b.inventory;
+            let total = Resources::new(
+                inv.cpus,
+                inv.ram_bytes / (1024 * 1024),
+                inv.disk.total_bytes / 1_000_000_000,
+            );
+            (tier, sub(total, proto::tier::SYSTEM_RESERVE), b.bench_score)
+        }
+        None => (Tier::Cumulus, Resources::default(), 0.0),
+    }
+}
+
 fn sub(a: Resources, b: Resources) -> Resources {
     Resources::new(
         (a.cpu - b.cpu).max(0.0),
@@ -292,7 +319,7 @@ fn sub(a: Resources, b: Resources) -> Resources {
     )
 }
 
-fn whole_size(f: &SelfFacts) -> Resources {
+pub(super) fn whole_size(f: &SelfFacts) -> Resources {
     if f.offered == Resources::default() {
         return Resources::default();
     }

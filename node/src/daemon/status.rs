@@ -171,8 +171,11 @@ impl Daemon {
             },
             ReadyCheck {
                 name: "store".into(),
-                ok: true,
-                detail: format!("open at {}", self.store.path().display()),
+                ok: self.store.healthy(),
+                detail: match self.store.last_error() {
+                    None => format!("open at {}", self.store.path().display()),
+                    Some(e) => e,
+                },
             },
             ReadyCheck {
                 name: "peers".into(),
@@ -186,6 +189,11 @@ impl Daemon {
                     )
                 },
             },
+            ReadyCheck {
+                name: "gossip".into(),
+                ok: self.single_node || self.gossip.ok,
+                detail: self.gossip.detail.clone(),
+            },
         ];
         ReadyStatus {
             ready: checks.iter().all(|c| c.ok),
@@ -195,12 +203,16 @@ impl Daemon {
 
     /// Live nodes that reported running `app`.
     fn hosts(&self, app: &str) -> Vec<NodeId> {
+        self.reports(app).into_iter().map(|(p, _)| p).collect()
+    }
+
+    /// Live nodes that reported running `app`, with the time of their latest report.
+    fn reports(&self, app: &str) -> Vec<(NodeId, scheduler::protocol::Millis)> {
         let now = self.clock.now();
         self.view
             .locations(app)
             .into_iter()
-            .map(|(p, _)| p)
-            .filter(|p| *p == self.id || self.view.is_live(*p, now))
+            .filter(|(p, _)| *p == self.id || self.view.is_live(*p, now))
             .collect()
     }
 
@@ -239,11 +251,18 @@ impl Daemon {
             .flat_map(|c| c.ports.iter().copied())
             .collect();
         let mut out = Vec::new();
-        for node in self.hosts(name) {
-            let ip = if node == self.id {
-                super::members::advertised_ip(&self.facts.advertise_addr)
+        for (node, reported_at) in self.reports(name) {
+            let (ip, host_uptime_secs) = if node == self.id {
+                (
+                    super::members::advertised_ip(&self.facts.advertise_addr),
+                    self.started.elapsed().as_secs(),
+                )
             } else {
-                self.members.get(&node).and_then(|o| o.ip())
+                let observed = self.members.get(&node);
+                (
+                    observed.and_then(|o| o.ip()),
+                    observed.map_or(0, |o| o.last.claimed_uptime_secs),
+                )
             };
             let Some(ip) = ip else { continue };
             let host = if ip.contains(':') {
@@ -256,6 +275,8 @@ impl Daemon {
                 addresses: ports.iter().map(|p| format!("{host}:{p}")).collect(),
                 ip,
                 ports: ports.clone(),
+                reported_at_ms: reported_at,
+                host_uptime_secs,
             });
         }
         Ok(out)
@@ -278,10 +299,26 @@ impl Daemon {
             ids.push(self.id);
         }
         ids.sort();
+        // Who each node is, for `app explain`'s table: geo, tier, score, address.
+        let mut members = serde_json::Map::new();
         for id in &ids {
             if let Some(info) = self.view.info(*id) {
                 if self.view.is_live(*id, now) || *id == self.id {
                     nodes.push(info.clone());
+                    let ip = if *id == self.id {
+                        super::members::advertised_ip(&self.facts.advertise_addr)
+                    } else {
+                        self.members.get(id).and_then(|m| m.ip())
+                    };
+                    members.insert(
+                        info.id.clone(),
+                        serde_json::json!({
+                            "geo": info.geo.to_string(),
+                            "tier": info.tier.to_string(),
+                            "bench_score": info.bench_score,
+                            "ip": ip,
+                        }),
+                    );
                 }
             }
         }
@@ -308,12 +345,25 @@ impl Daemon {
             .unwrap_or_else(|e| e.to_string());
             per_node.insert(n.id.clone(), why);
         }
+        // What actually happened on chosen nodes: running (by their reports), or this
+        // node's own start outcome (pull refused, start refused, starting).
+        let mut outcomes = BTreeMap::new();
+        for r in &running {
+            outcomes.insert(r.node.clone(), "running".to_string());
+        }
+        if let Some(o) = self.outcomes.get(name) {
+            outcomes
+                .entry(self.id.node_id())
+                .or_insert_with(|| o.to_string());
+        }
         Ok(serde_json::json!({
             "app": name,
             "height": self.view.height(now),
             "instances": entry.record.demand.instances,
             "running": running.iter().map(|r| r.node.clone()).collect::<Vec<_>>(),
             "nodes": per_node,
+            "outcomes": outcomes,
+            "members": members,
         }))
     }
 }

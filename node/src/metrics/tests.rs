@@ -114,6 +114,7 @@ fn every_metric_is_exported_with_prefix_help_and_type() {
 }
 
 #[test]
+#[ignore = "full tier: needs promtool (scripts/test.sh runs it)"]
 fn exposition_with_libp2p_metrics_passes_promtool() {
     let mut registry = Registry::default();
     let m = Metrics::register(&mut registry);

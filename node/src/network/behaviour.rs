@@ -158,7 +158,17 @@ pub fn score_params() -> PeerScoreParams {
         invalid_message_deliveries_decay: score_parameter_decay(INVALID_DECAY),
         ..TopicScoreParams::default()
     };
-    let mut params = PeerScoreParams::default();
+    let mut params = PeerScoreParams {
+        // P₆ (IP colocation) off. Its default (−5·(k−10)² beyond 10 peers per IP) assumes
+        // peers are free to create, so many behind one address must be a Sybil attack. For
+        // fluxnode many nodes behind one IP are a normal deployment (an operator's rack
+        // behind one NAT, a testnet on loopback): with the default, 11+ such nodes fell
+        // below the graylist threshold at their peers and were silently ignored. What a
+        // peer sends is checked message by message instead (P₄ above), and a node that
+        // nobody hears is reported not ready (`network::service::health`).
+        ip_colocation_factor_weight: 0.0,
+        ..PeerScoreParams::default()
+    };
     for t in Topic::ALL {
         params
             .topics

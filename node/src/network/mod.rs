@@ -13,6 +13,7 @@
 mod behaviour;
 mod codec;
 mod handle;
+pub mod health;
 mod publish_queue;
 mod service;
 
@@ -113,6 +114,9 @@ pub enum NetworkEvent {
     PeerConnected(NodeId),
     /// Last connection to a peer closed.
     PeerDisconnected(NodeId),
+    /// Whether gossip works changed (see [`health`]): sent at the first observation and
+    /// whenever the verdict changes.
+    GossipHealth(health::GossipHealth),
 }
 
 /// Why the network could not start or a command failed.

@@ -41,6 +41,11 @@ impl PublishQueue {
         self.queue.is_empty()
     }
 
+    /// The envelope timestamp of the oldest message waiting.
+    pub fn oldest_ms(&self) -> Option<u64> {
+        self.queue.iter().map(|p| p.timestamp_ms).min()
+    }
+
     /// Queues a message, evicting the oldest when full.
     pub fn push(&mut self, pending: Pending) -> Dropped {
         let mut dropped = Dropped::default();

@@ -16,8 +16,9 @@ use proto::keys::NodeId;
 use proto::message::Topic;
 use tokio::sync::{mpsc, oneshot};
 
-use super::behaviour::{Behaviour, BehaviourEvent, KAD_PROTOCOL};
+use super::behaviour::{Behaviour, BehaviourEvent, KAD_PROTOCOL, score_thresholds};
 use super::handle::{Command, NetworkHandle, PeerInfo};
+use super::health::{Observation, Tracker};
 use super::publish_queue::PublishQueue;
 use super::{NetworkError, NetworkEvent, NetworkOptions, libp2p_keypair, node_id, peer_id};
 use crate::metrics::Metrics;
@@ -93,6 +94,7 @@ pub fn spawn(
         pending_direct: HashMap::new(),
         listen_addrs: Vec::new(),
         last_bootstrap_dial: None,
+        health: Tracker::default(),
     };
     service.dial_bootstrap();
     tokio::spawn(service.run(command_rx));
@@ -117,6 +119,7 @@ struct Service {
     pending_direct: HashMap<OutboundRequestId, (NodeId, oneshot::Sender<Result<(), NetworkError>>)>,
     listen_addrs: Vec<Multiaddr>,
     last_bootstrap_dial: Option<tokio::time::Instant>,
+    health: Tracker,
 }
 
 fn now_ms() -> u64 {
@@ -210,6 +213,47 @@ impl Service {
     fn on_retry_tick(&mut self) {
         self.retry_queued(None);
         self.dial_bootstrap();
+        self.check_gossip();
+    }
+
+    /// Observes gossip (see [`super::health`]), updates its gauges, and tells the daemon
+    /// and the log when the verdict changes.
+    fn check_gossip(&mut self) {
+        let now = now_ms();
+        let gossip = &self.swarm.behaviour().gossipsub;
+        let graylist = score_thresholds().graylist_threshold;
+        let mut o = Observation {
+            connected: self.connected.len(),
+            mesh: gossip.all_mesh_peers().count(),
+            oldest_queued_ms: self.queue.oldest_ms().map(|t| now.saturating_sub(t)),
+            ..Observation::default()
+        };
+        for (peer, topics) in gossip.all_peers() {
+            let ours = topics
+                .iter()
+                .any(|h| Topic::from_name(h.as_str()).is_some());
+            if !ours || !self.connected.contains_key(peer) {
+                continue;
+            }
+            o.gossip_peers += 1;
+            if gossip.peer_score(peer).is_none_or(|s| s >= graylist) {
+                o.accepted += 1;
+            }
+        }
+        self.metrics.gossip_mesh_peers.set(o.mesh as i64);
+        self.metrics
+            .gossip_ignored_peers
+            .set(o.gossip_peers.saturating_sub(o.accepted) as i64);
+        let (verdict, isolated) = self.health.update(&o, now);
+        self.metrics.gossip_isolated.set(i64::from(isolated));
+        if let Some(verdict) = verdict {
+            if verdict.ok {
+                tracing::info!(detail = %verdict.detail, "gossip works");
+            } else {
+                tracing::warn!(detail = %verdict.detail, "gossip isolated: this node is not ready");
+            }
+            self.emit(NetworkEvent::GossipHealth(verdict));
+        }
     }
 
     /// Dials bootstrap peers we are not connected to, at most every [`BOOTSTRAP_REDIAL`].

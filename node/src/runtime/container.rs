@@ -42,6 +42,34 @@ pub struct NodeContext<'a> {
 const LOG_MAX_SIZE: &str = "10m";
 const LOG_MAX_FILES: &str = "3";
 
+/// Capabilities removed from Docker's default set for every app container. Docker's
+/// default keeps 14; an app image may be any public image (databases, web servers, chain
+/// daemons whose entrypoints `chown` their data and drop to a service user), so these are
+/// kept: CHOWN, DAC_OVERRIDE, FOWNER, FSETID (file ownership and modes of the app's own
+/// data), SETUID, SETGID, SETPCAP (entrypoints that switch to a user: gosu, su-exec,
+/// setpriv), NET_BIND_SERVICE (servers listening on 80/443 inside the container), KILL
+/// (signalling its own processes), SYS_CHROOT (daemons that chroot, e.g. sshd, bind).
+/// Dropped, as no app on a shared host needs them:
+/// - NET_RAW: raw and packet sockets, i.e. ARP and ICMP spoofing of other apps' traffic
+///   on the bridge;
+/// - MKNOD: creating device nodes;
+/// - AUDIT_WRITE: writing to the host's kernel audit log;
+/// - SETFCAP: giving files capabilities (pointless under `no-new-privileges`).
+pub const DROPPED_CAPABILITIES: [&str; 4] = ["NET_RAW", "MKNOD", "AUDIT_WRITE", "SETFCAP"];
+
+/// Processes and threads a component may run: one per 4 MB of its memory limit, at least
+/// 512 and at most 32,768. The floor covers a thread-heavy JVM or a pre-forking server at
+/// FluxOS's smallest size (100 MB); a real thread costs at least a few MB (stack pages,
+/// per-thread heap arenas), so 4 MB each never binds a working app, while a fork bomb
+/// stops at the cap instead of exhausting the host's process table (`kernel.pid_max` is
+/// 32,768 on many systems, so no single app may take all of it).
+pub fn pids_limit(ram_mb: u64) -> i64 {
+    const MB_PER_PID: u64 = 4;
+    const MIN: u64 = 512;
+    const MAX: u64 = 32_768;
+    (ram_mb / MB_PER_PID).clamp(MIN, MAX) as i64
+}
+
 /// Labels owned by the app (network, volumes): app, node and the extras.
 pub fn app_labels(plan: &AppPlan, ctx: &NodeContext<'_>) -> HashMap<String, String> {
     let mut l: HashMap<String, String> = ctx.extra_labels.iter().cloned().collect();
@@ -139,6 +167,9 @@ pub fn container_body(plan: &AppPlan, index: usize, ctx: &NodeContext<'_>) -> Co
         mounts: Some(mounts),
         privileged: Some(false),
         publish_all_ports: Some(false),
+        pids_limit: Some(pids_limit(c.ram_mb)),
+        security_opt: Some(vec!["no-new-privileges".into()]),
+        cap_drop: Some(DROPPED_CAPABILITIES.iter().map(|c| c.to_string()).collect()),
         // The daemon restarts crashed containers itself, with backoff and counting.
         restart_policy: Some(RestartPolicy {
             name: Some(RestartPolicyNameEnum::NO),
@@ -247,6 +278,14 @@ mod tests {
     }
 
     #[test]
+    fn pids_limit_follows_memory_within_bounds() {
+        assert_eq!(pids_limit(100), 512);
+        assert_eq!(pids_limit(4096), 1024);
+        assert_eq!(pids_limit(59_000), 14_750);
+        assert_eq!(pids_limit(1_000_000), 32_768);
+    }
+
+    #[test]
     fn never_privileged_host_network_bind_or_caps() {
         let (node, extra) = ctx();
         let ctx = NodeContext {
@@ -260,6 +299,13 @@ mod tests {
             assert_eq!(h.privileged, Some(false));
             assert_eq!(h.network_mode.as_deref(), Some("fluxDockerNetwork_shop"));
             assert!(h.binds.is_none() && h.cap_add.is_none() && h.devices.is_none());
+            assert_eq!(h.memory, h.memory_swap, "no swap beyond the memory limit");
+            assert_eq!(h.pids_limit, Some(512));
+            assert_eq!(h.security_opt, Some(vec!["no-new-privileges".to_string()]));
+            let dropped = h.cap_drop.unwrap();
+            for cap in ["NET_RAW", "MKNOD", "AUDIT_WRITE", "SETFCAP"] {
+                assert!(dropped.iter().any(|c| c == cap), "{cap} kept");
+            }
             for m in h.mounts.unwrap() {
                 assert_eq!(m.typ, Some(MountTypeEnum::VOLUME));
                 assert!(m.source.unwrap().ends_with("_shop_data"));

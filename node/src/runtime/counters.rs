@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::error::ErrorKind;
 
 /// Error kinds in a fixed order, for the per-kind counter array.
-const KINDS: [ErrorKind; 9] = [
+const KINDS: [ErrorKind; 10] = [
     ErrorKind::InvalidPlan,
     ErrorKind::DaemonUnreachable,
     ErrorKind::ImageNotFound,
@@ -15,6 +15,7 @@ const KINDS: [ErrorKind; 9] = [
     ErrorKind::Timeout,
     ErrorKind::Docker,
     ErrorKind::Store,
+    ErrorKind::SubnetsExhausted,
 ];
 
 impl ErrorKind {
@@ -30,6 +31,7 @@ impl ErrorKind {
             ErrorKind::Timeout => "timeout",
             ErrorKind::Docker => "docker",
             ErrorKind::Store => "store",
+            ErrorKind::SubnetsExhausted => "subnets_exhausted",
         }
     }
 

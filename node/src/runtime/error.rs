@@ -41,6 +41,15 @@ pub enum RuntimeError {
     },
     #[error("state store: {0}")]
     Store(#[from] StoreError),
+    #[error(
+        "no free /{prefix} left for an app network in {pool} (all {capacity} are taken on this \
+         Docker engine): widen docker.app_subnet_pool or host fewer apps"
+    )]
+    SubnetPoolExhausted {
+        pool: String,
+        prefix: u8,
+        capacity: u64,
+    },
 }
 
 /// Coarse kind of a [`RuntimeError`], used to count errors by cause.
@@ -55,6 +64,7 @@ pub enum ErrorKind {
     Timeout,
     Docker,
     Store,
+    SubnetsExhausted,
 }
 
 impl RuntimeError {
@@ -71,6 +81,7 @@ impl RuntimeError {
             RuntimeError::Timeout { .. } => ErrorKind::Timeout,
             RuntimeError::Docker { .. } => ErrorKind::Docker,
             RuntimeError::Store(_) => ErrorKind::Store,
+            RuntimeError::SubnetPoolExhausted { .. } => ErrorKind::SubnetsExhausted,
         }
     }
 
@@ -83,6 +94,7 @@ impl RuntimeError {
                 | ErrorKind::OutOfDisk
                 | ErrorKind::ImageNotFound
                 | ErrorKind::RegistryAuth
+                | ErrorKind::SubnetsExhausted
         )
     }
 }

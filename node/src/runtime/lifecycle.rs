@@ -81,6 +81,7 @@ impl Runtime {
     async fn start_app_inner(&self, plan: AppPlan) -> Result<StartReport, RuntimeError> {
         let started = Instant::now();
         plan.validate()?;
+        super::registries::check_registries(&plan, &self.inner.cfg.loopback_registries)?;
         let lock = self.app_lock(&plan.app);
         let _guard = lock.lock().await;
         let docker = self.inner.engine.client().await?;

@@ -31,7 +31,9 @@ mod image;
 mod lifecycle;
 pub mod plan;
 mod prepare;
+pub mod registries;
 mod removal;
+pub mod subnet;
 mod supervisor;
 
 use std::collections::HashMap;
@@ -88,6 +90,11 @@ pub struct RuntimeConfig {
     /// How long after `prepare` a `start_app` trusts the images it pulled (instead of
     /// pulling again under [`PullPolicy::Always`]) and the containers it created.
     pub prepared_image_max_age: Duration,
+    /// Loopback registries (`host:port`) images may come from; every other loopback
+    /// registry is refused (see [`registries`]).
+    pub loopback_registries: Vec<String>,
+    /// Where app network subnets come from (see [`subnet`]).
+    pub subnet_pool: subnet::SubnetPool,
 }
 
 impl RuntimeConfig {
@@ -108,6 +115,8 @@ impl RuntimeConfig {
             // tag it was prepared with only while that tag is unlikely to have moved, and
             // past it the start pulls as it would without preparation.
             prepared_image_max_age: Duration::from_secs(10 * 60),
+            loopback_registries: Vec::new(),
+            subnet_pool: subnet::SubnetPool::default(),
         }
     }
 }

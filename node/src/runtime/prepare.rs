@@ -85,6 +85,7 @@ impl Runtime {
     async fn prepare_inner(&self, plan: &AppPlan) -> Result<PrepareReport, RuntimeError> {
         let started = Instant::now();
         plan.validate()?;
+        super::registries::check_registries(plan, &self.inner.cfg.loopback_registries)?;
         let lock = self.app_lock(&plan.app);
         let _guard = lock.lock().await;
         let docker = &self.inner.engine.client().await?;
@@ -314,15 +315,7 @@ impl Runtime {
                     .classify(e, Op::Other("inspecting the app network")));
             }
         }
-        docker
-            .create_network(container::network_request(plan, &self.ctx()))
-            .await
-            .map(|_| true)
-            .map_err(|e| {
-                self.inner
-                    .engine
-                    .classify(e, Op::Other("creating the app network"))
-            })
+        self.create_app_network(docker, plan).await.map(|_| true)
     }
 
     /// Creates the app's data volumes (idempotent in Docker); returns how many.

@@ -269,12 +269,24 @@ impl Backend for TestBackend {
             ip: "127.0.0.1".to_owned(),
             addresses: ports.iter().map(|p| format!("127.0.0.1:{p}")).collect(),
             ports,
+            reported_at_ms: 1_700_000_000_000,
+            host_uptime_secs: 3_725,
         }])
     }
 
     async fn explain(&self, name: String) -> Result<serde_json::Value, ApiError> {
         self.app(name.clone()).await?;
-        Ok(serde_json::json!({ "app": name, "eligible": [NODE_ID], "excluded": [] }))
+        // The daemon's shape (see `Daemon::explain`): one node, this one, hosting the app.
+        Ok(serde_json::json!({
+            "app": name,
+            "height": self.height(),
+            "instances": 1,
+            "running": [NODE_ID],
+            "nodes": { NODE_ID: "placed: picked in the continent pass" },
+            "members": { NODE_ID: {
+                "geo": "EU_DE_HE", "tier": "cumulus", "bench_score": 100.0, "ip": "127.0.0.1"
+            } },
+        }))
     }
 
     async fn metrics(&self) -> String {

@@ -172,6 +172,9 @@ impl Cluster {
                 format!("io.fluxnode.test=1,io.fluxnode.testrun={run_label}"),
                 "--docker-name-suffix".into(),
                 format!("_t{base}n{}", i + 1),
+                // The test registry is on loopback, which a node refuses unless listed.
+                "--docker-loopback-registry".into(),
+                std::env::var("FLUXNODE_TEST_REGISTRY").unwrap_or_else(|_| "127.0.0.1:5000".into()),
             ];
             if i > 0 {
                 args.push("--bootstrap".into());
@@ -330,7 +333,7 @@ pub fn web_spec(name: &str, instances: u32, port: u16, expire: u32) -> String {
             "containerPorts": [8080],
             "containerData": "/data",
             "cpu": 0.1,
-            "ram": 64,
+            "ram": 128,
             "hdd": 1,
             "repoauth": ""
         }],

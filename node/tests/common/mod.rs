@@ -89,6 +89,8 @@ pub fn config(node_id: &str) -> RuntimeConfig {
     cfg.extra_labels = vec![(TEST_LABEL.0.into(), TEST_LABEL.1.into())];
     cfg.stop_timeout_s = 1;
     cfg.pull_policy = PullPolicy::Always;
+    // The test registry is on loopback, which a node refuses unless listed.
+    cfg.loopback_registries = vec![registry()];
     cfg
 }
 

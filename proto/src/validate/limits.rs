@@ -136,6 +136,12 @@ pub const LEGACY_RAM_STEP: u64 = 100;
 pub const LEGACY_RAM_MIN: u64 = 100;
 pub const LEGACY_HDD_MIN: u64 = 1;
 
+/// Per-component minimums for every version (stricter than FluxOS from v4, which checks
+/// only totals): the v1–v3 minimums above, the smallest values FluxOS itself ever required.
+pub const CPU_MIN: f64 = LEGACY_CPU_MIN;
+pub const RAM_MIN: f64 = LEGACY_RAM_MIN as f64;
+pub const HDD_MIN: f64 = LEGACY_HDD_MIN as f64;
+
 /// Longest excerpt of a user-supplied string quoted in a message, so that a 10 MB value
 /// does not produce a 10 MB report.
 pub const QUOTE_MAX: usize = 40;

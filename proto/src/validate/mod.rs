@@ -15,7 +15,8 @@
 //! runs elsewhere (`share` is reserved; `datacenter` needs an enterprise owner). Registry
 //! lookups (image architectures) need the network and are not part of this module.
 //! Where this validator is stricter than FluxOS it says so at the check: ram and hdd must
-//! be whole numbers, a v4+ `repotag` must not be empty.
+//! be whole numbers, a v4+ `repotag` must not be empty, and the checks of `runnable`
+//! (resource minimums, mountable `containerData`, `KEY=value` env, image references).
 
 mod app;
 mod keys;
@@ -23,12 +24,15 @@ pub mod limits;
 mod ports;
 mod report;
 mod resources;
+mod runnable;
 mod value;
 mod workload;
 
 use serde_json::{Map, Value};
 
 pub use report::{Violation, rule};
+
+pub use runnable::image_reference;
 
 use report::{Report, index, quote};
 use value::{is_falsy, js_len, type_name};

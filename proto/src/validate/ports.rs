@@ -209,11 +209,12 @@ fn check_host_port(p: f64, path: &str, height: u32, r: &mut Report) -> Option<u3
 }
 
 fn check_container_port(p: f64, path: &str, r: &mut Report) {
-    if p < 0.0 || p > f64::from(CONTAINER_PORT_MAX) {
+    // Stricter than FluxOS (which allows 0): port 0 cannot be published.
+    if p < 1.0 || p > f64::from(CONTAINER_PORT_MAX) {
         r.push(
             path,
             rule::PORT_OUT_OF_RANGE,
-            format!("container port {p} is outside 0-{CONTAINER_PORT_MAX}"),
+            format!("container port {p} is outside 1-{CONTAINER_PORT_MAX}"),
         );
     }
 }

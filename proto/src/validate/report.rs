@@ -110,6 +110,11 @@ pub mod rule {
     pub const REPOAUTH_NEEDS_ENTERPRISE: &str = "repoauth-needs-enterprise";
     pub const SECRETS_NEED_NODES: &str = "secrets-need-nodes";
     pub const DATACENTER_NEEDS_ENTERPRISE_OWNER: &str = "datacenter-needs-enterprise-owner";
+    // Runnable: values FluxOS lets through but no node can run (see `runnable.rs`).
+    pub const RESOURCE_BELOW_MINIMUM: &str = "resource-below-minimum";
+    pub const CONTAINERDATA_BAD_PATH: &str = "containerdata-bad-path";
+    pub const ENV_NOT_KEY_VALUE: &str = "env-not-key-value";
+    pub const REPOTAG_INVALID: &str = "repotag-invalid";
 }
 
 /// Collects violations in the order the checks find them.

@@ -9,6 +9,7 @@ use crate::tier::APP_MAX;
 use super::limits::*;
 use super::ports;
 use super::report::{Report, index, join, quote, rule};
+use super::runnable;
 use super::value::{is_whole, js_len, number, required_str, string_array, type_name};
 
 /// Which layout the workload is written in.
@@ -74,6 +75,8 @@ pub(crate) fn check_workload(
                 rule::REPOTAG_TOO_LONG,
                 format!("repotag is longer than {REPOTAG_MAX} characters"),
             );
+        } else if !tag.is_empty() {
+            runnable::check_repotag(tag, &join(base, "repotag"), r);
         }
     }
     ports::check_ports(obj, base, shape, facts, &mut w, r);
@@ -93,6 +96,7 @@ pub(crate) fn check_workload(
         rule::ENV_TOO_LONG,
         r,
     );
+    runnable::check_env(obj, base, env_key, r);
     check_string_list(
         obj,
         base,
@@ -118,9 +122,14 @@ pub(crate) fn check_workload(
                 rule::CONTAINERDATA_TOO_LONG,
                 format!("containerData is longer than {CONTAINER_DATA_MAX} characters"),
             );
+        } else {
+            runnable::check_container_data(data, &path, r);
         }
     }
     w.hw = read_hw(obj, base, "", true, r);
+    if shape == Shape::Compose {
+        runnable::check_minimums(&w.hw, base, r);
+    }
     if facts.version <= 7 {
         match obj.get("tiered") {
             Some(Value::Bool(b)) => w.tiered = *b,

@@ -100,6 +100,14 @@ pub const ANNOUNCE_MIN_GAP: Millis = 5_000;
 /// A node is dead in the membership view after three missed announcements.
 pub const MEMBER_DEAD_AFTER: Millis = 3 * ANNOUNCE_EVERY;
 
+/// A peer whose last connection closed and that has not come back within this long is
+/// taken for dead in the membership view ([`View::member_unreachable`]) instead of after
+/// [`MEMBER_DEAD_AFTER`]: a closed connection is noticed within 15 s (5 s pings, 10 s
+/// timeout), so a dead host leaves the view about a minute after it died, and an app
+/// whose whole group died becomes an orphan then rather than 15 minutes later. 45 s
+/// leaves a crashed daemon time to be restarted and reconnect.
+pub const UNREACHABLE_AFTER: Millis = 45_000;
+
 /// A node that declined an app is not called for it again by the same coordinator for
 /// this long (a minute: long enough for its announcement to show its real free capacity).
 pub const DECLINE_MEMORY: Millis = 60_000;

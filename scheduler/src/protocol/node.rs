@@ -15,6 +15,11 @@ use super::{
 };
 use crate::model::Capacity;
 
+/// How long a "cannot run here" answer ([`Input::LocalCheck`]) holds without a new one: three beat periods. The
+/// daemon answers again before every call for bids and registration and every beat
+/// period, so this only drops answers about apps it no longer checks.
+const PORTS_BUSY_FOR: Millis = 3 * BEAT_EVERY;
+
 /// Something that happened to the node.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input<'a, P> {
@@ -49,6 +54,14 @@ pub enum Input<'a, P> {
     /// and beats.
     Adopt {
         app: Arc<str>,
+    },
+    /// Given before a call for bids for `app` (and periodically): whether this host can
+    /// run the app as far as only the host can tell — every host port of the app can be
+    /// bound now (anything on the host may hold one), and its images come from registries
+    /// this node may pull from. A node that cannot declines instead of winning and failing.
+    LocalCheck {
+        app: Arc<str>,
+        ok: bool,
     },
 }
 
@@ -136,6 +149,8 @@ pub struct Node<P: Peer> {
     pub(crate) last_announce: Option<Millis>,
     pub(crate) announce_dirty: bool,
     pub(crate) restart_until: Option<Millis>,
+    /// Apps this host cannot run ([`Input::LocalCheck`]), until when that answer holds.
+    pub(crate) ports_busy: BTreeMap<Arc<str>, Millis>,
 }
 
 fn offered_of(total: Resources, base_used: Resources) -> (Capacity, Capacity) {
@@ -170,6 +185,7 @@ impl<P: Peer> Node<P> {
             last_announce: None,
             announce_dirty: false,
             restart_until: None,
+            ports_busy: BTreeMap::new(),
         }
     }
 
@@ -266,6 +282,13 @@ impl<P: Peer> Node<P> {
                         app,
                         running: true,
                     }));
+                }
+            }
+            Input::LocalCheck { app, ok } => {
+                if ok {
+                    self.ports_busy.remove(&app);
+                } else {
+                    self.ports_busy.insert(app, now + PORTS_BUSY_FOR);
                 }
             }
             Input::PlannedRestart { until } => {
@@ -388,6 +411,9 @@ impl<P: Peer> Node<P> {
             return false;
         }
         if self.reservations.keys().any(|(a, _, _)| a == app) {
+            return false;
+        }
+        if self.ports_busy.get(app).is_some_and(|&until| until > now) {
             return false;
         }
         let Some(entry) = view.app(app) else {
@@ -517,6 +543,7 @@ impl<P: Peer> Node<P> {
         self.reservations.retain(|_, r| r.until > now);
         self.unresponsive.retain(|_, &mut until| until > now);
         self.declined.retain(|_, &mut until| until > now);
+        self.ports_busy.retain(|_, &mut until| until > now);
         self.retry_at.retain(|_, &mut t| t > now);
         self.tick_rounds(now, view, out);
 

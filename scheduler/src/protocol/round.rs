@@ -258,8 +258,9 @@ impl<P: Peer> Node<P> {
             };
             let mut info = info.clone();
             if r.bids.contains(&p) {
-                // The bid is the node's own word that the capacity is free and reserved.
-                info.used = proto::tier::Resources::default();
+                // The bid is the node's own word that the capacity is free and reserved;
+                // its announced load still ranks it (free share) as far as it leaves room.
+                info.used = info.used_leaving_room(entry.record.demand.resources.into());
             }
             peer_of.insert(info.id.clone(), p);
             nodes.push(info);

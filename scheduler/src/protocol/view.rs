@@ -136,6 +136,16 @@ pub struct Member {
     pub hash: u64,
     pub last_seen: Millis,
     pub restart_until: Option<Millis>,
+    /// Taken for dead by the network (every connection lost, see
+    /// [`View::member_unreachable`]) until it is heard from again.
+    pub unreachable: bool,
+}
+
+impl Member {
+    /// Heard from within [`MEMBER_DEAD_AFTER`] and not unreachable.
+    pub fn live(&self, now: Millis) -> bool {
+        !self.unreachable && now.saturating_sub(self.last_seen) < MEMBER_DEAD_AFTER
+    }
 }
 
 /// Membership, app registry and chain clock as one node knows them.
@@ -205,9 +215,23 @@ impl<P: Peer> View<P> {
                 hash,
                 last_seen: now,
                 restart_until: None,
+                unreachable: false,
             },
         );
         if !was_live {
+            self.live_changed = true;
+        }
+    }
+
+    /// Takes a member for dead now: the network lost every connection to it and it did not
+    /// come back (see [`super::UNREACHABLE_AFTER`]). Its next announcement or beat revives
+    /// it. A member inside its announced planned-restart window is left alone.
+    pub fn member_unreachable(&mut self, p: P, now: Millis) {
+        if let Some(m) = self.members.get_mut(&p) {
+            if m.restart_until.is_some_and(|t| t > now) || !m.live(now) {
+                return;
+            }
+            m.unreachable = true;
             self.live_changed = true;
         }
     }
@@ -217,9 +241,7 @@ impl<P: Peer> View<P> {
     }
 
     pub fn is_live(&self, p: P, now: Millis) -> bool {
-        self.members
-            .get(&p)
-            .is_some_and(|m| now.saturating_sub(m.last_seen) < MEMBER_DEAD_AFTER)
+        self.members.get(&p).is_some_and(|m| m.live(now))
     }
 
     pub fn app(&self, name: &str) -> Option<&AppEntry> {
@@ -336,6 +358,7 @@ impl<P: Peer> View<P> {
                         }
                     }
                     m.last_seen = now;
+                    m.unreachable = false;
                     m.restart_until = *restart_until;
                     if !was_live {
                         self.live_changed = true;
@@ -415,7 +438,7 @@ impl<P: Peer> View<P> {
     fn rank_homes(&self, app_hash: u64, now: Millis) -> Vec<u64> {
         let mut best: Vec<(u64, P)> = Vec::with_capacity(BACKUPS + 2);
         for (&p, m) in &self.members {
-            if now.saturating_sub(m.last_seen) >= MEMBER_DEAD_AFTER {
+            if !m.live(now) {
                 continue;
             }
             let s = rendezvous(app_hash, m.hash);
@@ -443,7 +466,7 @@ impl<P: Peer> View<P> {
             self.snapshot_index.clear();
             self.snapshot_by_id.clear();
             for (&p, m) in &self.members {
-                if now.saturating_sub(m.last_seen) < MEMBER_DEAD_AFTER {
+                if m.live(now) {
                     self.snapshot_index.insert(p, self.snapshot.len());
                     self.snapshot_by_id
                         .insert(m.info.id.clone(), self.snapshot.len());
