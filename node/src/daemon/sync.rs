@@ -144,7 +144,7 @@ mod tests {
                 "name": "web", "description": "d", "repotag": "busybox:latest",
                 "ports": [31000 + i % 1000], "domains": [""], "environmentParameters": [],
                 "commands": [], "containerPorts": [8080], "containerData": "/data",
-                "cpu": 0.1, "ram": 64, "hdd": 1, "repoauth": ""
+                "cpu": 0.1, "ram": 128, "hdd": 1, "repoauth": ""
             }],
             "instances": 3, "contacts": [], "geolocation": [], "expire": 5000,
             "nodes": [], "staticip": false, "enterprise": ""
