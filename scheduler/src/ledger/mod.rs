@@ -298,6 +298,8 @@ pub struct Ledger<T> {
     keys: BTreeMap<String, KeyIndex>,
     apps: BTreeMap<String, LedgerApp>,
     tombs: BTreeMap<String, Tomb>,
+    /// (until, name key) of every tombstone, so expiry does not scan them all.
+    tomb_expiry: BTreeSet<(u64, String)>,
     digest: Digest,
     pending: usize,
 }
@@ -312,6 +314,7 @@ impl<T: Clone> Ledger<T> {
             keys: BTreeMap::new(),
             apps: BTreeMap::new(),
             tombs: BTreeMap::new(),
+            tomb_expiry: BTreeSet::new(),
             digest: Digest::default(),
             pending: 0,
         }
@@ -497,17 +500,16 @@ impl<T: Clone> Ledger<T> {
     /// registrations that lost to them, leaving tombstones; forgets tombstones that have
     /// served their time. Returns the apps that left.
     pub fn prune(&mut self, height: u64) -> Vec<Change> {
-        let expired: Vec<String> = self
-            .tombs
-            .iter()
-            .filter(|(_, t)| t.until <= height)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in expired {
-            self.tombs.remove(&k);
+        while let Some((until, key)) = self.tomb_expiry.first().cloned() {
+            if until > height {
+                break;
+            }
+            self.tomb_expiry.pop_first();
+            self.tombs.remove(&key);
         }
         let resolved = resolve(&self.actions, &self.keys, &self.clock);
         let mut drop: Vec<ActionId> = Vec::new();
+        let mut touched: Vec<String> = Vec::new();
         for fate in &resolved.regs {
             let gone_at = if fate.accepted {
                 fate.end
@@ -536,24 +538,27 @@ impl<T: Clone> Ledger<T> {
                 }
             }
             let until = removal_height(rec.demand.height, rec.demand.expire).max(fate.end);
-            let t = self.tombs.entry(key).or_insert(Tomb {
+            touched.push(key.clone());
+            let t = self.tombs.entry(key.clone()).or_insert(Tomb {
                 horizon,
                 seq,
                 until,
             });
+            self.tomb_expiry.remove(&(t.until, key.clone()));
             t.horizon = t.horizon.max(horizon);
             t.seq = t.seq.max(seq);
             t.until = t.until.max(until);
+            self.tomb_expiry.insert((t.until, key));
             drop.push(fate.id);
             drop.extend(fate.ops.iter().copied());
         }
         if drop.is_empty() {
             return Vec::new();
         }
-        // Renewals and cancels still waiting under a tombstoned name that the tombstone
-        // would refuse now go too.
-        for (key, t) in &self.tombs {
-            if let Some(k) = self.keys.get(key) {
+        // Renewals and cancels still waiting under a name tombstoned now that the
+        // tombstone would refuse go too.
+        for key in &touched {
+            if let (Some(t), Some(k)) = (self.tombs.get(key), self.keys.get(key)) {
                 drop.extend(
                     k.ops
                         .iter()

@@ -337,6 +337,14 @@ impl<P: Peer> Node<P> {
                     out.push(Output::RemoveApp(app.clone()));
                     self.release(app, out);
                 }
+                // The app is gone, or its name went to an earlier registration: none of
+                // its placement state may carry over to a new app of the same name (a
+                // decline or an open round of the old one would hold the new one back).
+                self.rounds.remove(app);
+                self.retry_at.remove(app);
+                self.watch.remove(app);
+                self.rerun.remove(app);
+                self.declined.retain(|(a, _), _| a != app);
             }
             Msg::CallForBids {
                 app,
