@@ -211,7 +211,6 @@ mod tests {
                 name: "Web".into(),
                 running: true,
             }],
-            ledger: Default::default(),
         }
     }
 
