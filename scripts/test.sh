@@ -34,6 +34,8 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 # mmdebstrap builds the Debian root file system the systemd boot check runs systemd in.
 command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap)
+# Debian's haproxy: the ingress tests run the real one (with its Prometheus exporter).
+command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

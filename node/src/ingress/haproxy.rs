@@ -46,7 +46,6 @@ impl Paths {
 pub async fn check(bin: &Path, config: &Path) -> Result<(), IngressError> {
     let out = Command::new(bin)
         .arg("-c")
-        .arg("-q")
         .arg("-f")
         .arg(config)
         .output()
@@ -133,24 +132,35 @@ impl Haproxy {
     pub async fn replace(&mut self, config: &str) -> Result<(), IngressError> {
         write_checked(&self.paths, config).await?;
         let old = self.worker_pid().await.ok();
-        socket_command(&self.paths.master_socket(), "reload").await?;
+        self.send_reload().await?;
         self.wait_worker(old).await
     }
 
-    /// Runs runtime API commands; an answer other than empty lines is an error.
-    pub async fn runtime(&self, commands: &[String]) -> Result<(), IngressError> {
+    /// Sends `reload` to the master CLI without waiting for an answer: the master
+    /// re-executes itself and HAProxy 2.6 leaves this connection without one; the new
+    /// worker answering on the admin socket is the sign of success.
+    async fn send_reload(&self) -> Result<(), IngressError> {
+        let path = self.paths.master_socket();
+        let err = |source| IngressError::Socket {
+            path: path.clone(),
+            source,
+        };
+        let mut s = UnixStream::connect(&path).await.map_err(err)?;
+        s.write_all(b"reload\n").await.map_err(err)?;
+        s.shutdown().await.map_err(err)
+    }
+
+    /// Runs runtime API commands and returns HAProxy's answers. `set server … addr`
+    /// answers in prose whether it worked or not, so callers check the outcome with
+    /// [`Haproxy::servers`] rather than parse the text.
+    pub async fn runtime(&self, commands: &[String]) -> Result<String, IngressError> {
+        let mut answers = String::new();
         for chunk in commands.chunks(32) {
-            let line = chunk.join(";");
-            let answer = socket_command(&self.paths.admin_socket(), &line).await?;
-            let answer = answer.trim();
-            if !answer.is_empty() {
-                return Err(IngressError::Runtime {
-                    command: line,
-                    answer: answer.to_owned(),
-                });
-            }
+            let answer = socket_command(&self.paths.admin_socket(), &chunk.join(";")).await?;
+            answers.push_str(answer.trim());
+            answers.push('\n');
         }
-        Ok(())
+        Ok(answers)
     }
 
     /// `(server, address, serving)` of a backend's slots, from `show servers state`:
@@ -178,14 +188,15 @@ impl Haproxy {
         let _ = self.master.wait().await;
     }
 
+    /// The current worker's pid, from the master's `show proc` (first line under
+    /// `# workers`; old workers still finishing connections are listed apart, and may
+    /// still answer on the admin socket, so the admin socket cannot tell them apart).
     async fn worker_pid(&self) -> Result<u32, IngressError> {
-        let info = socket_command(&self.paths.admin_socket(), "show info").await?;
-        info.lines()
-            .find_map(|l| l.strip_prefix("Pid: "))
-            .and_then(|p| p.trim().parse().ok())
-            .ok_or(IngressError::NotReady {
-                what: "HAProxy's `show info` has no Pid line".into(),
-            })
+        // The master CLI keeps the connection open after an answer; `quit` closes it.
+        let text = socket_command(&self.paths.master_socket(), "show proc;quit").await?;
+        parse_current_worker(&text).ok_or(IngressError::NotReady {
+            what: "HAProxy's master lists no current worker".into(),
+        })
     }
 
     /// Waits until a worker other than `old` answers on the admin socket.
@@ -199,7 +210,8 @@ impl Haproxy {
                 });
             }
             if let Ok(pid) = self.worker_pid().await {
-                if Some(pid) != old {
+                let answers = socket_command(&self.paths.admin_socket(), "show info").await;
+                if Some(pid) != old && answers.is_ok() {
                     return Ok(());
                 }
             }
@@ -235,9 +247,21 @@ async fn write_checked(paths: &Paths, config: &str) -> Result<(), IngressError> 
         })
 }
 
-/// `srv_admin_state` bits that mean maintenance: SRV_ADMF_FMAINT 0x01, IMAINT 0x02,
-/// CMAINT 0x04 (`disabled` in the file), RMAINT 0x20 (HAProxy's src/server.h).
-const MAINT_FLAGS: u32 = 0x01 | 0x02 | 0x04 | 0x20;
+/// The first pid in the `# workers` section of the master's `show proc`.
+pub fn parse_current_worker(text: &str) -> Option<u32> {
+    let mut lines = text.lines().skip_while(|l| !l.starts_with("# workers"));
+    lines.next()?;
+    let line = lines.next()?;
+    if line.starts_with('#') {
+        return None;
+    }
+    line.split_whitespace().next()?.parse().ok()
+}
+
+/// `srv_admin_state` bits that mean maintenance (HAProxy's SRV_ADMF_MAINT): FMAINT 0x01,
+/// IMAINT 0x02, RMAINT 0x20. CMAINT 0x04 only records `disabled` in the file and stays
+/// set after `set server … state ready` puts the server in service.
+const MAINT_FLAGS: u32 = 0x01 | 0x02 | 0x20;
 
 /// Parses `show servers state` (format 1): fields 4 (srv_name), 5 (srv_addr), 7
 /// (srv_admin_state) and 18 (srv_port), 0-based after the backend id and name.
@@ -264,6 +288,18 @@ pub fn parse_servers_state(text: &str) -> Vec<(String, String, bool)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn current_worker_is_the_first_under_workers() {
+        let text = "#<PID>          <type>          <reloads>       <uptime>        <version>\n\
+            100             master          1               0d00h00m05s     2.6.12\n\
+            # workers\n\
+            300             worker          0               0d00h00m00s     2.6.12\n\
+            # old workers\n\
+            200             worker          1               0d00h00m05s     2.6.12\n";
+        assert_eq!(parse_current_worker(text), Some(300));
+        assert_eq!(parse_current_worker("# workers\n# old workers\n"), None);
+    }
 
     #[test]
     fn servers_state_parses() {

@@ -139,20 +139,59 @@ impl Ingress {
         } else {
             let mut commands = Vec::new();
             let mut next = self.slots.clone();
+            let mut touched = Vec::new();
             for b in plan.backends.values() {
                 let current = self.slots.get(&b.name).cloned().unwrap_or_default();
                 let (slots, changes) = slots::assign(&current, &b.servers, b.slots());
-                commands.extend(slots::commands(&b.name, &changes));
+                if !changes.is_empty() {
+                    commands.extend(slots::commands(&b.name, &changes));
+                    touched.push(b.name.clone());
+                }
                 next.insert(b.name.clone(), slots);
             }
             if !commands.is_empty() {
-                self.haproxy.runtime(&commands).await?;
+                let answers = self.haproxy.runtime(&commands).await?;
+                for backend in &touched {
+                    self.verify(backend, &next[backend], &commands, &answers)
+                        .await?;
+                }
                 self.metrics.runtime_updates.inc();
                 tracing::info!(commands = commands.len(), "HAProxy servers updated");
             }
             self.slots = next;
         }
         self.observe(&plan);
+        Ok(())
+    }
+
+    /// Checks HAProxy's live server list of `backend` against `slots`: every filled slot
+    /// has its address and is out of maintenance, every empty one is in maintenance.
+    async fn verify(
+        &self,
+        backend: &str,
+        slots: &Slots,
+        commands: &[String],
+        answers: &str,
+    ) -> Result<(), IngressError> {
+        let live = self.haproxy.servers(backend).await?;
+        for (i, want) in slots.iter().enumerate() {
+            let name = format!("s{}", i + 1);
+            let got = live.iter().find(|(n, _, _)| *n == name);
+            let ok = match (want, got) {
+                (Some(addr), Some((_, a, serving))) => a == addr && *serving,
+                (None, Some((_, _, serving))) => !*serving,
+                (_, None) => false,
+            };
+            if !ok {
+                return Err(IngressError::Runtime {
+                    command: commands.join("; "),
+                    answer: format!(
+                        "{backend}/{name} should be {want:?} but is {got:?}; HAProxy said: {}",
+                        answers.trim()
+                    ),
+                });
+            }
+        }
         Ok(())
     }
 
