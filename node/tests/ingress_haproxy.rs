@@ -67,6 +67,7 @@ impl Backend for Locations {
             },
             benchmark: None,
             peers: 0,
+            ledger: Default::default(),
             hosted: vec![],
         })
     }
