@@ -26,10 +26,10 @@ pub struct IngressArgs {
     /// HAProxy's Prometheus exporter (`/metrics`) and stats page (`/stats`); `none` to
     /// leave it out.
     #[arg(long, default_value = "127.0.0.1:8404", value_parser = parse_optional_addr)]
-    pub stats_listen: Option<SocketAddr>,
+    pub stats_listen: OptionalAddr,
     /// The ingress's own metrics (`/metrics`); `none` to leave it out.
     #[arg(long, default_value = "127.0.0.1:9180", value_parser = parse_optional_addr)]
-    pub metrics_listen: Option<SocketAddr>,
+    pub metrics_listen: OptionalAddr,
     /// App ports served as plain TCP, each on its own listener at the listen IP.
     #[arg(long = "tcp-port", value_name = "PORT")]
     pub tcp_ports: Vec<u16>,
@@ -41,12 +41,18 @@ pub struct IngressArgs {
     pub dir: PathBuf,
 }
 
-fn parse_optional_addr(s: &str) -> Result<Option<SocketAddr>, String> {
+/// A listen address, or `none` for a listener left out. A type of its own because clap
+/// reads an `Option<T>` field as "flag may be absent" and would not take `None` from a
+/// value parser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptionalAddr(pub Option<SocketAddr>);
+
+fn parse_optional_addr(s: &str) -> Result<OptionalAddr, String> {
     if s == "none" {
-        return Ok(None);
+        return Ok(OptionalAddr(None));
     }
     s.parse()
-        .map(Some)
+        .map(|a| OptionalAddr(Some(a)))
         .map_err(|e| format!("{s:?} is not an address like 127.0.0.1:8404 or `none`: {e}"))
 }
 
@@ -73,7 +79,7 @@ pub fn run(args: IngressArgs) -> anyhow::Result<ExitCode> {
         domain: args.domain.trim_matches('.').to_ascii_lowercase(),
         listen: Listeners {
             http: args.listen,
-            stats: args.stats_listen,
+            stats: args.stats_listen.0,
             admin_socket: paths.admin_socket(),
         },
         tcp_ports: args.tcp_ports.into_iter().collect::<BTreeSet<u16>>(),
@@ -86,7 +92,7 @@ pub fn run(args: IngressArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async move {
-        if let Some(addr) = args.metrics_listen {
+        if let Some(addr) = args.metrics_listen.0 {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("cannot listen on {addr} (--metrics-listen)"))?;
@@ -127,5 +133,41 @@ async fn stop_signal() {
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod args_tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: IngressArgs,
+    }
+
+    #[test]
+    fn defaults_and_none_parse() {
+        Wrapper::command_for_test().debug_assert();
+        let w = Wrapper::try_parse_from(["x"]).unwrap();
+        assert_eq!(
+            w.args.stats_listen.0,
+            Some("127.0.0.1:8404".parse().unwrap())
+        );
+        let w =
+            Wrapper::try_parse_from(["x", "--stats-listen", "none", "--metrics-listen", "none"])
+                .unwrap();
+        assert_eq!(w.args.stats_listen, OptionalAddr(None));
+        assert_eq!(w.args.metrics_listen, OptionalAddr(None));
+        let e = Wrapper::try_parse_from(["x", "--stats-listen", "nowhere"]).unwrap_err();
+        assert!(e.to_string().contains("--stats-listen"), "{e}");
+    }
+
+    impl Wrapper {
+        fn command_for_test() -> clap::Command {
+            <Self as clap::CommandFactory>::command()
+        }
     }
 }
