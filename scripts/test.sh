@@ -85,7 +85,7 @@ while [ $# -gt 0 ]; do
     cargo_args+=("$1")
     shift
 done
-cargo test --workspace --locked "${cargo_args[@]}" -- "${test_args[@]}"
+cargo test --workspace --locked --no-fail-fast "${cargo_args[@]}" -- "${test_args[@]}"
 [ "$filtered" = 1 ] && exit 0
 
 log "Prometheus configuration, alert rules and dashboard queries"
