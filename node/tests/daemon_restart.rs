@@ -11,8 +11,9 @@ use cluster::{Cluster, web_spec, write};
 
 /// A registration that validates but can never be placed (no node in South America), so a
 /// burst of them costs no containers.
-fn unplaceable_spec(name: &str) -> String {
-    let mut v: serde_json::Value = serde_json::from_str(&web_spec(name, 1, 31999, 5_000)).unwrap();
+/// Each app its own host port: the ledger refuses a host port another live app holds.
+fn unplaceable_spec(name: &str, port: u16) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(&web_spec(name, 1, port, 5_000)).unwrap();
     v["geolocation"] = serde_json::json!(["acSA"]);
     v.to_string()
 }
@@ -55,7 +56,11 @@ fn kill_9_during_a_registration_burst_loses_nothing() {
     let specs: Vec<(String, std::path::PathBuf)> = (0..BURST)
         .map(|i| {
             let name = format!("burst{i}");
-            let p = write(&dir, &format!("{name}.json"), &unplaceable_spec(&name));
+            let p = write(
+                &dir,
+                &format!("{name}.json"),
+                &unplaceable_spec(&name, 32_000 + i as u16),
+            );
             (name, p)
         })
         .collect();

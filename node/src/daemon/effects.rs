@@ -88,10 +88,12 @@ impl Daemon {
             }
             Output::StopApp(app) => self.remove_app(app, false),
             Output::RemoveApp(app) => {
-                let expired = self
-                    .view
-                    .removal_height(&app)
-                    .is_some_and(|r| self.view.height(now) >= r);
+                let pruned = self.expired_apps.remove(&app);
+                let expired = pruned
+                    || self
+                        .view
+                        .removal_height(&app)
+                        .is_some_and(|r| self.view.height(now) >= r);
                 self.remove_app(app, expired)
             }
             Output::Persist(rec) => self.persist(&rec),

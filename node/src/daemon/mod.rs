@@ -108,4 +108,7 @@ pub struct Daemon {
     sync_answered: std::collections::BTreeMap<NodeId, Millis>,
     /// When every peer is next sent a ledger summary.
     next_resync: Millis,
+    /// Apps that left the ledger at their removal height, until their removal is counted
+    /// as an expiry.
+    expired_apps: std::collections::BTreeSet<Arc<str>>,
 }

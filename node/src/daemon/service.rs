@@ -256,7 +256,18 @@ impl Daemon {
     /// Apps whose end has passed leave the ledger (and the store).
     pub(super) fn prune_ledger(&mut self) {
         match self.registry.prune(self.clock.height()) {
-            Ok(changes) => self.apply_ledger_changes(&changes),
+            Ok(changes) => {
+                // An app that leaves uncancelled reached its removal height: its hosts'
+                // removal is an expiry (the view no longer knows its height by then).
+                for ch in &changes {
+                    if let (Some(b), None) = (&ch.before, &ch.after) {
+                        if !b.cancelled() {
+                            self.expired_apps.insert(b.name().clone());
+                        }
+                    }
+                }
+                self.apply_ledger_changes(&changes)
+            }
             Err(e) => {
                 tracing::error!(error = %e, "pruning the app ledger failed");
                 self.error("store");

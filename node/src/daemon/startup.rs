@@ -161,6 +161,7 @@ pub async fn start(
         outcomes: Default::default(),
         sync_answered: Default::default(),
         next_resync: 0,
+        expired_apps: Default::default(),
     };
     daemon.announce_self_locally();
     daemon.adopt_running().await;
