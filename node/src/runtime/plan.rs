@@ -308,7 +308,7 @@ pub fn registry_of(repotag: &str) -> &str {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn component(name: &str) -> ComponentPlan {

@@ -79,17 +79,8 @@ mod tests {
             app: "web".into(),
             spec_hash: "h".into(),
             components: vec![crate::runtime::ComponentPlan {
-                name: "front".into(),
                 repotag: "127.0.0.1:5000/x/y:1".into(),
-                repoauth: None,
-                ports: vec![],
-                container_ports: vec![],
-                env: vec![],
-                commands: vec![],
-                container_data: "/data".into(),
-                cpu: 0.5,
-                ram_mb: 128,
-                hdd_gb: 1,
+                ..crate::runtime::plan::tests::component("front")
             }],
         };
         let err = check_registries(&plan, &[]).unwrap_err().to_string();
@@ -113,17 +104,8 @@ mod tests {
             app: "web".into(),
             spec_hash: "h".into(),
             components: vec![crate::runtime::ComponentPlan {
-                name: "front".into(),
                 repotag: "localhost:5000/x/y:1".into(),
-                repoauth: None,
-                ports: vec![],
-                container_ports: vec![],
-                env: vec![],
-                commands: vec![],
-                container_data: "/data".into(),
-                cpu: 0.5,
-                ram_mb: 128,
-                hdd_gb: 1,
+                ..crate::runtime::plan::tests::component("front")
             }],
         };
         for err in [
