@@ -80,6 +80,7 @@ impl Daemon {
         }
         let t = std::time::Instant::now();
         self.prune_ledger();
+        self.flush_registry();
         self.resync(now);
         self.expire_unreachable(now);
         self.view.refresh(now);
@@ -309,6 +310,14 @@ impl Daemon {
         }
     }
 
+    /// Writes the owner actions staged since the last tick (from peers, prunes).
+    pub(super) fn flush_registry(&mut self) {
+        if let Err(e) = self.registry.flush() {
+            tracing::error!(error = %e, "storing the app ledger failed");
+            self.error("store");
+        }
+    }
+
     /// Bids won and lost: an assignment for a round this node bid in decides it; a bid
     /// whose reservation lapsed without one was lost.
     pub(super) fn count_bid_outcome(&mut self, msg: &Msg<NodeId>) {
@@ -375,6 +384,7 @@ impl Daemon {
         if tokio::time::timeout(SHUTDOWN_DRAIN, drain).await.is_err() {
             tracing::warn!("runtime work still running at shutdown; abandoned");
         }
+        self.flush_registry();
         tokio::time::sleep(SHUTDOWN_FLUSH).await;
     }
 }

@@ -183,11 +183,10 @@ impl Daemon {
                 ok: peers_ok,
                 detail: if self.single_node {
                     "single-node mode".into()
+                } else if self.peers.is_empty() {
+                    "0 connected (set network.bootstrap, or network.single_node = true)".into()
                 } else {
-                    format!(
-                        "{} connected (set network.bootstrap, or network.single_node = true)",
-                        self.peers.len()
-                    )
+                    format!("{} connected", self.peers.len())
                 },
             },
             ReadyCheck {

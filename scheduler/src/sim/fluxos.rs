@@ -448,6 +448,7 @@ pub(crate) fn run(config: &SimConfig) -> SimReport {
         },
         final_state: tracker.final_state(|i| format!("app{i:04}")),
         invariants: inv,
+        ledger: super::LedgerReport::default(),
         digest: digest(lines),
         events: q.popped,
         trace: Vec::new(),

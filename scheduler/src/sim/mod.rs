@@ -8,6 +8,7 @@
 
 mod bidding;
 pub mod fluxos;
+mod ledgers;
 mod net;
 mod report;
 mod scenario;
@@ -16,9 +17,10 @@ pub mod workload;
 
 use serde::Serialize;
 
+pub use ledgers::{PER_NODE_MAX, RESYNC_EVERY, SYNC_PEERS};
 pub use report::{
-    ExpiryReport, FinalState, Invariants, KillReport, PartitionReport, SimReport, Stats, Traffic,
-    UnhealthyReport,
+    ExpiryReport, FinalState, Invariants, KillReport, LedgerReport, PartitionReport, SimReport,
+    Stats, Traffic, UnhealthyReport,
 };
 
 /// Which node implementation to simulate.
@@ -86,6 +88,9 @@ pub struct SimConfig {
     pub start_failure: f64,
     /// Container start time range in ms (pull cached; create and start).
     pub start_ms: (u64, u64),
+    /// Apps whose name a second owner registers at the same instant from another node
+    /// (the other side of the partition, when there is one).
+    pub conflicts: usize,
     /// Record every message and container action about this app (for debugging a run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace_app: Option<String>,
@@ -110,6 +115,7 @@ impl SimConfig {
             expiring_share: 0.05,
             start_failure: 0.01,
             start_ms: (500, 3_000),
+            conflicts: 0,
             trace_app: None,
         }
     }

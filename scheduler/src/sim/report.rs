@@ -109,6 +109,27 @@ pub struct Invariants {
     pub leaked_reservations: u64,
 }
 
+/// The nodes' own ledgers (`bidding` only): what gossip, loss, partitions and
+/// anti-entropy left each node holding.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LedgerReport {
+    /// Ledger views simulated: one per node, or one per partition side above 500 nodes.
+    pub views: usize,
+    /// Names registered by two owners at the same instant (from two sides of the
+    /// partition when there is one).
+    pub conflicts: usize,
+    /// Live nodes whose ledger differs from the one most live nodes hold.
+    pub nodes_differing_at_heal: usize,
+    pub nodes_differing_30s_after_heal: usize,
+    pub nodes_differing_at_end: usize,
+    /// Running instances of a registration other than the one most ledgers hold.
+    pub loser_instances_30s_after_heal: u64,
+    pub loser_instances_at_end: u64,
+    /// Summary exchanges that found a difference, and the actions they sent.
+    pub sync_exchanges: u64,
+    pub sync_actions_sent: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SimReport {
     pub config: SimConfig,
@@ -132,6 +153,7 @@ pub struct SimReport {
     pub expiry: ExpiryReport,
     pub final_state: FinalState,
     pub invariants: Invariants,
+    pub ledger: LedgerReport,
     /// SHA-256 of the final placement, `app\tnode\n` lines sorted.
     pub digest: String,
     pub events: u64,
