@@ -54,7 +54,10 @@ fn every_ledger_agrees_30_s_after_a_heal_with_loss_and_conflicting_names() {
     );
     // The partition and the conflicts did split the ledgers: the figure above is not
     // vacuous.
-    assert!(diverged_at_heal >= trials / 2, "{diverged_at_heal} of {trials}");
+    assert!(
+        diverged_at_heal >= trials / 2,
+        "{diverged_at_heal} of {trials}"
+    );
 }
 
 #[test]

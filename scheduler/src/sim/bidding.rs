@@ -228,8 +228,11 @@ impl Sim<'_> {
         self.lv.refresh(0);
         for &(a, node) in &s.adopted {
             let app = self.records[a].name.clone();
-            let outs =
-                self.nodes[node].handle(Input::Adopt { app: app.clone() }, 0, self.lv.view_of(node));
+            let outs = self.nodes[node].handle(
+                Input::Adopt { app: app.clone() },
+                0,
+                self.lv.view_of(node),
+            );
             self.rt[node].insert(
                 app,
                 Instance {
@@ -464,9 +467,7 @@ impl Sim<'_> {
         let split = self.net.partitioned(now);
         let pool: Vec<u32> = (0..self.nodes.len())
             .filter(|&j| {
-                self.net.alive[j]
-                    && j != fi
-                    && (!split || self.net.side[j] != self.net.side[fi])
+                self.net.alive[j] && j != fi && (!split || self.net.side[j] != self.net.side[fi])
             })
             .map(|j| j as u32)
             .collect();
@@ -502,7 +503,8 @@ impl Sim<'_> {
         for msg in &msgs {
             for &i in &members {
                 let from = i as u32;
-                let outs = self.nodes[i].handle(Input::Message { from, msg }, now, &self.lv.views[g]);
+                let outs =
+                    self.nodes[i].handle(Input::Message { from, msg }, now, &self.lv.views[g]);
                 if !outs.is_empty() {
                     self.outputs(from, outs, now);
                 }
@@ -603,7 +605,8 @@ impl Sim<'_> {
                     if let Some(&a) = self.app_index.get(&app) {
                         if self.expiring.contains(&a) && self.rt[ni].contains_key(&app) {
                             let due = self.lv.view_of(ni).removal_height(&app).unwrap_or(0);
-                            self.offsets.push(self.clock.height(now) as i64 - due as i64);
+                            self.offsets
+                                .push(self.clock.height(now) as i64 - due as i64);
                         }
                     }
                     self.stop(ni, &app, now);
@@ -767,7 +770,7 @@ impl Sim<'_> {
         }
         self.held_off
             .insert((node, app.clone()), now + crate::protocol::GIVE_UP_HOLD_OFF);
-        let outs = self.nodes[node].handle(Input::GiveUp { app }, now, &self.view);
+        let outs = self.nodes[node].handle(Input::GiveUp { app }, now, self.lv.view_of(node));
         self.outputs(node as u32, outs, now);
     }
 

@@ -86,7 +86,13 @@ impl Ledgers {
     /// Adds an action to group `g`'s ledger at `height`; returns the protocol messages
     /// its changes give the group's nodes (a registration to place, a cancel or a lost
     /// name to stop), empty if the action was held already or refused.
-    pub fn insert(&mut self, g: usize, action: Action<()>, height: u64, now: Millis) -> Vec<Msg<u32>> {
+    pub fn insert(
+        &mut self,
+        g: usize,
+        action: Action<()>,
+        height: u64,
+        now: Millis,
+    ) -> Vec<Msg<u32>> {
         let Ok(ins) = self.ledgers[g].insert(action, height) else {
             return Vec::new();
         };
