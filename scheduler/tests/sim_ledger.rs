@@ -7,12 +7,13 @@
 use scheduler::sim::{Partition, SimConfig, run};
 
 /// The trial scenario (also `fluxnode sim --nodes 12 --apps 10 --conflicts 2 --loss 0.05
-/// --partition 50/50@30-90 --duration 150 --trials 1000`).
+/// --partition 50/50@30-90 --duration 150 --node-ledgers --trials 1000`).
 fn trial(seed: u64) -> SimConfig {
     let mut c = SimConfig::new(12, 10, seed);
     c.duration_s = 150;
     c.loss = 0.05;
     c.conflicts = 2;
+    c.node_ledgers = true;
     c.partition = Some(Partition {
         a: 50,
         b: 50,
@@ -54,7 +55,10 @@ fn every_ledger_agrees_30_s_after_a_heal_with_loss_and_conflicting_names() {
     );
     // The partition and the conflicts did split the ledgers: the figure above is not
     // vacuous.
-    assert!(diverged_at_heal >= trials / 2, "{diverged_at_heal} of {trials}");
+    assert!(
+        diverged_at_heal >= trials / 2,
+        "{diverged_at_heal} of {trials}"
+    );
 }
 
 #[test]
@@ -64,6 +68,7 @@ fn without_anti_entropy_loss_would_leave_ledgers_apart() {
     let mut c = SimConfig::new(12, 30, 7);
     c.duration_s = 120;
     c.loss = 0.05;
+    c.node_ledgers = true;
     let r = run(&c).unwrap();
     assert!(r.ledger.sync_actions_sent > 0, "{:?}", r.ledger);
     assert_eq!(r.ledger.nodes_differing_at_end, 0, "{:?}", r.ledger);

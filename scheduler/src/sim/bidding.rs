@@ -105,7 +105,7 @@ pub(crate) fn run(config: &SimConfig) -> SimReport {
     let s = setup(config, &mut rng);
     let net = Net::new(config, &mut rng);
     let clock = ChainClock::new(GENESIS_HEIGHT, 0);
-    let mut lv = Ledgers::new(&net.side, clock);
+    let mut lv = Ledgers::new(&net.side, clock, config.node_ledgers);
     let reserve = Capacity::from(proto::tier::SYSTEM_RESERVE);
     let mut nodes = Vec::with_capacity(s.infos.len());
     let mut offered = Vec::with_capacity(s.infos.len());
@@ -220,8 +220,11 @@ impl Sim<'_> {
         self.lv.refresh(0);
         for &(a, node) in &s.adopted {
             let app = self.records[a].name.clone();
-            let outs =
-                self.nodes[node].handle(Input::Adopt { app: app.clone() }, 0, self.lv.view_of(node));
+            let outs = self.nodes[node].handle(
+                Input::Adopt { app: app.clone() },
+                0,
+                self.lv.view_of(node),
+            );
             self.rt[node].insert(
                 app,
                 Instance {
@@ -451,9 +454,7 @@ impl Sim<'_> {
         let split = self.net.partitioned(now);
         let pool: Vec<u32> = (0..self.nodes.len())
             .filter(|&j| {
-                self.net.alive[j]
-                    && j != fi
-                    && (!split || self.net.side[j] != self.net.side[fi])
+                self.net.alive[j] && j != fi && (!split || self.net.side[j] != self.net.side[fi])
             })
             .map(|j| j as u32)
             .collect();
@@ -483,13 +484,16 @@ impl Sim<'_> {
         if msgs.is_empty() {
             return;
         }
+        // The nodes sharing this ledger that the action reached (all of them but across a
+        // partition when one ledger is shared).
         let members: Vec<usize> = (0..self.nodes.len())
-            .filter(|&i| self.lv.group[i] == g && self.net.alive[i])
+            .filter(|&i| self.lv.group[i] == g && self.net.reachable(node, i, now))
             .collect();
         for msg in &msgs {
             for &i in &members {
                 let from = i as u32;
-                let outs = self.nodes[i].handle(Input::Message { from, msg }, now, &self.lv.views[g]);
+                let outs =
+                    self.nodes[i].handle(Input::Message { from, msg }, now, &self.lv.views[g]);
                 if !outs.is_empty() {
                     self.outputs(from, outs, now);
                 }
@@ -590,7 +594,8 @@ impl Sim<'_> {
                     if let Some(&a) = self.app_index.get(&app) {
                         if self.expiring.contains(&a) && self.rt[ni].contains_key(&app) {
                             let due = self.lv.view_of(ni).removal_height(&app).unwrap_or(0);
-                            self.offsets.push(self.clock.height(now) as i64 - due as i64);
+                            self.offsets
+                                .push(self.clock.height(now) as i64 - due as i64);
                         }
                     }
                     self.stop(ni, &app, now);
