@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use scheduler::sim::{Kill, Partition, SimConfig, Strategy};
+use scheduler::sim::{Kill, Partition, SimConfig, Strategy, Unhealthy};
 
 /// Simulate N nodes and M apps over a lossy, partitionable network, deterministically.
 #[derive(Debug, Args)]
@@ -32,6 +32,10 @@ pub struct SimArgs {
     /// Kill PERCENT of the nodes at T seconds, e.g. `5@300`.
     #[arg(long, value_parser = parse_kill)]
     pub kill: Option<Kill>,
+    /// Turn PERCENT of the running instances unhealthy at T seconds, e.g. `5@300`: their
+    /// hosts give them up 30 s later and the report gives the time to replace them.
+    #[arg(long, value_parser = parse_unhealthy)]
+    pub unhealthy: Option<Unhealthy>,
     /// Partition the nodes A:B from T1 to T2 seconds, e.g. `50/50@300-600`.
     #[arg(long, value_parser = parse_partition)]
     pub partition: Option<Partition>,
@@ -86,6 +90,17 @@ fn parse_kill(s: &str) -> Result<Kill, String> {
     })
 }
 
+fn parse_unhealthy(s: &str) -> Result<Unhealthy, String> {
+    let k = parse_kill(s)?;
+    if k.percent <= 0.0 {
+        return Err(format!("PERCENT must be above 0, got {s:?}"));
+    }
+    Ok(Unhealthy {
+        percent: k.percent,
+        at_s: k.at_s,
+    })
+}
+
 fn parse_partition(s: &str) -> Result<Partition, String> {
     let err = || format!("expected A/B@T1-T2 such as 50/50@300-600, got {s:?}");
     let (ab, window) = s.split_once('@').ok_or_else(err)?;
@@ -112,6 +127,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     config.latency_ms = args.latency;
     config.loss = args.loss;
     config.kill = args.kill;
+    config.unhealthy = args.unhealthy;
     config.partition = args.partition;
     config.strategy = args.strategy;
     config.conflicts = args.conflicts;
@@ -168,6 +184,18 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
             l.sync_actions_sent,
             l.sync_exchanges
         );
+        if let Some(u) = &report.unhealthy {
+            outln!(
+                "unhealthy: {} instances given up ({} apps); replaced p50 {:.1} s, p99 {:.1} s, max {:.1} s after the give-up; {} not replaced, {} taken back",
+                u.given_up,
+                u.affected_apps,
+                u.time_to_replace_s.p50,
+                u.time_to_replace_s.p99,
+                u.time_to_replace_s.max,
+                u.not_recovered,
+                u.taken_back
+            );
+        }
         outln!("digest {}", report.digest);
     }
     Ok(ExitCode::SUCCESS)

@@ -123,6 +123,11 @@ pub const GEOS: [&str; 5] = ["EU_DE_HE", "NA_US_CA", "AS_JP_13", "EU_FR_IDF", "O
 impl Cluster {
     /// `n` daemons on 127.0.0.{base+1}…, node 1 the bootstrap peer of the others.
     pub fn start(n: usize, base: u8, extra: &[&str]) -> Cluster {
+        Self::start_with(n, base, |_| extra.iter().map(|s| s.to_string()).collect())
+    }
+
+    /// As [`Cluster::start`], with extra arguments per node (by index).
+    pub fn start_with(n: usize, base: u8, extra: impl Fn(usize) -> Vec<String>) -> Cluster {
         let tmp = tempfile::tempdir().unwrap();
         let run_label = format!(
             "{}-{base}-{}",
@@ -182,7 +187,7 @@ impl Cluster {
                 args.push("--bootstrap".into());
                 args.push(boot.clone());
             }
-            args.extend(extra.iter().map(|s| s.to_string()));
+            args.extend(extra(i));
             nodes.push(NodeProc {
                 ip,
                 api,

@@ -58,6 +58,11 @@ enum Ev {
     Reconnect(u32),
     RemovalDue(usize),
     Kill,
+    Unhealthy,
+    GiveUp {
+        node: u32,
+        app: Arc<str>,
+    },
     Heal,
     HealCheck,
     Sample,
@@ -95,6 +100,8 @@ struct Sim<'c> {
     renewed: BTreeSet<usize>,
     offsets: Vec<i64>,
     killed: usize,
+    /// (node, app) given up, until when that node must not run the app again.
+    held_off: BTreeMap<(usize, Arc<str>), Millis>,
     next_tick: Vec<Millis>,
     trace: Vec<String>,
     infos: Vec<NodeInfo>,
@@ -185,6 +192,7 @@ pub(crate) fn run(config: &SimConfig) -> SimReport {
         renewed: s.renewed.clone(),
         offsets: Vec::new(),
         killed: 0,
+        held_off: BTreeMap::new(),
         next_tick: vec![0; n],
         trace: Vec::new(),
         infos: s.infos.clone(),
@@ -262,6 +270,9 @@ impl Sim<'_> {
         }
         if let Some(k) = self.cfg.kill {
             self.q.push(k.at_s * 1_000, Ev::Kill);
+        }
+        if let Some(u) = self.cfg.unhealthy {
+            self.q.push(u.at_s * 1_000, Ev::Unhealthy);
         }
         if let Some(p) = self.cfg.partition {
             self.q.push(p.to_s * 1_000, Ev::Heal);
@@ -359,6 +370,8 @@ impl Sim<'_> {
                     }
                 }
                 Ev::Kill => self.kill(now),
+                Ev::Unhealthy => self.turn_unhealthy(now),
+                Ev::GiveUp { node, app } => self.give_up(node as usize, app, now),
                 Ev::Heal => {
                     self.tracker.partition.apps_above_n_at_heal = self.tracker.above().0;
                     self.ledger.nodes_differing_at_heal = self.lv.nodes_differing(&self.net.alive);
@@ -620,6 +633,13 @@ impl Sim<'_> {
             self.inv.double_placements += 1;
             return;
         }
+        if self
+            .held_off
+            .get(&(node, app.clone()))
+            .is_some_and(|&t| t > now)
+        {
+            self.tracker.taken_back += 1;
+        }
         let demand = Capacity::from(self.records[a].demand.resources);
         let used = self.rt_used[node].saturating_add(demand);
         if !used.fits_within(&self.offered[node]) {
@@ -712,6 +732,50 @@ impl Sim<'_> {
         self.killed = count;
     }
 
+    /// `--unhealthy K@T`: K % of the running instances turn unhealthy now; each host gives
+    /// its instance up [`super::UNHEALTHY_GIVE_UP_MS`] later.
+    fn turn_unhealthy(&mut self, now: Millis) {
+        let Some(u) = self.cfg.unhealthy else {
+            return;
+        };
+        let mut running: Vec<(usize, Arc<str>)> = Vec::new();
+        for (i, rt) in self.rt.iter().enumerate() {
+            if self.net.alive[i] {
+                running.extend(
+                    rt.iter()
+                        .filter(|(_, x)| x.running)
+                        .map(|(a, _)| (i, a.clone())),
+                );
+            }
+        }
+        running.shuffle(&mut self.rng);
+        let count = (running.len() as f64 * u.percent / 100.0).round() as usize;
+        for (node, app) in running.into_iter().take(count) {
+            self.q.push(
+                now + super::UNHEALTHY_GIVE_UP_MS,
+                Ev::GiveUp {
+                    node: node as u32,
+                    app,
+                },
+            );
+        }
+    }
+
+    fn give_up(&mut self, node: usize, app: Arc<str>, now: Millis) {
+        let running = self.rt[node].get(&app).is_some_and(|i| i.running);
+        if !self.net.alive[node] || !running {
+            return;
+        }
+        self.stop(node, &app, now);
+        if let Some(&a) = self.app_index.get(&app) {
+            self.tracker.gave_up(a, now);
+        }
+        self.held_off
+            .insert((node, app.clone()), now + crate::protocol::GIVE_UP_HOLD_OFF);
+        let outs = self.nodes[node].handle(Input::GiveUp { app }, now, &self.view);
+        self.outputs(node as u32, outs, now);
+    }
+
     fn report(self) -> SimReport {
         let ledger = LedgerReport {
             nodes_differing_at_end: self.lv.nodes_differing(&self.net.alive),
@@ -758,6 +822,7 @@ impl Sim<'_> {
                 k.infeasible_after_kill = infeasible(&self.infos, &self.net.alive, &self.records);
                 k
             }),
+            unhealthy: self.cfg.unhealthy.map(|_| self.tracker.unhealthy_report()),
             partition,
             traffic: Traffic {
                 messages_per_node_per_s: self.net.messages as f64 / n / secs,

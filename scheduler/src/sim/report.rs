@@ -41,6 +41,22 @@ pub struct KillReport {
     pub infeasible_after_kill: usize,
 }
 
+/// `--unhealthy`: instances given up by their hosts and how fast the network re-placed
+/// them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct UnhealthyReport {
+    /// Instances that turned unhealthy (and were given up).
+    pub given_up: usize,
+    /// Apps that lost an instance that way.
+    pub affected_apps: usize,
+    /// Seconds from an app's (last) give-up until it had exactly `instances` running again
+    /// — and the host that gave it up never took it back (hold-off).
+    pub time_to_replace_s: Stats,
+    pub not_recovered: usize,
+    /// Give-ups undone: a host took an app back inside its hold-off (must be 0).
+    pub taken_back: usize,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct PartitionReport {
     pub apps_above_n_at_heal: usize,
@@ -130,6 +146,8 @@ pub struct SimReport {
     /// from 30 s after registration (the placement target).
     pub under_assigned_app_seconds: f64,
     pub kill: Option<KillReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unhealthy: Option<UnhealthyReport>,
     pub partition: Option<PartitionReport>,
     pub traffic: Traffic,
     pub expiry: ExpiryReport,
