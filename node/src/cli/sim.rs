@@ -46,6 +46,10 @@ pub struct SimArgs {
     /// (from the other side of the partition, during it, when there is one).
     #[arg(long, default_value_t = 0)]
     pub conflicts: usize,
+    /// Give every node its own app ledger and view, fed by lossy gossip and anti-entropy
+    /// (one per partition side above 500 nodes); otherwise all nodes share one.
+    #[arg(long)]
+    pub node_ledgers: bool,
     /// Run this many trials (seeds SEED, SEED+1, …) and print the ledger figures summed
     /// over them: nodes whose ledger differs 30 s after the heal, apps above N.
     #[arg(long, default_value_t = 1)]
@@ -127,6 +131,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     config.partition = args.partition;
     config.strategy = args.strategy;
     config.conflicts = args.conflicts;
+    config.node_ledgers = args.node_ledgers;
     config.trace_app = args.trace_app;
     if args.trials == 0 {
         anyhow::bail!("--trials must be at least 1");

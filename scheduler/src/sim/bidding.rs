@@ -112,7 +112,7 @@ pub(crate) fn run(config: &SimConfig) -> SimReport {
     let s = setup(config, &mut rng);
     let net = Net::new(config, &mut rng);
     let clock = ChainClock::new(GENESIS_HEIGHT, 0);
-    let mut lv = Ledgers::new(&net.side, clock);
+    let mut lv = Ledgers::new(&net.side, clock, config.node_ledgers);
     let reserve = Capacity::from(proto::tier::SYSTEM_RESERVE);
     let mut nodes = Vec::with_capacity(s.infos.len());
     let mut offered = Vec::with_capacity(s.infos.len());
@@ -497,8 +497,10 @@ impl Sim<'_> {
         if msgs.is_empty() {
             return;
         }
+        // The nodes sharing this ledger that the action reached (all of them but across a
+        // partition when one ledger is shared).
         let members: Vec<usize> = (0..self.nodes.len())
-            .filter(|&i| self.lv.group[i] == g && self.net.alive[i])
+            .filter(|&i| self.lv.group[i] == g && self.net.reachable(node, i, now))
             .collect();
         for msg in &msgs {
             for &i in &members {

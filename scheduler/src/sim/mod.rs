@@ -91,6 +91,9 @@ pub struct SimConfig {
     /// Apps whose name a second owner registers at the same instant from another node
     /// (the other side of the partition, when there is one).
     pub conflicts: usize,
+    /// Give every node its own ledger and view (fed by lossy gossip and anti-entropy);
+    /// otherwise all nodes share one.
+    pub node_ledgers: bool,
     /// Record every message and container action about this app (for debugging a run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace_app: Option<String>,
@@ -116,6 +119,7 @@ impl SimConfig {
             start_failure: 0.01,
             start_ms: (500, 3_000),
             conflicts: 0,
+            node_ledgers: false,
             trace_app: None,
         }
     }
