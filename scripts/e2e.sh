@@ -9,8 +9,12 @@
 #   register   R registrations (default 5) of a 3-instance app: time until 3 instances run on
 #              3 distinct geos, median reported (target <= 10 s); the app answers, and its
 #              second component reaches the first by flux{component}_{app}
-#   kill       kill a hosting node with its containers (host failure): time until a
+#   kill       kill a hosting node with its containers (host failure): time until no
+#              live node lists it in `app locations` (target <= 25 s) and until a
 #              replacement runs (target <= 30 s); the node comes back, still exactly 3
+#   unhealthy  one host's instance fails its health check for good: restarted there, given
+#              up, replaced elsewhere (target <= 30 s after the give-up); locations never
+#              list it as healthy once it failed
 #   partition  split {1,2} | {3..N}, wait, heal: time until exactly 3 again (target <= 30 s)
 #   restart    SIGTERM + start of a hosting daemon: its containers keep their ids and were
 #              not restarted
@@ -44,7 +48,7 @@ while [ $# -gt 0 ]; do
         *) echo "e2e.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(register kill partition restart expiry ingress)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(register kill unhealthy partition restart expiry ingress)
 tn=scripts/testnet.sh
 SPEC=testnet/demo-app.json
 APP=demo
@@ -219,6 +223,11 @@ scenario_kill() {
     echo "  hosts: $(host_indexes "$APP")-> killing node$v"
     t=$(now_ms)
     "$tn" kill "$v"
+    local gone
+    gone=$(wait_unlisted "$APP" "$(tn_ip "$v")" "$v" 60) ||
+        fail "a live node still lists node$v in the locations of $APP after 60 s"
+    result "kill: no live node lists node$v in \`app locations\` $(secs "$gone") s after it died (target <= 25 s)"
+    [ "$gone" -le 25000 ] || echo "  WARNING: above the 25 s target"
     wait_count "$APP" 3 90 >/dev/null || fail "no replacement for node$v's instance"
     t=$(($(now_ms) - t))
     hosts_running "$APP" | grep -qx "$id" && fail "killed node$v still counted"
@@ -253,6 +262,76 @@ scenario_kill() {
     [ "$(prom_value 'count(max by (app) (fluxnode_app_instances_running) < max by (app) (fluxnode_app_instances_desired))')" = 0 ] ||
         fail "Prometheus: the under-replication expression holds for some app"
     result "kill: Prometheus sees $APP at 3 of 3 instances on all $nodes nodes"
+}
+
+# Waits until no live node but $3 lists IP $2 among the locations of app $1; prints the
+# elapsed ms; fails after $4 s. A node whose API does not answer counts as still listing it.
+wait_unlisted() {
+    local app=$1 ip=$2 skip=$3 timeout=$4 start i listed out
+    start=$(now_ms)
+    while :; do
+        listed=0
+        for i in $(seq 1 "$nodes"); do
+            [ "$i" = "$skip" ] && continue
+            out=$(tn_get "$i" "/api/v1/apps/$app/locations" 2>/dev/null) || { listed=1; break; }
+            if jq -e --arg ip "$ip" 'map(.ip) | index($ip) != null' <<<"$out" >/dev/null; then
+                listed=1
+                break
+            fi
+        done
+        [ "$listed" = 0 ] && { echo $(($(now_ms) - start)); return 0; }
+        [ $(($(now_ms) - start)) -gt $((timeout * 1000)) ] && return 1
+        sleep 0.2
+    done
+}
+
+# The health node $2 (ip) has for app $1 in node 1's locations ("" when not listed).
+health_of() {
+    tn_get 1 "/api/v1/apps/$1/locations" 2>/dev/null |
+        jq -r --arg ip "$2" '[.[] | select(.ip == $ip) | .health][0] // ""' 2>/dev/null || true
+}
+
+scenario_unhealthy() {
+    say "unhealthy: one host's instance fails its health check for good"
+    local name=sick f v id ip web t0 t_unhealthy="" t_gone="" t_back="" h
+    f=$(mktemp --suffix .json)
+    # The web component declares an HTTP check on its page; its page is not written again
+    # once /data/broken (its volume) exists.
+    spec_for "$name" "" 100 | jq '
+        .compose[0].environmentParameters += ["FLUXNODE_HEALTHCHECK=http:8080/ period=2s timeout=1s failures=2 grace=2s restarts=1"]
+        | .compose[0].commands[2] |= sub("echo "; "[ -f /data/broken ] || echo ")' >"$f"
+    "$tn" register "$f" >/dev/null || { rm -f "$f"; fail "registration of $name refused"; }
+    rm -f "$f"
+    wait_count "$name" 3 60 >/dev/null || fail "$name did not reach 3 running instances"
+    for _ in $(seq 1 60); do
+        [ "$(tn_get 1 "/api/v1/apps/$name" | jq '.healthy')" = 3 ] && break
+        sleep 1
+    done
+    [ "$(tn_get 1 "/api/v1/apps/$name" | jq '.healthy')" = 3 ] || fail "$name: not 3 healthy instances"
+    for v in $(host_indexes "$name"); do [ "$v" != 1 ] && break; done
+    id=$(tn_node_id "$v")
+    ip=$(tn_ip "$v")
+    web=$(docker ps --filter "label=io.fluxnode.app=$name" --filter "label=io.fluxnode.node=$id" \
+        --filter label=io.fluxnode.component=web --format '{{.Names}}')
+    echo "  hosts: $(host_indexes "$name")-> breaking $web on node$v"
+    t0=$(now_ms)
+    docker exec "$web" sh -c 'touch /data/broken; rm -f /data/www/index.html' ||
+        fail "could not break $web"
+    while [ $(($(now_ms) - t0)) -lt 120000 ]; do
+        h=$(health_of "$name" "$ip")
+        if [ "$h" = unhealthy ] && [ -z "$t_unhealthy" ]; then t_unhealthy=$(($(now_ms) - t0)); fi
+        if [ "$h" = healthy ] && [ -n "$t_unhealthy" ]; then fail "node1 lists node$v healthy again"; fi
+        if [ -z "$t_gone" ] && ! hosts_running "$name" | grep -qx "$id"; then t_gone=$(($(now_ms) - t0)); fi
+        if [ -n "$t_gone" ] && [ "$(count_running "$name")" = 3 ]; then t_back=$(($(now_ms) - t0)); break; fi
+        sleep 0.3
+    done
+    [ -n "$t_unhealthy" ] && [ -n "$t_gone" ] && [ -n "$t_back" ] ||
+        fail "$name: unhealthy at ${t_unhealthy:-never}, given up at ${t_gone:-never}, back to 3 at ${t_back:-never} (ms)"
+    hosts_running "$name" | grep -qx "$id" && fail "node$v runs $name again inside its hold-off"
+    result "unhealthy: node$v reported unhealthy $(secs "$t_unhealthy") s after its check failed, gave up at $(secs "$t_gone") s (after its restart), replacement running $(secs $((t_back - t_gone))) s after the give-up (target <= 30 s; hosts now $(host_indexes "$name"))"
+    [ $((t_back - t_gone)) -le 30000 ] || echo "  WARNING: above the 30 s target"
+    cancel "$name"
+    wait_count "$name" 0 60 >/dev/null || fail "$name: cancel did not remove its instances"
 }
 
 # The running count of $APP stays at $1 for 10 s.
@@ -543,8 +622,8 @@ fluxnode_bin=$(tn_bin)
 
 for s in "${scenarios[@]}"; do
     case "$s" in
-        register | kill | partition | restart | expiry | ingress) "scenario_$s" ;;
-        *) fail "unknown scenario $s (register kill partition restart expiry ingress)" ;;
+        register | kill | unhealthy | partition | restart | expiry | ingress) "scenario_$s" ;;
+        *) fail "unknown scenario $s (register kill unhealthy partition restart expiry ingress)" ;;
     esac
 done
 ingress_medians
