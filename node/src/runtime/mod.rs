@@ -25,6 +25,7 @@ pub mod backoff;
 mod connection;
 pub mod container;
 mod counters;
+mod data;
 pub mod error;
 mod from_spec;
 mod image;
@@ -35,6 +36,7 @@ pub mod registries;
 mod removal;
 pub mod subnet;
 mod supervisor;
+pub mod volume;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -55,6 +57,7 @@ pub use plan::{AppPlan, ComponentPlan, DataMounts, RegistryAuth};
 pub use prepare::{PrepareReport, UnprepareReport};
 pub use removal::RemovalReport;
 pub use supervisor::SuperviseReport;
+pub use volume::DataVolumes;
 
 use crate::store::Store;
 
@@ -95,6 +98,9 @@ pub struct RuntimeConfig {
     pub loopback_registries: Vec<String>,
     /// Where app network subnets come from (see [`subnet`]).
     pub subnet_pool: subnet::SubnetPool,
+    /// Whether component volumes are fixed-size images (`hdd` enforced) or plain Docker
+    /// volumes (see [`volume`]).
+    pub volumes: DataVolumes,
 }
 
 impl RuntimeConfig {
@@ -117,6 +123,7 @@ impl RuntimeConfig {
             prepared_image_max_age: Duration::from_secs(10 * 60),
             loopback_registries: Vec::new(),
             subnet_pool: subnet::SubnetPool::default(),
+            volumes: DataVolumes::Unbounded,
         }
     }
 }
