@@ -44,6 +44,17 @@ impl NodeProc {
         self.child = Some(child);
     }
 
+    /// Sets `flag` to `value` in the daemon's arguments (replacing its value if present).
+    pub fn set_flag(&mut self, flag: &str, value: &str) {
+        match self.args.iter().position(|a| a == flag) {
+            Some(i) => self.args[i + 1] = value.to_string(),
+            None => {
+                self.args.push(flag.to_string());
+                self.args.push(value.to_string());
+            }
+        }
+    }
+
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
@@ -121,6 +132,16 @@ pub const GEOS: [&str; 5] = ["EU_DE_HE", "NA_US_CA", "AS_JP_13", "EU_FR_IDF", "O
 impl Cluster {
     /// `n` daemons on 127.0.0.{base+1}…, node 1 the bootstrap peer of the others.
     pub fn start(n: usize, base: u8, extra: &[&str]) -> Cluster {
+        let mut c = Cluster::prepare(n, base, extra);
+        for node in &mut c.nodes {
+            node.spawn();
+        }
+        c
+    }
+
+    /// As [`Cluster::start`], but no daemon is started yet: change a node's flags with
+    /// [`NodeProc::set_flag`], then [`NodeProc::spawn`] each.
+    pub fn prepare(n: usize, base: u8, extra: &[&str]) -> Cluster {
         let tmp = tempfile::tempdir().unwrap();
         let run_label = format!(
             "{}-{base}-{}",
@@ -188,9 +209,6 @@ impl Cluster {
                 child: None,
                 args,
             });
-        }
-        for node in &mut nodes {
-            node.spawn();
         }
         Cluster {
             nodes,
@@ -309,7 +327,30 @@ impl Drop for Cluster {
             rm.extend(ids.iter().map(String::as_str));
             let _ = Command::new("docker").args(&rm).output();
         }
+        // Fixed-size volumes: the killed daemons leave their images attached; detach the
+        // loop devices of every image under this cluster's directory before it goes.
+        for dev in loop_devices_under(self._tmp.path()) {
+            let _ = Command::new("losetup").args(["-d", &dev]).output();
+        }
     }
+}
+
+/// Loop devices whose backing file is under `dir`.
+pub fn loop_devices_under(dir: &Path) -> Vec<String> {
+    let root = dir.display().to_string();
+    let Ok(out) = Command::new("losetup")
+        .args(["-n", "-l", "-O", "NAME,BACK-FILE"])
+        .output()
+    else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (dev, file) = l.trim().split_once(char::is_whitespace)?;
+            file.trim().starts_with(&root).then(|| dev.to_string())
+        })
+        .collect()
 }
 
 /// A Flux v8 spec: `instances` copies of one busybox httpd component answering on
