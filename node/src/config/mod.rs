@@ -102,6 +102,12 @@ pub struct DockerConfig {
     pub app_subnet_prefix: u8,
     /// Fixed-size (loop) or unbounded app data volumes.
     pub volumes: VolumeMode,
+    /// Restart delays by consecutive crash (config file only; the last repeats).
+    #[serde(serialize_with = "delays_text")]
+    pub restart_delays: Vec<Duration>,
+    /// Consecutive crashes (each after a run shorter than 10 min) after which the node
+    /// gives the instance up and the network re-places it (config file only).
+    pub give_up_after_crashes: u32,
 }
 
 impl DockerConfig {
@@ -191,6 +197,8 @@ impl Default for Config {
                 app_subnet_pool: crate::runtime::subnet::DEFAULT_POOL.into(),
                 app_subnet_prefix: crate::runtime::subnet::DEFAULT_PREFIX,
                 volumes: VolumeMode::Loop,
+                restart_delays: crate::runtime::BackoffPolicy::default().delays,
+                give_up_after_crashes: crate::runtime::DEFAULT_GIVE_UP_AFTER_CRASHES,
             },
             chain: ChainConfig {
                 genesis: 0,
@@ -317,6 +325,14 @@ impl Config {
                     d.docker.app_subnet_prefix,
                 ),
                 volumes: pick(args.docker.volumes, file.docker.volumes, d.docker.volumes),
+                restart_delays: match file.docker.restart_delays {
+                    Some(list) => parse_delays(&list)?,
+                    None => d.docker.restart_delays,
+                },
+                give_up_after_crashes: file
+                    .docker
+                    .give_up_after_crashes
+                    .unwrap_or(d.docker.give_up_after_crashes),
             },
             chain: ChainConfig {
                 genesis: pick(args.chain.genesis, file.chain.genesis, d.chain.genesis),
@@ -347,6 +363,12 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if self.docker.give_up_after_crashes == 0 {
+            return Err(invalid(
+                "docker.give_up_after_crashes",
+                "must be at least 1 (the first crash is always restarted)",
+            ));
+        }
         for r in &self.docker.loopback_registries {
             if r.is_empty() || r.contains('/') || r.contains(char::is_whitespace) {
                 return Err(invalid(
@@ -417,3 +439,27 @@ fn invalid(key: &'static str, message: impl ToString) -> ConfigError {
 
 #[cfg(test)]
 mod tests;
+
+/// `docker.restart_delays`: humantime durations ("0s", "30s", "5m"), at least one.
+fn parse_delays(list: &[String]) -> Result<Vec<Duration>, ConfigError> {
+    if list.is_empty() {
+        return Err(invalid(
+            "docker.restart_delays",
+            "give at least one delay, e.g. [\"0s\", \"30s\", \"5m\"]",
+        ));
+    }
+    list.iter()
+        .map(|s| {
+            humantime::parse_duration(s).map_err(|e| {
+                invalid(
+                    "docker.restart_delays",
+                    format!("{s:?} is not a duration such as 30s: {e}"),
+                )
+            })
+        })
+        .collect()
+}
+
+fn delays_text<S: serde::Serializer>(d: &[Duration], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(d.iter().map(|d| humantime::format_duration(*d).to_string()))
+}

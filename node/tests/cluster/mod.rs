@@ -121,6 +121,8 @@ impl NodeProc {
 
 pub struct Cluster {
     pub nodes: Vec<NodeProc>,
+    /// The loopback base: node `i` is 127.0.0.{base+1+i}.
+    pub base: u8,
     pub run_label: String,
     pub owner_key: PathBuf,
     _tmp: tempfile::TempDir,
@@ -132,7 +134,12 @@ pub const GEOS: [&str; 5] = ["EU_DE_HE", "NA_US_CA", "AS_JP_13", "EU_FR_IDF", "O
 impl Cluster {
     /// `n` daemons on 127.0.0.{base+1}…, node 1 the bootstrap peer of the others.
     pub fn start(n: usize, base: u8, extra: &[&str]) -> Cluster {
-        let mut c = Cluster::prepare(n, base, extra);
+        Self::start_with(n, base, |_| extra.iter().map(|s| s.to_string()).collect())
+    }
+
+    /// As [`Cluster::start`], with extra arguments per node (by index).
+    pub fn start_with(n: usize, base: u8, extra: impl Fn(usize) -> Vec<String>) -> Cluster {
+        let mut c = Cluster::prepare_with(n, base, extra);
         for node in &mut c.nodes {
             node.spawn();
         }
@@ -142,6 +149,11 @@ impl Cluster {
     /// As [`Cluster::start`], but no daemon is started yet: change a node's flags with
     /// [`NodeProc::set_flag`], then [`NodeProc::spawn`] each.
     pub fn prepare(n: usize, base: u8, extra: &[&str]) -> Cluster {
+        Self::prepare_with(n, base, |_| extra.iter().map(|s| s.to_string()).collect())
+    }
+
+    /// As [`Cluster::start_with`], without starting the daemons.
+    pub fn prepare_with(n: usize, base: u8, extra: impl Fn(usize) -> Vec<String>) -> Cluster {
         let tmp = tempfile::tempdir().unwrap();
         let run_label = format!(
             "{}-{base}-{}",
@@ -162,7 +174,7 @@ impl Cluster {
         // Distinct p2p ports as well as addresses: libp2p's TCP port reuse binds outgoing
         // connections to 0.0.0.0:<listen port>, which clashes with another process
         // listening on the same port at another loopback address.
-        let p2p_port = |i: usize| 20_000 + base as usize * 10 + i;
+        let p2p_port = |i: usize| p2p_port(base, i);
         let boot = format!("/ip4/127.0.0.{}/tcp/{}", base + 1, p2p_port(0));
         for i in 0..n {
             let ip = format!("127.0.0.{}", base as usize + 1 + i);
@@ -201,7 +213,7 @@ impl Cluster {
                 args.push("--bootstrap".into());
                 args.push(boot.clone());
             }
-            args.extend(extra.iter().map(|s| s.to_string()));
+            args.extend(extra(i));
             nodes.push(NodeProc {
                 ip,
                 api,
@@ -212,10 +224,16 @@ impl Cluster {
         }
         Cluster {
             nodes,
+            base,
             run_label,
             owner_key,
             _tmp: tmp,
         }
+    }
+
+    /// Node `i`'s p2p (libp2p TCP) port.
+    pub fn p2p_port(&self, i: usize) -> u16 {
+        p2p_port(self.base, i)
     }
 
     /// Waits until every node answers /readyz and sees `n - 1` peers.
@@ -351,6 +369,10 @@ pub fn loop_devices_under(dir: &Path) -> Vec<String> {
             file.trim().starts_with(&root).then(|| dev.to_string())
         })
         .collect()
+}
+
+fn p2p_port(base: u8, i: usize) -> u16 {
+    (20_000 + base as usize * 10 + i) as u16
 }
 
 /// A Flux v8 spec: `instances` copies of one busybox httpd component answering on

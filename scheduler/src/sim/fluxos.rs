@@ -430,6 +430,8 @@ pub(crate) fn run(config: &SimConfig) -> SimReport {
         over_assigned_app_seconds: over,
         under_assigned_app_seconds: under,
         kill: tracker.kill_report(killed),
+        // FluxOS has no health probes: an unhealthy instance stays until its owner acts.
+        unhealthy: None,
         partition,
         traffic: Traffic {
             messages_per_node_per_s: net.messages as f64 / n.max(1) as f64 / secs,
@@ -446,6 +448,7 @@ pub(crate) fn run(config: &SimConfig) -> SimReport {
         },
         final_state: tracker.final_state(|i| format!("app{i:04}")),
         invariants: inv,
+        ledger: super::LedgerReport::default(),
         digest: digest(lines),
         events: q.popped,
         trace: Vec::new(),
