@@ -28,6 +28,8 @@ pub struct SelfFacts {
     pub offered: Resources,
     pub bench_score: f64,
     pub advertise_addr: String,
+    /// The network id this node runs by ([`super::trust::network_id`]).
+    pub network: String,
 }
 
 /// Builds this node's announcement from the protocol's `Announce`.
@@ -62,6 +64,7 @@ pub fn announcement(
             from_ms: now.min(until),
             until_ms: until,
         }),
+        network: facts.network.clone(),
     })
 }
 
@@ -285,6 +288,7 @@ mod tests {
             offered: Resources::new(4.0, 8_000, 100),
             bench_score: 900.0,
             advertise_addr: "/ip4/127.0.0.1/tcp/16125".into(),
+            network: "abc".into(),
         };
         let msg = Msg::Announce {
             node: id(1),
