@@ -28,6 +28,8 @@ pub struct SelfFacts {
     pub offered: Resources,
     pub bench_score: f64,
     pub advertise_addr: String,
+    /// `node.testnet_capacity_scale` (1 outside tests).
+    pub capacity_scale: f64,
 }
 
 /// Builds this node's announcement from the protocol's `Announce`.
@@ -266,6 +268,7 @@ mod tests {
             offered: Resources::new(4.0, 8_000, 100),
             bench_score: 900.0,
             advertise_addr: "/ip4/127.0.0.1/tcp/16125".into(),
+            capacity_scale: 1.0,
         };
         let msg = Msg::Announce {
             node: id(1),

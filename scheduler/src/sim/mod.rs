@@ -7,15 +7,18 @@
 //! and `fluxos` (FluxOS's own random-claim behaviour, [`fluxos`]).
 
 mod bidding;
+pub mod faults;
 pub mod fluxos;
 mod net;
 mod report;
 mod scenario;
+pub mod testbed;
 mod tracker;
 pub mod workload;
 
 use serde::Serialize;
 
+pub use faults::{Death, FaultReport, Faults, GroupKill};
 pub use report::{
     ExpiryReport, FinalState, Invariants, KillReport, PartitionReport, SimReport, Stats, Traffic,
 };
@@ -70,6 +73,10 @@ pub struct SimConfig {
     /// Record every message and container action about this app (for debugging a run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace_app: Option<String>,
+    /// The network and apps: the Flux census, or `scripts/scale.sh`'s one-machine testbed.
+    pub shape: testbed::Shape,
+    /// Whole-group loss, persistently failing nodes, how deaths are noticed.
+    pub faults: Faults,
 }
 
 impl SimConfig {
@@ -91,6 +98,8 @@ impl SimConfig {
             start_failure: 0.01,
             start_ms: (500, 3_000),
             trace_app: None,
+            shape: testbed::Shape::Census,
+            faults: Faults::new(),
         }
     }
 }
@@ -108,6 +117,16 @@ pub enum SimError {
     KillTime { at: u64, duration: u64 },
     #[error("--partition needs A and B above 0 and T1 < T2 (got {a}/{b}@{from}-{to})")]
     Partition { a: u32, b: u32, from: u64, to: u64 },
+    #[error("--kill-group time {at}s is past the end of the run ({duration}s)")]
+    KillGroupTime { at: u64, duration: u64 },
+    #[error("--kill-group and --kill cannot both be given (one kill per run)")]
+    TwoKills,
+    #[error("--failing-nodes {0} leaves no node that can start an app")]
+    FailingNodes(usize),
+    #[error("--kill-group and --failing-nodes are modelled for --strategy bidding only")]
+    FaultsNeedBidding,
+    #[error("--instances must be at least 1")]
+    Instances,
 }
 
 impl SimConfig {
@@ -128,6 +147,28 @@ impl SimConfig {
                     duration: self.duration_s,
                 });
             }
+        }
+        if let Some(g) = self.faults.kill_group {
+            if g.at_s > self.duration_s {
+                return Err(SimError::KillGroupTime {
+                    at: g.at_s,
+                    duration: self.duration_s,
+                });
+            }
+            if self.kill.is_some() {
+                return Err(SimError::TwoKills);
+            }
+        }
+        if self.faults.failing_nodes > 0 && self.faults.failing_nodes >= self.nodes {
+            return Err(SimError::FailingNodes(self.faults.failing_nodes));
+        }
+        if (self.faults.kill_group.is_some() || self.faults.failing_nodes > 0)
+            && self.strategy != Strategy::Bidding
+        {
+            return Err(SimError::FaultsNeedBidding);
+        }
+        if self.shape == (testbed::Shape::Testbed { instances: 0 }) {
+            return Err(SimError::Instances);
         }
         if let Some(p) = self.partition {
             if p.a == 0 || p.b == 0 || p.from_s >= p.to_s {
