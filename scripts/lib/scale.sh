@@ -111,7 +111,7 @@ sc_docker_clean() {
 # namespace, with a new data directory and key (`fresh`: a new or replaced machine) or the
 # last one (`same`: a restart), and records its pid.
 sc_start() {
-    local i=$1 mode=$2 gen dir ns boot=() j
+    local i=$1 mode=$2 gen dir ns boot=() j before
     shift 2
     gen=$(cat "$SC_STATE/n$i.gen" 2>/dev/null || echo 0)
     if [ "$mode" = fresh ] || [ "$gen" = 0 ]; then
@@ -120,6 +120,8 @@ sc_start() {
     fi
     dir=$SC_STATE/n$i.$gen
     ns=$(sc_ns "$i")
+    before=$(grep -c 'API listening' "$dir/daemon.log" 2>/dev/null || true)
+    before=${before:-0}
     if [ ! -f "$dir/node.key" ]; then
         mkdir -p "$dir"
         "$SC_BIN" key generate --out "$dir/node.key" >"$dir/node.id"
@@ -138,8 +140,17 @@ sc_start() {
         --docker-app-subnet-pool "$SC_APP_POOL" "${boot[@]}" "$@" \
         >/dev/null 2>>"$dir/daemon.log" 9>&- &
     echo $! >"$SC_STATE/n$i.pid"
+    disown $!
     cp "$dir/node.id" "$SC_STATE/n$i.id"
     echo "$dir" >"$SC_STATE/n$i.dir"
+    # One benchmark at a time: run together on two cores, 20 benchmarks of one machine
+    # scored 58–190, three times apart, and the nodes were no longer comparable. The API
+    # listens once the benchmark is done (up to 60 s).
+    for _ in $(seq 1 300); do
+        [ "$(grep -c 'API listening' "$dir/daemon.log" 2>/dev/null || true)" -gt "$before" ] && break
+        kill -0 "$(cat "$SC_STATE/n$i.pid")" 2>/dev/null || break
+        sleep 0.2
+    done
 }
 
 sc_pid() { cat "$SC_STATE/n$1.pid" 2>/dev/null || true; }
@@ -211,15 +222,20 @@ sc_wait_mesh() {
 
 # --- the container monitor ------------------------------------------------------------------
 
-# Samples the engine's running containers of this run every 0.2 s into $SC_STATE/samples:
+# Samples the engine's running containers of this run (but those of killed nodes) every
+# 0.2 s into $SC_STATE/samples:
 # `TIME APP COUNT` lines, plus `TIME - 0` so that empty samples are visible.
 sc_monitor_start() {
     (
         while :; do
             t=$(date +%s.%N)
+            # Containers of killed nodes (listed in dead_ids) count as gone.
             docker ps --filter "label=io.fluxnode.scale=$SC_RUN" \
-                --format '{{.Label "io.fluxnode.app"}}' 2>/dev/null |
-                awk -v t="$t" '{ c[$1]++ } END { print t, "-", 0; for (a in c) print t, a, c[a] }'
+                --format '{{.Label "io.fluxnode.app"}} {{.Label "io.fluxnode.node"}}' 2>/dev/null |
+                awk -v t="$t" -v dead="$SC_STATE/dead_ids" '
+                    BEGIN { while ((getline d < dead) > 0) gone[d] = 1 }
+                    !($2 in gone) { c[$1]++ }
+                    END { print t, "-", 0; for (a in c) print t, a, c[a] }'
             sleep 0.2
         done
     ) >>"$SC_STATE/samples" 9>&- &
