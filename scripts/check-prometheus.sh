@@ -18,6 +18,9 @@ trap 'rm -rf "$tmp"' EXIT
 cp testnet/prometheus/prometheus.yml testnet/prometheus/alerts.yml "$tmp/"
 mkdir "$tmp/targets"
 printf '[{"targets": ["127.0.10.%s:16127"], "labels": {"node": "node%s"}}]\n' 1 1 >"$tmp/targets/nodes.json"
+mkdir "$tmp/targets/haproxy" "$tmp/targets/ingress"
+echo '[{"targets": ["127.0.0.1:8404"]}]' >"$tmp/targets/haproxy/ingress.json"
+echo '[{"targets": ["127.0.0.1:9180"]}]' >"$tmp/targets/ingress/ingress.json"
 promtool check config "$tmp/prometheus.yml"
 promtool check rules testnet/prometheus/alerts.yml
 promtool test rules testnet/prometheus/alerts_test.yml

@@ -9,13 +9,24 @@
 #   register   R registrations (default 5) of a 3-instance app: time until 3 instances run on
 #              3 distinct geos, median reported (target <= 10 s); the app answers, and its
 #              second component reaches the first by flux{component}_{app}
-#   kill       kill a hosting node with its containers (host failure): time until a
+#   kill       kill a hosting node with its containers (host failure): time until no
+#              live node lists it in `app locations` (target <= 25 s) and until a
 #              replacement runs (target <= 30 s); the node comes back, still exactly 3
+#   unhealthy  one host's instance fails its health check for good: restarted there, given
+#              up, replaced elsewhere (target <= 30 s after the give-up); locations never
+#              list it as healthy once it failed
 #   partition  split {1,2} | {3..N}, wait, heal: time until exactly 3 again (target <= 30 s)
 #   restart    SIGTERM + start of a hosting daemon: its containers keep their ids and were
 #              not restarted
 #   expiry     with the testnet's 10 ms blocks: an app with a short `expire` is removed at
 #              expiry + grace (2,640 blocks) and not before; a renewed one is kept
+#   ingress    the demo app behind the testnet's ingress (HAProxy, Host header): two steady
+#              clients (scripts/steady-client.py, 20 requests/s for 60 s each; one keeps
+#              the FDMSERVERID cookie) run while the node hosting the cookie's instance is
+#              killed with its containers. Failed requests (goal 0, bar <= 0.1 %), seconds
+#              until HAProxy's live server list shows the dead instance down and the
+#              replacement up, and the cookie client stays on one instance while it lives.
+#              Repeated --scenario ingress runs also print the medians.
 #
 # The testnet runs with FLUXNODE_TESTNET_BLOCK_TIME=10ms (so the 2,640-block grace is
 # 26.4 s) unless set otherwise. --keep leaves the testnet up afterwards.
@@ -37,7 +48,7 @@ while [ $# -gt 0 ]; do
         *) echo "e2e.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(register kill partition restart expiry)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(register kill unhealthy partition restart expiry ingress)
 tn=scripts/testnet.sh
 SPEC=testnet/demo-app.json
 APP=demo
@@ -212,6 +223,11 @@ scenario_kill() {
     echo "  hosts: $(host_indexes "$APP")-> killing node$v"
     t=$(now_ms)
     "$tn" kill "$v"
+    local gone
+    gone=$(wait_unlisted "$APP" "$(tn_ip "$v")" "$v" 60) ||
+        fail "a live node still lists node$v in the locations of $APP after 60 s"
+    result "kill: no live node lists node$v in \`app locations\` $(secs "$gone") s after it died (target <= 25 s)"
+    [ "$gone" -le 25000 ] || echo "  WARNING: above the 25 s target"
     wait_count "$APP" 3 90 >/dev/null || fail "no replacement for node$v's instance"
     t=$(($(now_ms) - t))
     hosts_running "$APP" | grep -qx "$id" && fail "killed node$v still counted"
@@ -246,6 +262,76 @@ scenario_kill() {
     [ "$(prom_value 'count(max by (app) (fluxnode_app_instances_running) < max by (app) (fluxnode_app_instances_desired))')" = 0 ] ||
         fail "Prometheus: the under-replication expression holds for some app"
     result "kill: Prometheus sees $APP at 3 of 3 instances on all $nodes nodes"
+}
+
+# Waits until no live node but $3 lists IP $2 among the locations of app $1; prints the
+# elapsed ms; fails after $4 s. A node whose API does not answer counts as still listing it.
+wait_unlisted() {
+    local app=$1 ip=$2 skip=$3 timeout=$4 start i listed out
+    start=$(now_ms)
+    while :; do
+        listed=0
+        for i in $(seq 1 "$nodes"); do
+            [ "$i" = "$skip" ] && continue
+            out=$(tn_get "$i" "/api/v1/apps/$app/locations" 2>/dev/null) || { listed=1; break; }
+            if jq -e --arg ip "$ip" 'map(.ip) | index($ip) != null' <<<"$out" >/dev/null; then
+                listed=1
+                break
+            fi
+        done
+        [ "$listed" = 0 ] && { echo $(($(now_ms) - start)); return 0; }
+        [ $(($(now_ms) - start)) -gt $((timeout * 1000)) ] && return 1
+        sleep 0.2
+    done
+}
+
+# The health node $2 (ip) has for app $1 in node 1's locations ("" when not listed).
+health_of() {
+    tn_get 1 "/api/v1/apps/$1/locations" 2>/dev/null |
+        jq -r --arg ip "$2" '[.[] | select(.ip == $ip) | .health][0] // ""' 2>/dev/null || true
+}
+
+scenario_unhealthy() {
+    say "unhealthy: one host's instance fails its health check for good"
+    local name=sick f v id ip web t0 t_unhealthy="" t_gone="" t_back="" h
+    f=$(mktemp --suffix .json)
+    # The web component declares an HTTP check on its page; its page is not written again
+    # once /data/broken (its volume) exists.
+    spec_for "$name" "" 100 | jq '
+        .compose[0].environmentParameters += ["FLUXNODE_HEALTHCHECK=http:8080/ period=2s timeout=1s failures=2 grace=2s restarts=1"]
+        | .compose[0].commands[2] |= sub("echo "; "[ -f /data/broken ] || echo ")' >"$f"
+    "$tn" register "$f" >/dev/null || { rm -f "$f"; fail "registration of $name refused"; }
+    rm -f "$f"
+    wait_count "$name" 3 60 >/dev/null || fail "$name did not reach 3 running instances"
+    for _ in $(seq 1 60); do
+        [ "$(tn_get 1 "/api/v1/apps/$name" | jq '.healthy')" = 3 ] && break
+        sleep 1
+    done
+    [ "$(tn_get 1 "/api/v1/apps/$name" | jq '.healthy')" = 3 ] || fail "$name: not 3 healthy instances"
+    for v in $(host_indexes "$name"); do [ "$v" != 1 ] && break; done
+    id=$(tn_node_id "$v")
+    ip=$(tn_ip "$v")
+    web=$(docker ps --filter "label=io.fluxnode.app=$name" --filter "label=io.fluxnode.node=$id" \
+        --filter label=io.fluxnode.component=web --format '{{.Names}}')
+    echo "  hosts: $(host_indexes "$name")-> breaking $web on node$v"
+    t0=$(now_ms)
+    docker exec "$web" sh -c 'touch /data/broken; rm -f /data/www/index.html' ||
+        fail "could not break $web"
+    while [ $(($(now_ms) - t0)) -lt 120000 ]; do
+        h=$(health_of "$name" "$ip")
+        if [ "$h" = unhealthy ] && [ -z "$t_unhealthy" ]; then t_unhealthy=$(($(now_ms) - t0)); fi
+        if [ "$h" = healthy ] && [ -n "$t_unhealthy" ]; then fail "node1 lists node$v healthy again"; fi
+        if [ -z "$t_gone" ] && ! hosts_running "$name" | grep -qx "$id"; then t_gone=$(($(now_ms) - t0)); fi
+        if [ -n "$t_gone" ] && [ "$(count_running "$name")" = 3 ]; then t_back=$(($(now_ms) - t0)); break; fi
+        sleep 0.3
+    done
+    [ -n "$t_unhealthy" ] && [ -n "$t_gone" ] && [ -n "$t_back" ] ||
+        fail "$name: unhealthy at ${t_unhealthy:-never}, given up at ${t_gone:-never}, back to 3 at ${t_back:-never} (ms)"
+    hosts_running "$name" | grep -qx "$id" && fail "node$v runs $name again inside its hold-off"
+    result "unhealthy: node$v reported unhealthy $(secs "$t_unhealthy") s after its check failed, gave up at $(secs "$t_gone") s (after its restart), replacement running $(secs $((t_back - t_gone))) s after the give-up (target <= 30 s; hosts now $(host_indexes "$name"))"
+    [ $((t_back - t_gone)) -le 30000 ] || echo "  WARNING: above the 30 s target"
+    cancel "$name"
+    wait_count "$name" 0 60 >/dev/null || fail "$name: cancel did not remove its instances"
 }
 
 # The running count of $APP stays at $1 for 10 s.
@@ -366,6 +452,146 @@ scenario_expiry() {
     cancel renewed
 }
 
+# --- ingress ----------------------------------------------------------------------------------
+
+ING_FAILED=() ING_SENT=() ING_DOWN_MS=() ING_REPL_MS=()
+
+# UP servers (addresses) of the app's first-port backend in HAProxy's live list.
+ing_up() { tn_ingress_servers "$APP" | awk -v b="$1" '$1 == b && $4 ~ /^UP/ { print $3 }' | sort; }
+# Node index of a demo instance name (the container hostname the demo answers with).
+ing_node_of() {
+    local id
+    id=$(docker ps -a --filter "name=^/$1\$" --format '{{.Label "io.fluxnode.node"}}' | head -1)
+    [ -n "$id" ] && tn_index_of "$id"
+}
+# Waits until the backend lists exactly $2 UP servers and Docker runs $2 instances.
+ing_wait_servers() {
+    local backend=$1 want=$2 timeout=$3 start
+    start=$(now_ms)
+    until [ "$(ing_up "$backend" | grep -c .)" = "$want" ] && [ "$(count_running "$APP")" = "$want" ]; do
+        [ $(($(now_ms) - start)) -gt $((timeout * 1000)) ] &&
+            fail "ingress: HAProxy lists $(ing_up "$backend" | grep -c .) UP servers for $backend ($(count_running "$APP") running), wanted $want"
+        sleep 0.2
+    done
+}
+
+scenario_ingress() {
+    say "ingress: $APP behind HAProxy by Host header; steady clients while a hosting node dies"
+    ensure_demo
+    local port backend host url dir
+    port=$(jq '.compose[0].ports[0]' "$SPEC")
+    backend="app_${APP}_$port" host="$APP.$TN_INGRESS_DOMAIN" url="http://$TN_INGRESS_ADDR/"
+    ing_wait_servers "$backend" 3 60
+    local body code
+    body=$(curl -fsS -m 3 -H "Host: $host" "$url") || fail "ingress: no answer for Host: $host"
+    code=$(curl -s -o /dev/null -m 3 -w '%{http_code}' -H "Host: nothing.$TN_INGRESS_DOMAIN" "$url")
+    [ "$code" = 404 ] || fail "ingress: an unknown name got HTTP $code, wanted 404"
+    echo "  curl -H 'Host: $host' $url -> '$body'; unknown name -> 404"
+    local before
+    before=$(ing_up "$backend")
+    echo "  HAProxy $backend UP: $(echo $before)"
+
+    # The cookie client starts with a cookie for an instance not on node 1 (node 1's API
+    # feeds the ingress and this script); that instance's node is the one killed.
+    local hdr inst cookie="" v=""
+    hdr=$(mktemp)
+    for _ in $(seq 1 12); do
+        inst=$(curl -fsS -m 3 -D "$hdr" -H "Host: $host" "$url" | sed -n 's/.*(\([^()]*\)).*/\1/p')
+        v=$(ing_node_of "$inst")
+        if [ -n "$v" ] && [ "$v" != 1 ]; then
+            cookie=$(tr -d '\r' <"$hdr" | sed -n 's/^[Ss]et-[Cc]ookie: \(FDMSERVERID=[^;]*\).*/\1/p')
+            break
+        fi
+    done
+    rm -f "$hdr"
+    [ -n "$cookie" ] || fail "ingress: no FDMSERVERID cookie for an instance off node1 (last instance '$inst' on node '$v')"
+    echo "  cookie client: $cookie -> $inst on node$v (the victim)"
+
+    dir=$(mktemp -d /tmp/fluxnode-e2e-ingress.XXXXXX)
+    local rate=20 duration=60 kill_after=10 t0 tk
+    t0=$(now_ms)
+    python3 scripts/steady-client.py --url "$url" --host "$host" --rate "$rate" --duration "$duration" \
+        --out "$dir/plain.log" >"$dir/plain.sum" 2>"$dir/plain.err" &
+    local plain_pid=$!
+    python3 scripts/steady-client.py --url "$url" --host "$host" --rate "$rate" --duration "$duration" \
+        --cookie-init "$cookie" --out "$dir/sticky.log" >"$dir/sticky.sum" 2>"$dir/sticky.err" &
+    local sticky_pid=$!
+    sleep "$kill_after"
+    tk=$(now_ms)
+    "$tn" kill "$v"
+    # HAProxy's live list, every 100 ms: the dead address leaves UP (a failed connection
+    # or 2 failed checks), then a new address comes UP (the ingress followed the locations).
+    local dead_addr t_down="" t_repl="" up new
+    dead_addr=$(grep -F "$(tn_ip "$v"):" <<<"$before" | head -1)
+    [ -n "$dead_addr" ] || fail "ingress: node$v's instance is not in HAProxy's UP list ($(echo $before))"
+    while [ $(($(now_ms) - tk)) -lt $(((duration - kill_after - 2) * 1000)) ]; do
+        up=$(ing_up "$backend")
+        [ -z "$t_down" ] && ! grep -qxF "$dead_addr" <<<"$up" && t_down=$(($(now_ms) - tk))
+        new=$(comm -13 <(echo "$before") <(echo "$up") | head -1)
+        if [ -n "$new" ]; then t_repl=$(($(now_ms) - tk)); break; fi
+        sleep 0.1
+    done
+    wait "$plain_pid" || fail "ingress: the plain client failed: $(cat "$dir/plain.err")"
+    wait "$sticky_pid" || fail "ingress: the cookie client failed: $(cat "$dir/sticky.err")"
+    [ -n "$t_down" ] || fail "ingress: $dead_addr of the killed node$v stayed UP in HAProxy"
+    [ -n "$t_repl" ] || fail "ingress: no replacement in HAProxy's server list $(((duration - kill_after - 2))) s after the kill (UP: $(echo $up))"
+
+    # Failed requests: no answer or a status other than 200, over both clients.
+    local sent failed pct
+    sent=$(cat "$dir/plain.log" "$dir/sticky.log" | grep -c .)
+    failed=$(cat "$dir/plain.log" "$dir/sticky.log" | awk '$3 != 200' | grep -c . || true)
+    pct=$(awk -v f="$failed" -v s="$sent" 'BEGIN { printf "%.3f", 100 * f / s }')
+    if [ "$failed" -gt 0 ]; then
+        echo "  failed requests (start ms after the kill, latency ms, status, error):"
+        cat "$dir/plain.log" "$dir/sticky.log" | awk -v tk="$tk" '$3 != 200 { printf "    %+d %d %s %s\n", $1 - tk, $2, $3, $5 }' | sort -n | head -20
+    fi
+    # The cookie client: one instance before the kill (the victim's), at most one switch,
+    # and only after the kill; then it stays on the instance it was moved to.
+    local first switches last switch_at
+    first=$(awk '$3 == 200 { print $4; exit }' "$dir/sticky.log")
+    switches=$(awk '$3 == 200 { if (p != "" && $4 != p) n++; p = $4 } END { print n + 0 }' "$dir/sticky.log")
+    last=$(awk '$3 == 200 { p = $4 } END { print p }' "$dir/sticky.log")
+    switch_at=$(awk -v tk="$tk" '$3 == 200 { if (p != "" && $4 != p) { print $1 - tk; exit } p = $4 }' "$dir/sticky.log")
+    [ "$first" = "$inst" ] || fail "ingress: the cookie client started on $first, not its cookie's $inst"
+    [ "$switches" -le 1 ] || fail "ingress: the cookie client changed instance $switches times ($(awk '{print $4}' "$dir/sticky.log" | uniq -c | tr '\n' ' '))"
+    [ "$switches" = 0 ] || [ "${switch_at:-0}" -ge 0 ] || fail "ingress: the cookie client left $inst ${switch_at} ms before it was killed"
+    local plain_seen repl_seen
+    plain_seen=$(awk -v tk="$tk" '$3 == 200 && $1 < tk { print $4 }' "$dir/plain.log" | sort -u | grep -c . || true)
+    repl_seen=$(awk -v a="$t_repl" -v tk="$tk" '$3 == 200 && $1 > tk + a { print $4 }' "$dir/plain.log" | sort -u | tr '\n' ' ')
+    [ "$plain_seen" = 3 ] || fail "ingress: the plain client saw $plain_seen instances before the kill, wanted 3 (round robin)"
+    echo "  plain client: $(cat "$dir/plain.sum"); before the kill 3 instances, after the replacement: $repl_seen"
+    echo "  cookie client: $(cat "$dir/sticky.sum"); on $first until the kill, then $last (moved $(secs "${switch_at:-0}") s after the kill, $switches switch)"
+    ING_FAILED+=("$failed") ING_SENT+=("$sent") ING_DOWN_MS+=("$t_down") ING_REPL_MS+=("$t_repl")
+    result "ingress: $failed of $sent requests failed ($pct %; bar <= 0.1 %) while node$v died; HAProxy: dead instance out of rotation $(secs "$t_down") s, replacement UP $(secs "$t_repl") s after the kill; cookie client stayed on $first until it died, then on $last"
+    awk -v f="$failed" -v s="$sent" 'BEGIN { exit !(f * 1000 > s) }' && fail "ingress: $failed of $sent failed requests is above the 0.1 % bar"
+    rm -rf "$dir"
+
+    # The testnet's Prometheus scrapes HAProxy's exporter and the ingress.
+    local hp ig
+    for _ in $(seq 1 30); do
+        hp=$(prom_value "haproxy_backend_active_servers{job=\"haproxy\",proxy=\"$backend\"}")
+        ig=$(prom_value 'up{job="fluxnode-ingress"}')
+        [ "$ig" = 1 ] && [ "$hp" != 0 ] && break
+        sleep 1
+    done
+    [ "$ig" = 1 ] && [ "$hp" != 0 ] || fail "Prometheus: haproxy_backend_active_servers for $backend = $hp, up{job=fluxnode-ingress} = $ig"
+    result "ingress: Prometheus scrapes HAProxy ($backend: $hp active servers) and the ingress (runtime updates: $(prom_value 'fluxnode_ingress_runtime_updates_total'))"
+
+    # The node comes back; wait for exactly 3 again (in Docker and in HAProxy).
+    "$tn" restart "$v"
+    tn_wait_ready "$nodes" 120 || fail "node$v did not come back"
+    wait_count "$APP" 3 60 >/dev/null || fail "after node$v returned: not back to exactly 3"
+    ing_wait_servers "$backend" 3 60
+}
+
+ingress_medians() {
+    [ ${#ING_REPL_MS[@]} -gt 1 ] || return 0
+    local f s
+    f=$(printf '%s\n' "${ING_FAILED[@]}" | median)
+    s=$(printf '%s\n' "${ING_SENT[@]}" | median)
+    result "ingress: medians over ${#ING_REPL_MS[@]} runs: failed $f of $s requests ($(echo "${ING_FAILED[@]}")), dead instance out of rotation $(secs "$(printf '%s\n' "${ING_DOWN_MS[@]}" | median)") s ($(for t in "${ING_DOWN_MS[@]}"; do printf '%s ' "$(secs "$t")"; done)s), replacement UP in HAProxy $(secs "$(printf '%s\n' "${ING_REPL_MS[@]}" | median)") s ($(for t in "${ING_REPL_MS[@]}"; do printf '%s ' "$(secs "$t")"; done)s) after the kill"
+}
+
 # --- run --------------------------------------------------------------------------------------
 
 [ "$(id -u)" = 0 ] || { echo "e2e.sh needs root (iptables, Docker)" >&2; exit 1; }
@@ -396,9 +622,10 @@ fluxnode_bin=$(tn_bin)
 
 for s in "${scenarios[@]}"; do
     case "$s" in
-        register | kill | partition | restart | expiry) "scenario_$s" ;;
-        *) fail "unknown scenario $s (register kill partition restart expiry)" ;;
+        register | kill | unhealthy | partition | restart | expiry | ingress) "scenario_$s" ;;
+        *) fail "unknown scenario $s (register kill unhealthy partition restart expiry ingress)" ;;
     esac
 done
+ingress_medians
 echo
 echo "e2e: ${#scenarios[@]} scenarios passed"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Local fluxnode testnet: N nodes as containers on this host's Docker engine, each on its own
-# loopback address, plus a local image registry and Prometheus.
+# loopback address, plus a local image registry, Prometheus and an ingress (`fluxnode
+# ingress` with Debian's HAProxy on the host: apps by Host header on 127.0.0.1:8080, e.g.
+# `curl -H 'Host: demo.app.localtest' http://127.0.0.1:8080/`).
 #
 #   scripts/testnet.sh up [N] [--grafana]  build (when stale), start N nodes (default 5), wait
 #                                          until each is ready and sees N-1 peers; puts
@@ -9,7 +11,9 @@
 #   scripts/testnet.sh down                remove everything `up` created (nodes, volumes, app
 #                                          containers/networks/volumes, iptables rules, keys)
 #   scripts/testnet.sh status              nodes, peers, hosted apps, the testnet's app
-#                                          containers, partition rules
+#                                          containers, partition rules, the ingress
+#   scripts/testnet.sh servers [APP]       HAProxy's live server list (backend, server,
+#                                          address, UP/DOWN/MAINT) from its stats
 #   scripts/testnet.sh register SPEC       sign SPEC with the testnet owner key, register it
 #                                          through node 1
 #   scripts/testnet.sh kill NODE [--daemon-only]
@@ -50,6 +54,7 @@ install_deps() {
     command -v curl >/dev/null 2>&1 || need+=(curl)
     command -v iptables >/dev/null 2>&1 || need+=(iptables)
     command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+    command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
     if [ ${#need[@]} -gt 0 ]; then
         tn_log "installing ${need[*]}"
         apt-get update -qq
@@ -188,14 +193,16 @@ cmd_up() {
         for i in $(seq 1 "$n"); do docker logs --tail 5 "$(tn_container "$i")" 2>&1 | sed "s/^/  node$i: /" >&2; done
         exit 1
     }
+    tn_ingress_up "$bin"
     tn_client_install "$bin"
-    tn_log "up in $(($(date +%s) - t0)) s: APIs $(tn_api 1) .. $(tn_api "$n"), prometheus http://$TN_PROM_ADDR"
+    tn_log "up in $(($(date +%s) - t0)) s: APIs $(tn_api 1) .. $(tn_api "$n"), prometheus http://$TN_PROM_ADDR, ingress http://$TN_INGRESS_ADDR"
 }
 
 cmd_down() {
     local ids
     ids=$(tn_all_ids || true)
     tn_heal
+    tn_ingress_down
     if [ -f "$TN_STATE/compose.yaml" ]; then
         tn_compose --profile grafana down -v --remove-orphans -t 10 >&2 || true
     fi
@@ -219,7 +226,7 @@ cmd_down() {
     docker image rm "$TN_IMAGE" >/dev/null 2>&1 || true
     tn_client_remove
     rm -rf "$TN_STATE"
-    tn_log "down: nodes, volumes, app containers, rules, registry (if ours), image and state removed"
+    tn_log "down: nodes, volumes, app containers, rules, ingress, registry (if ours), image and state removed"
 }
 
 cmd_status() {
@@ -245,6 +252,13 @@ cmd_status() {
         echo "partition: $(iptables -S "$TN_CHAIN" | grep -c -- '-j DROP') drop rules in $TN_CHAIN"
     else
         echo "partition: none"
+    fi
+    echo
+    if [ -f "$TN_STATE/ingress/pid" ] && kill -0 "$(cat "$TN_STATE/ingress/pid")" 2>/dev/null; then
+        echo "ingress: http://$TN_INGRESS_ADDR (Host: <app>.$TN_INGRESS_DOMAIN), stats http://$TN_INGRESS_STATS/stats; servers:"
+        tn_ingress_servers | sed 's/^/  /'
+    else
+        echo "ingress: not running"
     fi
 }
 
@@ -300,6 +314,7 @@ main() {
             [ $# -gt 0 ] || tn_die "partition: give at least one group, e.g. 1,2"
             tn_partition "$(tn_count)" "$@" ;;
         heal) tn_heal ;;
+        servers) tn_ingress_servers "${1:-}" ;;
         logs)
             need_node "${1:-}"
             docker logs --tail 200 ${2:+"$2"} "$(tn_container "$1")" ;;

@@ -9,6 +9,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod health;
 pub mod ingress;
 pub mod metrics;
 pub mod network;

@@ -106,6 +106,14 @@ pub struct Metrics {
     /// Per registered app: running instances as this node sees them (its group's live
     /// members when it hosts the app, else running reports of connected peers).
     pub app_instances_running: Family<AppLabel, Gauge>,
+    /// Per registered app: instances reported healthy by their hosts' probes.
+    pub app_instances_healthy: Family<AppLabel, Gauge>,
+    /// Health probes of this node's instances that failed.
+    pub health_probe_failures: Counter,
+    /// Instances this node gave up (unhealthy after restarts, crash loop, failed restart).
+    pub instances_given_up: Counter,
+    /// 1 while the Docker engine answers its ping within the timeout, else 0.
+    pub docker_engine_up: Gauge,
 
     // Runtime.
     pub container_start_duration: Histogram,
@@ -152,6 +160,10 @@ impl Metrics {
             apps_running: Gauge::default(),
             app_instances_desired: Family::default(),
             app_instances_running: Family::default(),
+            app_instances_healthy: Family::default(),
+            health_probe_failures: Counter::default(),
+            instances_given_up: Counter::default(),
+            docker_engine_up: Gauge::default(),
             container_start_duration: start_buckets(),
             image_pull_duration: pull_buckets(),
             container_restarts: Counter::default(),
@@ -246,6 +258,26 @@ impl Metrics {
             "app_instances_running",
             "Running instances of each app as this node sees them: live group members (by heartbeat) where it hosts the app, else running reports of connected peers",
             m.app_instances_running.clone(),
+        );
+        r.register(
+            "app_instances_healthy",
+            "Instances of each app whose host reports them healthy (its probes pass), as this node sees them",
+            m.app_instances_healthy.clone(),
+        );
+        r.register(
+            "health_probe_failures",
+            "Health probes of this node's instances that failed (HTTP, TCP or the image's HEALTHCHECK)",
+            m.health_probe_failures.clone(),
+        );
+        r.register(
+            "instances_given_up",
+            "Instances this node gave up for the network to re-place: unhealthy after restarts, crash loop, or a failed restart",
+            m.instances_given_up.clone(),
+        );
+        r.register(
+            "docker_engine_up",
+            "1 while the Docker engine answers its ping within the timeout, else 0 (the node does not bid meanwhile)",
+            m.docker_engine_up.clone(),
         );
         r.register_with_unit(
             "container_start_duration",

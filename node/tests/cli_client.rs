@@ -97,7 +97,7 @@ fn an_owner_registers_lists_shows_renews_locates_and_cancels_an_app() {
     let out = ok(&fluxnode(&["app", "explain", "Aave", "--api", &api]));
     let row = out.lines().nth(2).unwrap_or_default();
     assert!(
-        row.starts_with("1  …") && row.contains("EU_DE_HE") && row.contains("yes"),
+        row.starts_with("1  …") && row.contains("EU_DE_HE") && row.contains("running"),
         "{out}"
     );
     assert!(

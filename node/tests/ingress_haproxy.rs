@@ -86,6 +86,8 @@ impl Backend for Locations {
             .into_iter()
             .map(|name| AppStatus {
                 spec: serde_json::json!({"name": name, "compose": [{"name": "web", "ports": [APP_PORT]}]}),
+                healthy: 0,
+                instance_health: Vec::new(),
                 name,
                 owner: "o".into(),
                 instances: 3,
@@ -128,6 +130,7 @@ impl Backend for Locations {
                 ports: vec![APP_PORT],
                 reported_at_ms: 0,
                 host_uptime_secs: 0,
+                health: proto::health::Health::Healthy,
             })
             .collect())
     }

@@ -13,6 +13,7 @@
 pub mod encoding;
 pub mod envelope;
 pub mod geo;
+pub mod health;
 pub mod keys;
 pub mod message;
 pub mod spec;

@@ -26,7 +26,7 @@ pub use owner::{
     AppCancel, AppRegistration, AppRenewal, OwnerAction, OwnerSignatureError, OwnerSigned,
     owner_signing_bytes,
 };
-pub use placement::{BeatStatus, CallForBids, Decline, GroupBeat, Stop};
+pub use placement::{BeatStatus, CallForBids, Decline, GroupBeat, MemberGone, Stop};
 
 use crate::geo::Location;
 use crate::keys::NodeId;
@@ -60,7 +60,8 @@ impl Topic {
             Topic::Apps => "fluxnode/apps/1",
             Topic::Bids => "fluxnode/bids/1",
             Topic::Assignments => "fluxnode/assignments/1",
-            Topic::Running => "fluxnode/running/1",
+            // 2: running reports and beats carry each instance's health.
+            Topic::Running => "fluxnode/running/2",
         }
     }
 
@@ -182,6 +183,8 @@ impl<'de> Deserialize<'de> for SpecHash {
 pub struct RunningApp {
     pub app: String,
     pub spec_hash: SpecHash,
+    /// What the host's probes say of the instance.
+    pub health: crate::health::Health,
 }
 
 /// What a node runs now, sent at every heartbeat; the basis of reconciliation.
@@ -236,6 +239,7 @@ pub enum Message {
     GroupBeat(GroupBeat),
     Stop(Stop),
     LedgerSummary(LedgerSummary),
+    MemberGone(MemberGone),
 }
 
 impl Message {
@@ -249,7 +253,9 @@ impl Message {
             | Message::LedgerSummary(_) => Topic::Apps,
             Message::Bid(_) | Message::CallForBids(_) | Message::Decline(_) => Topic::Bids,
             Message::Assignment(_) | Message::Stop(_) => Topic::Assignments,
-            Message::RunningReport(_) | Message::GroupBeat(_) => Topic::Running,
+            Message::RunningReport(_) | Message::GroupBeat(_) | Message::MemberGone(_) => {
+                Topic::Running
+            }
         }
     }
 
@@ -266,6 +272,7 @@ impl Message {
             Message::CallForBids(_) => "call_for_bids",
             Message::Decline(_) => "decline",
             Message::GroupBeat(_) => "group_beat",
+            Message::MemberGone(_) => "member_gone",
             Message::Stop(_) => "stop",
             Message::LedgerSummary(_) => "ledger_summary",
         }
@@ -284,6 +291,7 @@ impl Message {
             Message::GroupBeat(m) => Some(("node", &m.node)),
             Message::Stop(m) => Some(("coordinator", &m.coordinator)),
             Message::LedgerSummary(m) => Some(("node", &m.node)),
+            Message::MemberGone(m) => Some(("by", &m.by)),
             Message::AppRegistration(_) | Message::AppRenewal(_) | Message::AppCancel(_) => None,
         }
     }
@@ -313,7 +321,7 @@ mod tests {
                 "fluxnode/apps/1",
                 "fluxnode/bids/1",
                 "fluxnode/assignments/1",
-                "fluxnode/running/1"
+                "fluxnode/running/2"
             ]
         );
         for t in Topic::ALL {

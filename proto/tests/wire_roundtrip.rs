@@ -52,6 +52,7 @@ round_trip_each_type! {
     group_beat_round_trips: group_beat() => Message::GroupBeat;
     stop_round_trips: stop() => Message::Stop;
     ledger_summary_round_trips: ledger_summary() => Message::LedgerSummary;
+    member_gone_round_trips: member_gone() => Message::MemberGone;
 }
 
 proptest! {

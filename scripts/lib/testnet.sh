@@ -19,6 +19,14 @@ TN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 : "${TN_PROJECT:=fluxnode-testnet}"
 : "${TN_IMAGE:=fluxnode-testnet/node:latest}"
 : "${TN_PROM_ADDR:=127.0.0.1:9090}"
+# The testnet's ingress (`fluxnode ingress` + Debian's HAProxy, on the host): apps by Host
+# header on TN_INGRESS_ADDR (`<app>.$TN_INGRESS_DOMAIN`), HAProxy's Prometheus exporter and
+# stats page on TN_INGRESS_STATS (/metrics, /stats), the ingress's own metrics on
+# TN_INGRESS_METRICS.
+: "${TN_INGRESS_ADDR:=127.0.0.1:8080}"
+: "${TN_INGRESS_STATS:=127.0.0.1:8404}"
+: "${TN_INGRESS_METRICS:=127.0.0.1:9180}"
+: "${TN_INGRESS_DOMAIN:=app.localtest}"
 TN_UID_BASE=10100
 TN_GID=10100
 TN_COMMENT=fluxnode-testnet
@@ -269,6 +277,11 @@ tn_prom_up() {
         done
         echo "]"
     } >"$dir/targets/nodes.json"
+    # The ingress: HAProxy's exporter (job haproxy) and the ingress's own metrics (job
+    # fluxnode-ingress); subdirectories, so the fluxnode job's targets/*.json misses them.
+    mkdir -p "$dir/targets/haproxy" "$dir/targets/ingress"
+    printf '[{"targets": ["%s"], "labels": {"ingress": "testnet"}}]\n' "$TN_INGRESS_STATS" >"$dir/targets/haproxy/ingress.json"
+    printf '[{"targets": ["%s"], "labels": {"ingress": "testnet"}}]\n' "$TN_INGRESS_METRICS" >"$dir/targets/ingress/ingress.json"
     if [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
         curl -fsS -X POST "http://$TN_PROM_ADDR/-/reload" >/dev/null 2>&1 || true
         tn_log "prometheus already running; reloaded"
@@ -337,4 +350,59 @@ tn_client_remove() {
         rm -f "$TN_CLIENT"
         tn_log "removed $TN_CLIENT"
     fi
+}
+
+# --- the ingress on the host (`fluxnode ingress` + Debian's HAProxy) ---------------------------
+# It follows node 1's API (the long poll of /api/v1/locations) and runs HAProxy in
+# master-worker mode from $TN_STATE/ingress (configuration, sockets, HAProxy's log).
+
+tn_ingress_up() {
+    local bin=$1 dir=$TN_STATE/ingress
+    command -v haproxy >/dev/null || tn_die "haproxy not installed (apt-get install haproxy)"
+    mkdir -p "$dir"
+    if [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
+        tn_log "ingress already running (pid $(cat "$dir/pid"))"
+        return 0
+    fi
+    # 9>&-: the lock's descriptor must not live on in a long-running child.
+    nohup "$bin" ingress --api "$(tn_api 1)" \
+        --domain "$TN_INGRESS_DOMAIN" --listen "$TN_INGRESS_ADDR" \
+        --stats-listen "$TN_INGRESS_STATS" --metrics-listen "$TN_INGRESS_METRICS" \
+        --haproxy "$(command -v haproxy)" --dir "$dir" >"$dir/ingress.log" 2>&1 9>&- &
+    echo $! >"$dir/pid"
+    # Ready when HAProxy answers: 404 from its no-app backend for a name it does not know.
+    for _ in $(seq 1 100); do
+        if [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' -H "Host: nothing.$TN_INGRESS_DOMAIN" "http://$TN_INGRESS_ADDR/")" = 404 ]; then
+            tn_log "ingress on http://$TN_INGRESS_ADDR (Host: <app>.$TN_INGRESS_DOMAIN), HAProxy stats http://$TN_INGRESS_STATS/stats (pid $(cat "$dir/pid"))"
+            return 0
+        fi
+        kill -0 "$(cat "$dir/pid")" 2>/dev/null || break
+        sleep 0.2
+    done
+    tail -n 20 "$dir/ingress.log" >&2
+    tn_die "ingress did not start; see $dir/ingress.log"
+}
+
+tn_ingress_down() {
+    local pidf=$TN_STATE/ingress/pid pid
+    [ -f "$pidf" ] || return 0
+    pid=$(cat "$pidf")
+    # SIGTERM: the ingress stops its HAProxy master, whose workers exit with it.
+    if kill "$pid" 2>/dev/null; then
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+        kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null
+        tn_log "ingress stopped"
+    fi
+    rm -f "$pidf"
+}
+
+# HAProxy's live server list from its stats CSV: backend server address status, one line
+# each, for backends of app $1 (all apps without it). Slots in maintenance show MAINT.
+tn_ingress_servers() {
+    local app=${1:-}
+    curl -fsS -m 3 "http://$TN_INGRESS_STATS/stats;csv" 2>/dev/null | awk -F, -v app="$app" '
+        NR == 1 { sub(/^# /, ""); for (i = 1; i <= NF; i++) col[$i] = i; next }
+        $1 !~ /^app_/ || $2 == "FRONTEND" || $2 == "BACKEND" { next }
+        app != "" && index($1, "app_" tolower(app) "_") != 1 { next }
+        { printf "%-22s %-4s %-22s %s\n", $1, $2, $col["addr"], $col["status"] }'
 }

@@ -19,8 +19,8 @@ pub use backend::Backend;
 pub use error::ApiError;
 pub use server::{router, serve};
 pub use types::{
-    AppStatus, CapacityStatus, ErrorBody, ErrorDetail, HostedApp, InstanceLocation, LedgerStatus,
-    NodeStatus, PeerStatus, ReadyCheck, ReadyStatus,
+    AppStatus, CapacityStatus, ErrorBody, ErrorDetail, HostedApp, InstanceHealth, InstanceLocation,
+    LedgerStatus, NodeStatus, PeerStatus, ReadyCheck, ReadyStatus,
 };
 
 /// Where the CLI finds the API unless told otherwise (`--api`, `FLUXNODE_API`): this

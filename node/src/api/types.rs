@@ -92,6 +92,19 @@ pub struct AppStatus {
     pub hosts: Vec<String>,
     /// The spec as registered.
     pub spec: serde_json::Value,
+    /// Instances whose host reports them healthy.
+    #[serde(default)]
+    pub healthy: u32,
+    /// Each instance's state (`starting`, `healthy`, `unhealthy`), in `hosts` order.
+    #[serde(default)]
+    pub instance_health: Vec<InstanceHealth>,
+}
+
+/// One instance's health as its host's probes report it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceHealth {
+    pub node: String,
+    pub health: proto::health::Health,
 }
 
 /// Where one instance of an app answers.
@@ -113,6 +126,10 @@ pub struct InstanceLocation {
     /// `osUptime`); 0 when unknown.
     #[serde(default)]
     pub host_uptime_secs: u64,
+    /// The instance's health as its host's probes report it (`starting`, `healthy`,
+    /// `unhealthy`). Traffic belongs on `healthy` ones.
+    #[serde(default = "starting")]
+    pub health: proto::health::Health,
 }
 
 /// A connected peer.
@@ -167,4 +184,8 @@ impl std::fmt::Display for ErrorDetail {
             None => f.write_str(&self.message),
         }
     }
+}
+
+fn starting() -> proto::health::Health {
+    proto::health::Health::Starting
 }

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
+use proto::health::Health;
 use proto::message::{AppCancel, AppRegistration, AppRenewal, OwnerSigned};
 use proto::validate::limits::EXPIRE_MAX;
 use proto::validate::{ValidationContext, validate_json};
@@ -240,7 +241,12 @@ async fn show(client: &ApiClient, name: &str, json: bool) -> Result<ExitCode> {
     outln!("name:        {}", a.name);
     outln!("owner:       {}", a.owner);
     outln!("state:       {}", state(&a));
-    outln!("instances:   {} running of {}", a.running, a.instances);
+    outln!(
+        "instances:   {} running of {}, {} healthy",
+        a.running,
+        a.instances,
+        a.healthy
+    );
     outln!(
         "registered:  height {}, {} blocks",
         a.registered_height,
@@ -253,7 +259,10 @@ async fn show(client: &ApiClient, name: &str, json: bool) -> Result<ExitCode> {
     } else {
         outln!("hosts:");
         for h in &a.hosts {
-            outln!("  {h}");
+            match a.instance_health.iter().find(|i| &i.node == h) {
+                Some(i) => outln!("  {h}  {}", i.health),
+                None => outln!("  {h}"),
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -264,11 +273,21 @@ async fn locations(client: &ApiClient, name: &str, json: bool) -> Result<ExitCod
     if json {
         print_json(&locations)?;
     } else {
-        for addr in locations.iter().flat_map(|l| &l.addresses) {
-            outln!("{addr}");
+        // Where the app answers: an instance its host found unhealthy is left out (the
+        // JSON form lists every instance with its `health`).
+        for l in locations.iter().filter(|l| l.health != Health::Unhealthy) {
+            for addr in &l.addresses {
+                outln!("{addr}");
+            }
+        }
+        for l in locations.iter().filter(|l| l.health == Health::Unhealthy) {
+            eprintln!("{} unhealthy on {}: left out", l.ip, l.node);
         }
     }
-    if locations.iter().all(|l| l.addresses.is_empty()) {
+    if locations
+        .iter()
+        .all(|l| l.addresses.is_empty() || l.health == Health::Unhealthy)
+    {
         eprintln!("no running instance of {name} publishes a port yet");
         return Ok(ExitCode::FAILURE);
     }

@@ -13,7 +13,15 @@ use serde_json::{Map, Value};
 use super::remote::table;
 
 /// Top-level fields rendered by the header and the table.
-const KNOWN: [&str; 6] = ["app", "height", "instances", "running", "nodes", "members"];
+const KNOWN: [&str; 7] = [
+    "app",
+    "height",
+    "instances",
+    "running",
+    "nodes",
+    "members",
+    "outcomes",
+];
 
 /// Characters of a node id kept after the `…` (peer ids share their first 8 characters).
 const ID_TAIL: usize = 8;
@@ -32,6 +40,12 @@ pub fn render(answer: &Value) -> String {
         .unwrap_or(&empty);
     let members = obj
         .get("members")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    // What happened on a node: `running` from its reports, or the answering node's own
+    // start outcome (starting, pull refused, …).
+    let outcomes = obj
+        .get("outcomes")
         .and_then(Value::as_object)
         .unwrap_or(&empty);
 
@@ -61,12 +75,11 @@ pub fn render(answer: &Value) -> String {
                 field("tier"),
                 field("bench_score"),
                 field("ip"),
-                if running.contains(&id.as_str()) {
-                    "yes"
-                } else {
-                    "no"
-                }
-                .to_owned(),
+                match outcomes.get(id.as_str()) {
+                    Some(o) => scalar(Some(o)),
+                    None if running.contains(&id.as_str()) => "running".to_owned(),
+                    None => "-".to_owned(),
+                },
                 verdict(&nodes[id.as_str()]),
             ]
         })
@@ -76,7 +89,7 @@ pub fn render(answer: &Value) -> String {
     } else {
         out.push_str(&table(
             &[
-                "#", "NODE", "GEO", "TIER", "SCORE", "ADDRESS", "RUNS", "VERDICT",
+                "#", "NODE", "GEO", "TIER", "SCORE", "ADDRESS", "OUTCOME", "VERDICT",
             ],
             &rows,
         ));
@@ -154,6 +167,7 @@ mod tests {
                 a: {"geo": "EU_DE_HE", "tier": "cumulus", "bench_score": 101.5, "ip": "127.0.10.1"},
                 b: {"geo": "NA_US_CA", "tier": "nimbus", "bench_score": 99.0, "ip": "127.0.10.2"},
             },
+            "outcomes": {a: "pull refused: manifest unknown"},
             "note": "extra field",
         });
         let text = render(&answer);
@@ -166,13 +180,15 @@ mod tests {
         assert!(
             lines[2].starts_with("1  …nodeB222  NA_US_CA  nimbus   99.0")
                 && lines[2].contains(
-                    "127.0.10.2  yes   placed: picked in the continent pass, health=healthy"
+                    "127.0.10.2  running                         placed: picked in the continent pass, health=healthy"
                 ),
             "{text}"
         );
         assert!(
             lines[3].starts_with("2  …nodeA111  EU_DE_HE  cumulus  101.5")
-                && lines[3].ends_with("no    ineligible: too little free RAM"),
+                && lines[3].ends_with(
+                    "127.0.10.1  pull refused: manifest unknown  ineligible: too little free RAM"
+                ),
             "{text}"
         );
         assert_eq!(lines[4], "note: extra field");
@@ -182,7 +198,7 @@ mod tests {
     fn an_answer_without_members_still_renders() {
         let text = render(&serde_json::json!({"app": "x", "nodes": {"n1": "eligible"}}));
         assert!(
-            text.contains("1  n1    -    -     -      -        no    eligible"),
+            text.contains("1  n1    -    -     -      -        -        eligible"),
             "{text}"
         );
     }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 use scheduler::sim::testbed::Shape;
-use scheduler::sim::{Death, GroupKill, Kill, Partition, SimConfig, Strategy};
+use scheduler::sim::{Death, GroupKill, Kill, Partition, SimConfig, Strategy, Unhealthy};
 
 /// Simulate N nodes and M apps over a lossy, partitionable network, deterministically.
 #[derive(Debug, Args)]
@@ -33,12 +33,24 @@ pub struct SimArgs {
     /// Kill PERCENT of the nodes at T seconds, e.g. `5@300`.
     #[arg(long, value_parser = parse_kill)]
     pub kill: Option<Kill>,
+    /// Turn PERCENT of the running instances unhealthy at T seconds, e.g. `5@300`: their
+    /// hosts give them up 30 s later and the report gives the time to replace them.
+    #[arg(long, value_parser = parse_unhealthy)]
+    pub unhealthy: Option<Unhealthy>,
     /// Partition the nodes A:B from T1 to T2 seconds, e.g. `50/50@300-600`.
     #[arg(long, value_parser = parse_partition)]
     pub partition: Option<Partition>,
     /// `bidding` (fluxnode's protocol) or `fluxos` (FluxOS's random claims).
     #[arg(long, default_value = "bidding", value_parser = parse_strategy)]
     pub strategy: Strategy,
+    /// Apps whose name a second owner registers at the same instant from another node
+    /// (from the other side of the partition, during it, when there is one).
+    #[arg(long, default_value_t = 0)]
+    pub conflicts: usize,
+    /// Run this many trials (seeds SEED, SEED+1, …) and print the ledger figures summed
+    /// over them: nodes whose ledger differs 30 s after the heal, apps above N.
+    #[arg(long, default_value_t = 1)]
+    pub trials: u64,
     /// Record every message and container action about this app in the report.
     #[arg(long)]
     pub trace_app: Option<String>,
@@ -134,6 +146,17 @@ fn parse_range(s: &str) -> Result<(u64, u64), String> {
     Ok((lo, hi))
 }
 
+fn parse_unhealthy(s: &str) -> Result<Unhealthy, String> {
+    let k = parse_kill(s)?;
+    if k.percent <= 0.0 {
+        return Err(format!("PERCENT must be above 0, got {s:?}"));
+    }
+    Ok(Unhealthy {
+        percent: k.percent,
+        at_s: k.at_s,
+    })
+}
+
 fn parse_partition(s: &str) -> Result<Partition, String> {
     let err = || format!("expected A/B@T1-T2 such as 50/50@300-600, got {s:?}");
     let (ab, window) = s.split_once('@').ok_or_else(err)?;
@@ -160,8 +183,10 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     config.latency_ms = args.latency;
     config.loss = args.loss;
     config.kill = args.kill;
+    config.unhealthy = args.unhealthy;
     config.partition = args.partition;
     config.strategy = args.strategy;
+    config.conflicts = args.conflicts;
     config.trace_app = args.trace_app;
     config.register_window_s = args.register_window;
     if args.shape == "testbed" {
@@ -183,6 +208,12 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
             "--start-failure must be in [0, 1] (got {p})"
         );
         config.start_failure = p;
+    }
+    if args.trials == 0 {
+        anyhow::bail!("--trials must be at least 1");
+    }
+    if args.trials > 1 {
+        return trials(config, args.trials);
     }
     let started = Instant::now();
     let report = scheduler::sim::run(&config).context("invalid simulation flags")?;
@@ -243,13 +274,92 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
                 f.failed_starts
             );
         }
+        outln!("{} distinct hosts", report.final_state.distinct_hosts);
+        let l = &report.ledger;
         outln!(
-            "{} distinct hosts; digest {}",
-            report.final_state.distinct_hosts,
-            report.digest
+            "ledgers: {} views, {} conflicting names; nodes differing at heal {}, 30 s after {}, at end {}; losing registrations' instances 30 s after heal {}, at end {}; sync sent {} actions in {} exchanges",
+            l.views,
+            l.conflicts,
+            l.nodes_differing_at_heal,
+            l.nodes_differing_30s_after_heal,
+            l.nodes_differing_at_end,
+            l.loser_instances_30s_after_heal,
+            l.loser_instances_at_end,
+            l.sync_actions_sent,
+            l.sync_exchanges
         );
+        if let Some(u) = &report.unhealthy {
+            outln!(
+                "unhealthy: {} instances given up ({} apps); replaced p50 {:.1} s, p99 {:.1} s, max {:.1} s after the give-up; {} not replaced, {} taken back",
+                u.given_up,
+                u.affected_apps,
+                u.time_to_replace_s.p50,
+                u.time_to_replace_s.p99,
+                u.time_to_replace_s.max,
+                u.not_recovered,
+                u.taken_back
+            );
+        }
+        outln!("digest {}", report.digest);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `n` seeded trials of `config` and prints the ledger and partition figures summed
+/// over them; fails (exit 1) when any node's ledger still differs 30 s after a heal or
+/// any app is above N then.
+fn trials(config: SimConfig, n: u64) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let (mut differing_heal, mut differing_30, mut differing_end) = (0usize, 0usize, 0usize);
+    let (mut above_30, mut above_end, mut losers_30, mut losers_end) = (0usize, 0usize, 0u64, 0u64);
+    let (mut conflicts, mut sync_actions, mut bad_seeds) = (0usize, 0u64, Vec::new());
+    for i in 0..n {
+        let mut c = config.clone();
+        c.seed = config.seed + i;
+        let r = scheduler::sim::run(&c).context("invalid simulation flags")?;
+        let l = &r.ledger;
+        let (a30, aend) = r
+            .partition
+            .as_ref()
+            .map_or((0, r.final_state.apps_above_n), |p| {
+                (p.apps_above_n_30s_after_heal, p.apps_above_n_at_end)
+            });
+        differing_heal += l.nodes_differing_at_heal;
+        differing_30 += l.nodes_differing_30s_after_heal;
+        differing_end += l.nodes_differing_at_end;
+        above_30 += a30;
+        above_end += aend;
+        losers_30 += l.loser_instances_30s_after_heal;
+        losers_end += l.loser_instances_at_end;
+        conflicts += l.conflicts;
+        sync_actions += l.sync_actions_sent;
+        if l.nodes_differing_30s_after_heal > 0 || a30 > 0 {
+            bad_seeds.push(c.seed);
+        }
+    }
+    let wall = started.elapsed().as_secs_f64();
+    outln!(
+        "{n} trials of {} nodes x {} apps ({} conflicting names each), loss {}, partition {:?}, in {wall:.1} s wall",
+        config.nodes,
+        config.apps,
+        config.conflicts,
+        config.loss,
+        config.partition
+    );
+    outln!(
+        "nodes whose ledger differs: {differing_heal} at the heals, {differing_30} 30 s after, {differing_end} at the ends"
+    );
+    outln!("apps above N: {above_30} 30 s after the heals, {above_end} at the ends");
+    outln!(
+        "instances of a losing registration: {losers_30} 30 s after the heals, {losers_end} at the ends ({conflicts} conflicting names in all)"
+    );
+    outln!("anti-entropy sent {sync_actions} actions in all");
+    if bad_seeds.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        outln!("seeds with a difference or an app above N 30 s after the heal: {bad_seeds:?}");
+        Ok(ExitCode::FAILURE)
+    }
 }
 
 #[cfg(test)]

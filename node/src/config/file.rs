@@ -66,6 +66,10 @@ pub struct DockerSection {
     pub loopback_registries: Option<Vec<String>>,
     pub app_subnet_pool: Option<String>,
     pub app_subnet_prefix: Option<u8>,
+    /// Delays before restarting a crashed (or unhealthy) container, by consecutive crash.
+    pub restart_delays: Option<Vec<String>>,
+    /// Consecutive crashes after which the node gives the instance up.
+    pub give_up_after_crashes: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -90,6 +90,12 @@ pub struct DockerConfig {
     pub app_subnet_pool: String,
     /// Prefix length of one app network's subnet.
     pub app_subnet_prefix: u8,
+    /// Restart delays by consecutive crash (config file only; the last repeats).
+    #[serde(serialize_with = "delays_text")]
+    pub restart_delays: Vec<Duration>,
+    /// Consecutive crashes (each after a run shorter than 10 min) after which the node
+    /// gives the instance up and the network re-places it (config file only).
+    pub give_up_after_crashes: u32,
 }
 
 impl DockerConfig {
@@ -179,6 +185,8 @@ impl Default for Config {
                 loopback_registries: Vec::new(),
                 app_subnet_pool: crate::runtime::subnet::DEFAULT_POOL.into(),
                 app_subnet_prefix: crate::runtime::subnet::DEFAULT_PREFIX,
+                restart_delays: crate::runtime::BackoffPolicy::default().delays,
+                give_up_after_crashes: crate::runtime::DEFAULT_GIVE_UP_AFTER_CRASHES,
             },
             chain: ChainConfig {
                 genesis: 0,
@@ -324,6 +332,14 @@ impl Config {
                     file.docker.app_subnet_prefix,
                     d.docker.app_subnet_prefix,
                 ),
+                restart_delays: match file.docker.restart_delays {
+                    Some(list) => parse_delays(&list)?,
+                    None => d.docker.restart_delays,
+                },
+                give_up_after_crashes: file
+                    .docker
+                    .give_up_after_crashes
+                    .unwrap_or(d.docker.give_up_after_crashes),
             },
             chain: ChainConfig {
                 genesis: pick(args.chain.genesis, file.chain.genesis, d.chain.genesis),
@@ -354,6 +370,12 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if self.docker.give_up_after_crashes == 0 {
+            return Err(invalid(
+                "docker.give_up_after_crashes",
+                "must be at least 1 (the first crash is always restarted)",
+            ));
+        }
         for r in &self.docker.loopback_registries {
             if r.is_empty() || r.contains('/') || r.contains(char::is_whitespace) {
                 return Err(invalid(
@@ -424,3 +446,27 @@ fn invalid(key: &'static str, message: impl ToString) -> ConfigError {
 
 #[cfg(test)]
 mod tests;
+
+/// `docker.restart_delays`: humantime durations ("0s", "30s", "5m"), at least one.
+fn parse_delays(list: &[String]) -> Result<Vec<Duration>, ConfigError> {
+    if list.is_empty() {
+        return Err(invalid(
+            "docker.restart_delays",
+            "give at least one delay, e.g. [\"0s\", \"30s\", \"5m\"]",
+        ));
+    }
+    list.iter()
+        .map(|s| {
+            humantime::parse_duration(s).map_err(|e| {
+                invalid(
+                    "docker.restart_delays",
+                    format!("{s:?} is not a duration such as 30s: {e}"),
+                )
+            })
+        })
+        .collect()
+}
+
+fn delays_text<S: serde::Serializer>(d: &[Duration], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(d.iter().map(|d| humantime::format_duration(*d).to_string()))
+}

@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
+use proto::health::Health;
 use proto::keys::NodeId;
 use proto::message::{Message, RunningApp, RunningReport, SpecHash, Topic};
 use proto::tier::Resources;
@@ -125,6 +126,12 @@ impl Daemon {
                 let report = self.running_report();
                 self.publish(Message::RunningReport(report), now);
             }
+            Msg::Gone { .. } => {
+                let _ = self.view.apply(&msg, now);
+                if let Some(m) = wire::placement_to_wire(&msg, Resources::default()) {
+                    self.publish(m, now);
+                }
+            }
             Msg::Register(_) | Msg::Renew { .. } | Msg::Cancel { .. } => {
                 // Owner actions are published by the API path with the owner's signature.
                 let _ = self.view.apply(&msg, now);
@@ -145,6 +152,7 @@ impl Daemon {
             .hosted()
             .filter(|(_, running)| *running)
             .map(|(app, _)| RunningApp {
+                health: self.node.health_of(app).unwrap_or(Health::Starting),
                 app: app.to_string(),
                 spec_hash: self
                     .registry

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use scheduler::protocol::{BEAT_EVERY, Millis};
+use scheduler::protocol::{BEAT_EVERY, Health, Millis};
 
 use super::Daemon;
 use crate::metrics::AppLabel;
@@ -67,6 +67,15 @@ impl Daemon {
                 .app_instances_running
                 .get_or_create(&label)
                 .set(running as i64);
+            let healthy = self
+                .reports(app)
+                .iter()
+                .filter(|(p, _)| self.instance_health(app, *p) == Health::Healthy)
+                .count();
+            self.metrics
+                .app_instances_healthy
+                .get_or_create(&label)
+                .set(healthy as i64);
             current.insert(app.clone());
         }
         for gone in self.app_series.apps.difference(&current) {
@@ -75,6 +84,7 @@ impl Daemon {
             };
             self.metrics.app_instances_desired.remove(&label);
             self.metrics.app_instances_running.remove(&label);
+            self.metrics.app_instances_healthy.remove(&label);
         }
         self.app_series.apps = current;
     }

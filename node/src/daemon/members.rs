@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use proto::health::Health;
 use proto::keys::NodeId;
 use proto::message::{NodeAnnouncement, RunningReport};
 use proto::tier::{Resources, SYSTEM_RESERVE};
@@ -55,7 +56,7 @@ pub struct Members {
     nodes: BTreeMap<NodeId, Observed>,
     /// Apps in each node's last running report (kept apart from announcements: a report
     /// can arrive before the node's first announcement).
-    running: BTreeMap<NodeId, BTreeSet<String>>,
+    running: BTreeMap<NodeId, BTreeMap<String, Health>>,
 }
 
 impl Members {
@@ -111,32 +112,47 @@ impl Members {
         Some((info, super::wire::announce_msg(a)))
     }
 
-    /// Turns a node's running report into per-app changes since its previous report.
+    /// Turns a node's running report into per-app changes since its previous report
+    /// (started, stopped, or a new health).
     pub fn on_running_report(&mut self, r: &RunningReport) -> Vec<Msg<NodeId>> {
-        let now_set: BTreeSet<String> = r.apps.iter().map(|a| a.app.clone()).collect();
+        let now_map: BTreeMap<String, Health> =
+            r.apps.iter().map(|a| (a.app.clone(), a.health)).collect();
         let before = self.running.entry(r.node).or_default();
         let mut out: Vec<Msg<NodeId>> = Vec::new();
-        for app in now_set.difference(before) {
-            out.push(running(r.node, app, true));
+        for (app, &health) in &now_map {
+            if before.get(app) != Some(&health) {
+                out.push(running(r.node, app, true, health));
+            }
         }
-        for app in before.difference(&now_set) {
-            out.push(running(r.node, app, false));
+        for app in before.keys() {
+            if !now_map.contains_key(app) {
+                out.push(running(r.node, app, false, Health::Unhealthy));
+            }
         }
-        *before = now_set;
+        *before = now_map;
         out
     }
 
+    /// The group of `app` gave `node` up (it missed its beats): its next report lists the
+    /// app as new again, so a host that comes back is located again.
+    pub fn forget(&mut self, node: &NodeId, app: &str) {
+        if let Some(apps) = self.running.get_mut(node) {
+            apps.remove(app);
+        }
+    }
+
     /// Apps `node` reported running last.
-    pub fn running_of(&self, node: &NodeId) -> Option<&BTreeSet<String>> {
-        self.running.get(node)
+    pub fn running_of(&self, node: &NodeId) -> Option<BTreeSet<String>> {
+        self.running.get(node).map(|m| m.keys().cloned().collect())
     }
 }
 
-fn running(node: NodeId, app: &str, running: bool) -> Msg<NodeId> {
+fn running(node: NodeId, app: &str, running: bool, health: Health) -> Msg<NodeId> {
     Msg::Running {
         node,
         app: Arc::from(app),
         running,
+        health,
     }
 }
 
@@ -190,6 +206,7 @@ mod tests {
         let app = |n: &str| RunningApp {
             app: n.into(),
             spec_hash: proto::message::SpecHash::of(n.as_bytes()),
+            health: Health::Healthy,
         };
         let r1 = RunningReport {
             node: a.node,
@@ -204,7 +221,22 @@ mod tests {
         let changes = m.on_running_report(&r2);
         assert_eq!(
             changes,
-            vec![running(a.node, "c", true), running(a.node, "a", false)]
+            vec![
+                running(a.node, "c", true, Health::Healthy),
+                running(a.node, "a", false, Health::Unhealthy)
+            ]
+        );
+        // A health change alone is a change.
+        let mut r3 = r2.clone();
+        r3.apps[0].health = Health::Unhealthy;
+        assert_eq!(
+            m.on_running_report(&r3),
+            vec![running(a.node, "b", true, Health::Unhealthy)]
+        );
+        m.forget(&a.node, "c");
+        assert_eq!(
+            m.on_running_report(&r3),
+            vec![running(a.node, "c", true, Health::Healthy)]
         );
     }
 }

@@ -16,6 +16,7 @@ pub mod handle;
 pub mod members;
 mod outcomes;
 mod ports;
+mod probes;
 mod rebench;
 pub mod registry;
 mod service;
@@ -111,4 +112,6 @@ pub struct Daemon {
     /// Apps that left the ledger at their removal height, until their removal is counted
     /// as an expiry.
     expired_apps: std::collections::BTreeSet<Arc<str>>,
+    /// Health probe tasks of the running instances.
+    probes: probes::Probes,
 }

@@ -23,7 +23,7 @@ use scheduler::protocol::{AppRecord, ChainClock};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::store::{Store, StoreError, Tree};
+use crate::store::{Batch, Store, StoreError, Tree};
 
 /// Heights an owner action may be ahead of this node's chain clock (clock skew between
 /// the owner's node and this one; two blocks is a minute at Flux's block time). The same
@@ -33,6 +33,9 @@ const HEIGHT_SLACK: u64 = 2;
 
 /// Most blocks a renewal may extend an app by: FluxOS's maximum `expire` after the PON fork.
 const MAX_RENEW_BLOCKS: u32 = proto::validate::limits::EXPIRE_MAX as u32;
+
+/// Staged store writes flushed as one batch at this many.
+pub const STAGED_MAX: usize = 512;
 
 /// The format the store held before the ledger: one record per app name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -119,6 +122,10 @@ pub struct Registry {
     /// Owner actions checked (signature and validation) since start: each action
     /// entering once is checked once.
     checks: u64,
+    /// Store writes not yet applied.
+    staged: Batch,
+    /// Loading from the store: nothing to write back.
+    loading: bool,
 }
 
 /// The ledger id of an owner action: SHA-256 of the bytes its owner signed.
@@ -140,12 +147,16 @@ impl Registry {
             ledger: Ledger::new(clock),
             specs: BTreeMap::new(),
             checks: 0,
+            staged: Batch::new(Tree::AppSpecs),
+            loading: true,
         };
         for (key, value) in store.list::<serde_json::Value>(Tree::AppSpecs)? {
             let messages = match serde_json::from_value::<Message>(value.clone()) {
                 Ok(m) => vec![m],
                 Err(_) => match serde_json::from_value::<LegacyStoredApp>(value) {
                     Ok(old) => {
+                        // Rewritten per action below.
+                        r.loading = false;
                         store.delete(Tree::AppSpecs, &key)?;
                         let mut v = vec![Message::AppRegistration(old.registration)];
                         v.extend(old.renewal.map(Message::AppRenewal));
@@ -163,7 +174,10 @@ impl Registry {
                     tracing::warn!(key, error = %e, "stored owner action refused; skipped");
                 }
             }
+            r.loading = true;
         }
+        r.loading = false;
+        r.flush()?;
         Ok(r)
     }
 
@@ -281,7 +295,15 @@ impl Registry {
         if let Some(spec) = spec {
             self.specs.insert(id, Arc::new(spec));
         }
-        self.store.put(Tree::AppSpecs, &hex(&id), &message)?;
+        if origin == Origin::Api {
+            self.flush()?;
+            self.store.put(Tree::AppSpecs, &hex(&id), &message)?;
+        } else if !self.loading {
+            self.staged.put(&hex(&id), &message)?;
+            if self.staged.len() >= STAGED_MAX {
+                self.flush()?;
+            }
+        }
         if origin == Origin::Api && inserted.outcome == scheduler::ledger::Outcome::Superseded {
             return Err(RegistryError::Conflict(format!(
                 "app {name:?}: a later action of its owner is already in force (or it was cancelled); this one changes nothing"
@@ -340,16 +362,22 @@ impl Registry {
 
     /// Drops apps whose end has passed, with their stored actions; returns the changes.
     pub fn prune(&mut self, height: u64) -> Result<Vec<Change>, RegistryError> {
-        let before: Vec<ActionId> = self.ledger.actions().map(|a| a.id).collect();
-        let changes = self.ledger.prune(height);
-        if changes.is_empty() {
-            return Ok(changes);
-        }
-        for id in before.iter().filter(|id| !self.ledger.contains(id)) {
+        let (changes, dropped) = self.ledger.prune_dropped(height);
+        for id in &dropped {
             self.specs.remove(id);
-            self.store.delete(Tree::AppSpecs, &hex(id))?;
+            self.staged.delete(&hex(id));
         }
         Ok(changes)
+    }
+
+    /// Writes the staged store changes as one batch.
+    pub fn flush(&mut self) -> Result<(), RegistryError> {
+        if self.staged.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::replace(&mut self.staged, Batch::new(Tree::AppSpecs));
+        self.store.apply(batch)?;
+        Ok(())
     }
 }
 

@@ -35,6 +35,9 @@ impl Daemon {
     ) {
         let mut runtime_events = self.runtime.subscribe();
         let mut watchdog = tokio::time::interval(Duration::from_secs(10));
+        // Docker is pinged off this task: a hung engine must not stall beats and gossip.
+        let mut engine = super::probes::spawn_engine_pinger(self.runtime.clone(), self.docker_ok);
+        self.on_engine(self.docker_ok);
         tokio::pin!(shutdown);
         self.node.announce_soon();
         self.drive(Input::Tick);
@@ -57,7 +60,12 @@ impl Daemon {
                 Some(req) = self.requests.recv() => self.on_request(req),
                 ev = runtime_events.recv() => self.on_runtime_event(ev),
                 _ = sleep => self.on_tick(),
-                _ = watchdog.tick() => self.on_watchdog().await,
+                _ = watchdog.tick() => self.on_watchdog(),
+                Ok(()) = engine.changed() => {
+                    let ok = *engine.borrow_and_update();
+                    self.on_engine(ok);
+                }
+                Some(ev) = self.probes.rx.recv() => self.on_probe_event(ev),
                 Ok(()) = self.bench_reports.changed() => self.on_bench_report(),
                 _ = &mut shutdown => break,
             }
@@ -72,6 +80,7 @@ impl Daemon {
         }
         let t = std::time::Instant::now();
         self.prune_ledger();
+        self.flush_registry();
         self.resync(now);
         self.expire_unreachable(now);
         self.view.refresh(now);
@@ -82,10 +91,10 @@ impl Daemon {
             .observe(t.elapsed().as_secs_f64());
         self.expire_bids(now);
         self.update_app_instance_gauges(now);
+        self.sync_probes();
     }
 
-    async fn on_watchdog(&mut self) {
-        self.docker_ok = self.runtime.ping().await.is_ok();
+    fn on_watchdog(&mut self) {
         // A store broken by a full disk reopens here once space is free, even when
         // nothing writes to it.
         self.store.probe();
@@ -110,6 +119,17 @@ impl Daemon {
             }) => {
                 tracing::warn!(%app, %component, %message, "container restart failed");
                 self.error(kind.as_str());
+                self.on_restart_failed(&app, kind, &message);
+            }
+            Ok(RuntimeEvent::CrashLoop {
+                app,
+                component,
+                crashes,
+            }) => {
+                self.give_up(
+                    Arc::from(app.as_str()),
+                    &format!("{component} crashed {crashes} times in a row"),
+                );
             }
             Ok(_) => {}
             Err(RecvError::Lagged(n)) => tracing::warn!(missed = n, "runtime events missed"),
@@ -193,6 +213,21 @@ impl Daemon {
                 }
             }
             Message::LedgerSummary(s) => self.on_ledger_summary(from, &s),
+            Message::MemberGone(g) => {
+                let msg = Msg::Gone {
+                    app: Arc::from(g.app.as_str()),
+                    node: g.node,
+                    by: g.by,
+                };
+                let had = self.view.locations(&g.app).iter().any(|l| l.0 == g.node);
+                let _ = self.view.apply(&msg, now);
+                let gone = !self.view.locations(&g.app).iter().any(|l| l.0 == g.node);
+                if had && gone {
+                    tracing::info!(app = %g.app, node = %g.node, by = %g.by, "host gone for its group; no longer a location");
+                    self.members.forget(&g.node, &g.app);
+                }
+                self.drive(Input::Message { from, msg: &msg });
+            }
             m @ (Message::AppRegistration(_) | Message::AppRenewal(_) | Message::AppCancel(_)) => {
                 match self.registry.receive(m, height, Origin::Peer) {
                     Ok(acc) => self.apply_owner_action(acc, false),
@@ -275,6 +310,14 @@ impl Daemon {
         }
     }
 
+    /// Writes the owner actions staged since the last tick (from peers, prunes).
+    pub(super) fn flush_registry(&mut self) {
+        if let Err(e) = self.registry.flush() {
+            tracing::error!(error = %e, "storing the app ledger failed");
+            self.error("store");
+        }
+    }
+
     /// Bids won and lost: an assignment for a round this node bid in decides it; a bid
     /// whose reservation lapsed without one was lost.
     pub(super) fn count_bid_outcome(&mut self, msg: &Msg<NodeId>) {
@@ -341,6 +384,7 @@ impl Daemon {
         if tokio::time::timeout(SHUTDOWN_DRAIN, drain).await.is_err() {
             tracing::warn!("runtime work still running at shutdown; abandoned");
         }
+        self.flush_registry();
         tokio::time::sleep(SHUTDOWN_FLUSH).await;
     }
 }

@@ -113,6 +113,8 @@ pub async fn start(
         .collect();
     rt_cfg.loopback_registries = config.docker.loopback_registries.clone();
     rt_cfg.subnet_pool = config.docker.subnet_pool()?;
+    rt_cfg.backoff.delays = config.docker.restart_delays.clone();
+    rt_cfg.give_up_after_crashes = config.docker.give_up_after_crashes;
     if !config.docker.name_suffix.is_empty() {
         crate::runtime::plan::set_name_suffix(&config.docker.name_suffix);
     }
@@ -152,7 +154,10 @@ pub async fn start(
         bids: std::collections::BTreeMap::new(),
         last_announcement: None,
         single_node: config.network.single_node,
-        docker_ok: runtime.ping().await.is_ok(),
+        docker_ok: matches!(
+            tokio::time::timeout(Duration::from_secs(5), runtime.ping()).await,
+            Ok(Ok(()))
+        ),
         gossip: Default::default(),
         requests: req_rx,
         stopping: false,
@@ -162,6 +167,7 @@ pub async fn start(
         sync_answered: Default::default(),
         next_resync: 0,
         expired_apps: Default::default(),
+        probes: Default::default(),
     };
     daemon.announce_self_locally();
     daemon.adopt_running().await;

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use proto::health::Health;
 use proto::keys::NodeId;
 use proto::tier::Resources;
 use scheduler::expiry::expiry_height;
@@ -13,8 +14,8 @@ use scheduler::expiry::removal_height;
 use super::registry::{Origin, RegistryError};
 use super::{Daemon, Request};
 use crate::api::{
-    ApiError, AppStatus, CapacityStatus, HostedApp, InstanceLocation, LedgerStatus, NodeStatus,
-    ReadyCheck, ReadyStatus,
+    ApiError, AppStatus, CapacityStatus, HostedApp, InstanceHealth, InstanceLocation, LedgerStatus,
+    NodeStatus, ReadyCheck, ReadyStatus,
 };
 
 impl From<RegistryError> for ApiError {
@@ -182,11 +183,10 @@ impl Daemon {
                 ok: peers_ok,
                 detail: if self.single_node {
                     "single-node mode".into()
+                } else if self.peers.is_empty() {
+                    "0 connected (set network.bootstrap, or network.single_node = true)".into()
                 } else {
-                    format!(
-                        "{} connected (set network.bootstrap, or network.single_node = true)",
-                        self.peers.len()
-                    )
+                    format!("{} connected", self.peers.len())
                 },
             },
             ReadyCheck {
@@ -206,8 +206,18 @@ impl Daemon {
         self.reports(app).into_iter().map(|(p, _)| p).collect()
     }
 
+    /// The health of `p`'s instance of `app`: this node's own probes, else `p`'s latest
+    /// running report.
+    pub(super) fn instance_health(&self, app: &str, p: NodeId) -> Health {
+        if p == self.id {
+            self.node.health_of(app).unwrap_or(Health::Starting)
+        } else {
+            self.view.health(app, p)
+        }
+    }
+
     /// Live nodes that reported running `app`, with the time of their latest report.
-    fn reports(&self, app: &str) -> Vec<(NodeId, scheduler::protocol::Millis)> {
+    pub(super) fn reports(&self, app: &str) -> Vec<(NodeId, scheduler::protocol::Millis)> {
         let now = self.clock.now();
         self.view
             .locations(app)
@@ -232,6 +242,17 @@ impl Daemon {
             removal_height: removal_height(app.height, app.expire),
             cancelled: app.cancelled(),
             hosts: hosts.iter().map(|h| h.node_id()).collect(),
+            healthy: hosts
+                .iter()
+                .filter(|h| self.instance_health(name, **h) == Health::Healthy)
+                .count() as u32,
+            instance_health: hosts
+                .iter()
+                .map(|h| InstanceHealth {
+                    node: h.node_id(),
+                    health: self.instance_health(name, *h),
+                })
+                .collect(),
             spec: self
                 .registry
                 .spec_json(name)
@@ -277,6 +298,7 @@ impl Daemon {
                 ports: ports.clone(),
                 reported_at_ms: reported_at,
                 host_uptime_secs,
+                health: self.instance_health(name, node),
             });
         }
         Ok(out)

@@ -2,9 +2,13 @@
 //! peers compare compact summaries ([`LedgerSummary`]: the digest of every owner action
 //! held, and of 64 buckets of them) and each sends only the buckets whose digest differs
 //! — on connect, after every batch it sent, and every [`RESYNC_EVERY`] — until the
-//! summaries match. A batch goes out one message at a time, each awaiting the peer's
-//! acknowledgement: flow control, so a joining node is never sent every action at once
-//! (which yamux refuses past its stream limit) and a peer that stops answering stops it.
+//! summaries match. A batch is pipelined with a window: at most [`SYNC_WINDOW`] messages
+//! await the peer's acknowledgement at once (the network acknowledges a direct message
+//! once it is queued for the peer's daemon), so a joining node is never sent every action
+//! at once (which yamux refuses past its stream limit, and which would overflow the peer's
+//! event queue), a peer that stops answering stops it, and a round trip is paid per
+//! window rather than per action. The summary goes last, once every action was
+//! acknowledged.
 
 use proto::keys::NodeId;
 use proto::message::{BucketDigest, LEDGER_BUCKETS, LedgerSummary, Message};
@@ -23,6 +27,11 @@ pub(super) const ANSWER_GAP: Millis = 5_000;
 /// message is found without waiting for a reconnect. 30 s: a summary is under 1 KB, so
 /// even 100 peers cost about 3 KB/s.
 pub(super) const RESYNC_EVERY: Millis = 30_000;
+
+/// Sync messages in flight to one peer at once: well under libp2p's 100 concurrent
+/// request-response streams and yamux's stream limit, and 2 peers × 32 is far below the
+/// receiver's event queue (1,024).
+pub(super) const SYNC_WINDOW: usize = 32;
 
 /// The summary of `ledger` as `node` sends it.
 pub fn summary_of(node: NodeId, ledger: &Ledger<Message>) -> LedgerSummary {
@@ -115,11 +124,22 @@ impl Daemon {
         }
         let net = self.network.clone();
         tokio::spawn(async move {
-            for env in envelopes {
-                if let Err(e) = net.send_direct(from, env).await {
+            use futures_util::StreamExt as _;
+            let Some(summary) = envelopes.pop() else {
+                return;
+            };
+            let mut sends = futures_util::stream::iter(envelopes)
+                .map(|env| net.send_direct(from, env))
+                .buffer_unordered(SYNC_WINDOW);
+            while let Some(r) = sends.next().await {
+                if let Err(e) = r {
                     tracing::debug!(peer = %from, error = %e, "ledger sync stopped; the next summary resumes it");
-                    break;
+                    return;
                 }
+            }
+            drop(sends);
+            if let Err(e) = net.send_direct(from, summary).await {
+                tracing::debug!(peer = %from, error = %e, "ledger summary not delivered");
             }
         });
     }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use proto::keys::NodeId;
 use proto::message::{
-    Assignment, BeatStatus as WireBeat, Bid, CallForBids, Decline, GroupBeat, Message,
+    Assignment, BeatStatus as WireBeat, Bid, CallForBids, Decline, GroupBeat, MemberGone, Message,
     NodeAnnouncement, RestartWindow, Stop,
 };
 use proto::tier::Resources;
@@ -137,11 +137,18 @@ pub fn placement_to_wire(msg: &Msg<NodeId>, offered: Resources) -> Option<Messag
             node,
             status,
             restart_until,
+            health,
         } => Message::GroupBeat(GroupBeat {
             app: app.to_string(),
             node: *node,
             status: beat_to_wire(*status),
             restart_until_ms: *restart_until,
+            health: *health,
+        }),
+        Msg::Gone { app, node, by } => Message::MemberGone(MemberGone {
+            app: app.to_string(),
+            node: *node,
+            by: *by,
         }),
         Msg::Stop {
             app,
@@ -191,6 +198,12 @@ pub fn placement_from_wire(message: &Message) -> Option<Msg<NodeId>> {
             node: m.node,
             status: beat_from_wire(m.status),
             restart_until: m.restart_until_ms,
+            health: m.health,
+        },
+        Message::MemberGone(m) => Msg::Gone {
+            app: name(&m.app),
+            node: m.node,
+            by: m.by,
         },
         Message::Stop(m) => Msg::Stop {
             app: name(&m.app),
@@ -246,6 +259,12 @@ mod tests {
                 node: id(2),
                 status: BeatStatus::Running,
                 restart_until: Some(5),
+                health: proto::health::Health::Healthy,
+            },
+            Msg::Gone {
+                app: app.clone(),
+                node: id(3),
+                by: id(1),
             },
             Msg::Stop {
                 app,

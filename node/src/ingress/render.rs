@@ -1,9 +1,12 @@
 //! The HAProxy configuration text for a plan and its slots.
 //!
-//! Backends follow Flux's FDM: round robin, `option redispatch`, `retries 3`, a TCP check
-//! `inter 3s fall 2 rise 2`, and with 2+ servers the cookie `FDMSERVERID` for 8 h. HTTP
-//! backends also retry a request that met a dead instance (`retry-on conn-failure
-//! empty-response response-timeout`), so a replacement under way costs no failed request.
+//! Backends start from Flux's FDM template: round robin, `retries 3`, `option
+//! redispatch`, a TCP check with `fall 2 rise 2`, and with 2+ servers the cookie
+//! `FDMSERVERID` for 8 h. On top of it, the settings in `RESILIENCE` and
+//! `HTTP_RETRIES` make a SIGKILLed instance cost no failed request: the request that
+//! meets it is retried on another instance at once, and live traffic takes it out of
+//! rotation before the next health check would (each choice is explained there and in
+//! the written file).
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -28,6 +31,43 @@ pub struct Listeners {
 const TIMEOUTS: &str = "    timeout connect 3s\n    timeout client 60s\n    timeout server 30s\n    \
                         timeout http-request 10s\n    timeout queue 10s\n    timeout tunnel 1h\n";
 
+/// Every backend (HTTP and TCP): how a dead instance is noticed and avoided.
+const RESILIENCE: &str = "    # A request that cannot reach its server is retried up to 3 times (FDM's `retries 3`).
+    retries 3
+    # ... each time on another server: `redispatch 1` redispatches on every retry. FDM's
+    # plain `option redispatch` (-1) only does so on the last one, after two more tries at
+    # the dead instance, each after a turn-around pause of up to 1 s. Redispatch also
+    # breaks cookie persistence to a dead server; the answer then sets the new cookie.
+    option redispatch 1
+    # TCP check every 1 s, 500 ms once a check failed (FDM: inter 3s): a dead instance is
+    # out after 2 failed checks (about 1.5 s), back after 2 good ones.
+    # `observe layer4 error-limit 1 on-error mark-down`: one failed connection of live
+    # traffic marks the server down at once, without waiting for the checks (layer4, not
+    # layer7: an app's own 5xx answers must not take its instance out of rotation).
+    default-server check inter 1s fastinter 500ms fall 2 rise 2 observe layer4 error-limit 1 on-error mark-down
+";
+
+/// TCP backends only: a byte stream cannot be replayed elsewhere, so a session to a dead
+/// instance can only end. Not for HTTP: it would also cut the request in flight that
+/// `retry-on` is about to replay on another instance (measured: 1 failed request per
+/// kill in tests/ingress_failover.rs with it, 0 without).
+const TCP_DOWN: &str =
+    "    # Close the sessions still open to a server marked down, so clients reconnect (to a
+    # live instance) at once instead of hanging on a dead host until a timeout.
+    default-server on-marked-down shutdown-sessions
+";
+
+/// HTTP backends only: which failed requests are replayed (layer-7 retries).
+const HTTP_RETRIES: &str =
+    "    # Replay the request on another server when the connection failed, when the server
+    # closed it without an answer or with a garbled one (an instance killed mid-request),
+    # or did not answer within `timeout server`.
+    retry-on conn-failure empty-response junk-response response-timeout
+    # ... but never replay a request that may have had its effect already unless it is
+    # idempotent: POST and PATCH are retried only on connection failures (nothing sent).
+    http-request disable-l7-retry if METH_POST || { method PATCH }
+";
+
 /// The configuration text. `slots(backend)` gives each backend's current slot contents.
 pub fn render(plan: &Plan, listen: &Listeners, slots: impl Fn(&str) -> Slots) -> String {
     let mut c = String::new();
@@ -45,12 +85,16 @@ pub fn render(plan: &Plan, listen: &Listeners, slots: impl Fn(&str) -> Slots) ->
     c.push_str("    hard-stop-after 10m\n");
     c.push_str("\ndefaults\n    mode http\n    option dontlognull\n");
     c.push_str(TIMEOUTS);
+    // `stats show-legends`: the stats page and its CSV (`/stats;csv`) also show each
+    // server's address, so the live server list can be read over HTTP (the stats listener
+    // is on loopback by default; instance addresses are public in the locations anyway).
     if let Some(stats) = listen.stats {
         let _ = write!(
             c,
             "\nfrontend stats\n    bind {stats}\n    mode http\n    \
              http-request use-service prometheus-exporter if {{ path /metrics }}\n    \
-             stats enable\n    stats uri /stats\n    stats refresh 5s\n"
+             stats enable\n    stats uri /stats\n    stats refresh 5s\n    \
+             stats show-legends\n"
         );
     }
     let _ = write!(
@@ -94,16 +138,21 @@ fn backend(c: &mut String, b: &BackendPlan, slots: &Slots) {
     };
     let _ = write!(
         c,
-        "\nbackend {}\n    mode {mode}\n    balance roundrobin\n    option redispatch\n    retries 3\n",
+        "\nbackend {}\n    mode {mode}\n    balance roundrobin\n",
         b.name
     );
+    c.push_str(RESILIENCE);
+    if b.mode == Mode::Tcp {
+        c.push_str(TCP_DOWN);
+    }
     if b.mode == Mode::Http {
-        c.push_str("    retry-on conn-failure empty-response response-timeout\n");
+        c.push_str(HTTP_RETRIES);
         if b.sticky() {
+            // FDM's: the client sticks to the server of its cookie (`indirect`: the
+            // cookie is not passed on to the app; `nocache`: not cached by proxies).
             c.push_str("    cookie FDMSERVERID insert indirect nocache maxlife 8h\n");
         }
     }
-    c.push_str("    default-server check inter 3s fall 2 rise 2\n");
     let cookie = b.mode == Mode::Http && b.sticky();
     for slot in 0..b.slots() {
         let n = slot + 1;
@@ -156,13 +205,18 @@ mod tests {
         for line in [
             "use_backend app_demo_31000 if { req.hdr(host),lower,word(1,:) -m str demo.app.localtest demo_31000.app.localtest }",
             "cookie FDMSERVERID insert indirect nocache maxlife 8h",
-            "retry-on conn-failure empty-response response-timeout",
-            "default-server check inter 3s fall 2 rise 2",
+            "retry-on conn-failure empty-response junk-response response-timeout",
+            "option redispatch 1",
+            "retries 3",
+            "default-server check inter 1s fastinter 500ms fall 2 rise 2 observe layer4",
             "server s1 10.0.0.1:31000 cookie s1",
             "server s3 127.0.0.1:31000 disabled cookie s3",
             "prometheus-exporter",
+            "stats show-legends",
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }
+        // It would cut the HTTP request in flight that retry-on is about to replay.
+        assert!(!text.contains("shutdown-sessions"), "{text}");
     }
 }

@@ -13,6 +13,10 @@
 /// every node.
 pub const ISOLATION_GRACE_MS: u64 = 10_000;
 
+/// While the verdict stays the same, its counts are refreshed at most this often, so
+/// `/readyz` shows counts at most 5 s old (one observation per second would be noise).
+pub const DETAIL_REFRESH_MS: u64 = 5_000;
+
 /// What the network service sees of gossip at one instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Observation {
@@ -117,19 +121,29 @@ fn describe(o: &Observation, p: Option<Problem>) -> String {
     }
 }
 
+/// A verdict the tracker hands out: new (log it) or the same one with fresh counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub health: GossipHealth,
+    /// The verdict (ok, problem) differs from the last one reported.
+    pub changed: bool,
+}
+
 /// Turns observations into verdicts, applying [`ISOLATION_GRACE_MS`].
 #[derive(Debug, Default)]
 pub struct Tracker {
     /// The problem seen and since when (ms).
     bad_since: Option<(Problem, u64)>,
-    /// The last verdict reported: `(ok, problem)`.
-    reported: Option<(bool, Option<Problem>)>,
+    /// The last verdict reported: `(ok, problem)`, the observation and when.
+    reported: Option<((bool, Option<Problem>), Observation, u64)>,
 }
 
 impl Tracker {
-    /// Feeds one observation at `now_ms`. Returns the verdict when it differs from the last
-    /// one reported (always on the first call), and whether the node is isolated now.
-    pub fn update(&mut self, o: &Observation, now_ms: u64) -> (Option<GossipHealth>, bool) {
+    /// Feeds one observation at `now_ms`. Returns a report when the verdict differs from the
+    /// last one reported (always on the first call) or, with the same verdict, when the
+    /// counts changed and the last report is [`DETAIL_REFRESH_MS`] old; and whether the node
+    /// is isolated now.
+    pub fn update(&mut self, o: &Observation, now_ms: u64) -> (Option<Report>, bool) {
         let p = problem(o);
         self.bad_since = match (p, self.bad_since) {
             (None, _) => None,
@@ -141,15 +155,23 @@ impl Tracker {
             .filter(|(_, since)| now_ms.saturating_sub(*since) >= ISOLATION_GRACE_MS)
             .map(|(p, _)| p);
         let key = (isolated_by.is_none(), isolated_by);
-        if self.reported == Some(key) {
-            return (None, isolated_by.is_some());
-        }
-        self.reported = Some(key);
-        let verdict = GossipHealth {
+        let changed = match &self.reported {
+            None => true,
+            Some((last_key, last_obs, at)) => {
+                if *last_key == key
+                    && (last_obs == o || now_ms.saturating_sub(*at) < DETAIL_REFRESH_MS)
+                {
+                    return (None, isolated_by.is_some());
+                }
+                *last_key != key
+            }
+        };
+        self.reported = Some((key, *o, now_ms));
+        let health = GossipHealth {
             ok: isolated_by.is_none(),
             detail: describe(o, isolated_by),
         };
-        (Some(verdict), isolated_by.is_some())
+        (Some(Report { health, changed }), isolated_by.is_some())
     }
 }
 
@@ -203,24 +225,60 @@ mod tests {
         assert_eq!(problem(&o), None, "a short wait for a peer is normal");
     }
 
+    /// Whether `update` reported a new verdict (`Some(true)`), refreshed counts
+    /// (`Some(false)`) or nothing (`None`), and whether the node is isolated.
+    fn feed(t: &mut Tracker, o: &Observation, now: u64) -> (Option<bool>, bool) {
+        let (r, iso) = t.update(o, now);
+        (r.map(|r| r.changed), iso)
+    }
+
     #[test]
     fn isolation_is_reported_after_the_grace_and_recovery_at_once() {
         let mut t = Tracker::default();
         let (v, iso) = t.update(&healthy(), 0);
-        assert!(v.is_some_and(|v| v.ok) && !iso);
+        assert!(v.is_some_and(|v| v.health.ok && v.changed) && !iso);
         let ignored = Observation {
             accepted: 0,
             ..healthy()
         };
-        assert_eq!(t.update(&ignored, 1_000), (None, false), "inside the grace");
-        assert_eq!(t.update(&ignored, 10_999), (None, false));
+        assert_eq!(
+            feed(&mut t, &ignored, 1_000),
+            (None, false),
+            "inside the grace"
+        );
         let (v, iso) = t.update(&ignored, 11_000);
         let v = v.expect("verdict changes");
-        assert!(!v.ok && iso);
-        assert!(v.detail.contains("graylist"), "{}", v.detail);
-        assert_eq!(t.update(&ignored, 12_000), (None, true), "reported once");
+        assert!(v.changed && !v.health.ok && iso);
+        assert!(v.health.detail.contains("graylist"), "{}", v.health.detail);
+        assert_eq!(
+            feed(&mut t, &ignored, 12_000),
+            (None, true),
+            "reported once"
+        );
         let (v, iso) = t.update(&healthy(), 13_000);
-        assert!(v.is_some_and(|v| v.ok) && !iso);
+        assert!(v.is_some_and(|v| v.health.ok && v.changed) && !iso);
+    }
+
+    #[test]
+    fn counts_are_refreshed_while_the_verdict_holds() {
+        let mut t = Tracker::default();
+        let alone = Observation::default();
+        let (v, _) = t.update(&alone, 0);
+        assert!(v.is_some_and(|v| v.health.detail.starts_with("0 connected")));
+        assert_eq!(feed(&mut t, &healthy(), 1_000), (None, false), "too soon");
+        let (v, _) = t.update(&healthy(), DETAIL_REFRESH_MS);
+        let v = v.expect("fresh counts after the refresh period");
+        assert!(!v.changed && v.health.ok);
+        assert!(
+            v.health.detail.starts_with("15 connected"),
+            "{}",
+            v.health.detail
+        );
+        assert_eq!(
+            feed(&mut t, &healthy(), 3 * DETAIL_REFRESH_MS),
+            (None, false),
+            "same counts: nothing to refresh"
+        );
     }
 
     #[test]
@@ -233,12 +291,8 @@ mod tests {
         };
         t.update(&empty, 1_000);
         t.update(&healthy(), 6_000);
-        assert_eq!(t.update(&empty, 7_000), (None, false));
-        assert_eq!(
-            t.update(&empty, 16_000),
-            (None, false),
-            "grace restarted at 7 s"
-        );
+        assert!(!feed(&mut t, &empty, 7_000).1);
+        assert!(!feed(&mut t, &empty, 16_000).1, "grace restarted at 7 s");
         assert!(t.update(&empty, 17_000).1);
     }
 }

@@ -246,8 +246,11 @@ impl Service {
             .set(o.gossip_peers.saturating_sub(o.accepted) as i64);
         let (verdict, isolated) = self.health.update(&o, now);
         self.metrics.gossip_isolated.set(i64::from(isolated));
-        if let Some(verdict) = verdict {
-            if verdict.ok {
+        if let Some(report) = verdict {
+            let verdict = report.health;
+            if !report.changed {
+                // Same verdict, fresher counts: for /readyz, not for the log.
+            } else if verdict.ok {
                 tracing::info!(detail = %verdict.detail, "gossip works");
             } else {
                 tracing::warn!(detail = %verdict.detail, "gossip isolated: this node is not ready");

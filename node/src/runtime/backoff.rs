@@ -54,6 +54,8 @@ pub struct RestartState {
     pub restart_at: Option<Instant>,
     /// Restarts performed over the container's life under this runtime.
     pub restarts: u64,
+    /// A crash loop was reported for this container (restarts stopped).
+    pub gave_up: bool,
 }
 
 impl RestartState {
@@ -64,6 +66,7 @@ impl RestartState {
             consecutive_crashes: 0,
             restart_at: None,
             restarts: 0,
+            gave_up: false,
         }
     }
 

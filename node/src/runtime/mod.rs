@@ -31,6 +31,7 @@ mod image;
 mod lifecycle;
 pub mod plan;
 mod prepare;
+pub mod probe;
 pub mod registries;
 mod removal;
 pub mod subnet;
@@ -87,6 +88,9 @@ pub struct RuntimeConfig {
     /// Grace between SIGTERM and SIGKILL when removing a container, seconds.
     pub stop_timeout_s: u32,
     pub backoff: BackoffPolicy,
+    /// Consecutive crashes (each after a run shorter than the backoff's stable time) after
+    /// which the supervisor stops restarting a component and reports a crash loop.
+    pub give_up_after_crashes: u32,
     /// How long after `prepare` a `start_app` trusts the images it pulled (instead of
     /// pulling again under [`PullPolicy::Always`]) and the containers it created.
     pub prepared_image_max_age: Duration,
@@ -117,6 +121,7 @@ impl RuntimeConfig {
             prepared_image_max_age: Duration::from_secs(10 * 60),
             loopback_registries: Vec::new(),
             subnet_pool: subnet::SubnetPool::default(),
+            give_up_after_crashes: DEFAULT_GIVE_UP_AFTER_CRASHES,
         }
     }
 }
@@ -149,7 +154,20 @@ pub enum RuntimeEvent {
         kind: ErrorKind,
         message: String,
     },
+    /// A component crashed again and again (more than the configured give-up count in a
+    /// row, each after a short run): the supervisor stopped restarting it.
+    CrashLoop {
+        app: String,
+        component: String,
+        crashes: u32,
+    },
 }
+
+/// Crash-loop give-up: the 4th crash in a row without a stable run. With the default
+/// delays (0 s, 30 s, 5 min) the instance has had about 6 minutes to come up; a node that
+/// keeps restarting it past that only burns the app's uptime, while another host (a
+/// different disk, image cache, kernel) often runs it at once.
+pub const DEFAULT_GIVE_UP_AFTER_CRASHES: u32 = 4;
 
 /// Events buffered per subscriber; a slower subscriber misses the oldest and is told so
 /// by `broadcast::error::RecvError::Lagged` (it should then re-read the app states).

@@ -78,6 +78,28 @@ impl Runtime {
                     },
                     |s| s.due(now),
                 );
+                let crashes = self.update_restart(&app, index, |_| (), |s| s.consecutive_crashes);
+                if crashes >= self.inner.cfg.give_up_after_crashes {
+                    // Crash-looping: the protocol gives the instance up (and removes it);
+                    // said once per crash, restarts stop here.
+                    let reported = self.update_restart(&app, index, |_| (), |s| s.gave_up);
+                    if !reported {
+                        self.update_restart(&app, index, |s| s.gave_up = true, |_| ());
+                        tracing::warn!(
+                            app,
+                            component = c.component,
+                            crashes,
+                            "crash loop; giving the instance up"
+                        );
+                        self.emit(RuntimeEvent::CrashLoop {
+                            app: app.clone(),
+                            component: c.component.clone(),
+                            crashes,
+                        });
+                    }
+                    report.waiting.push((app.clone(), c.component.clone()));
+                    continue;
+                }
                 if !due {
                     report.waiting.push((app.clone(), c.component.clone()));
                     continue;

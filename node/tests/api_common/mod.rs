@@ -98,6 +98,8 @@ impl TestBackend {
                 vec![NODE_ID.to_owned()]
             },
             spec: s.spec_value.clone(),
+            healthy: 0,
+            instance_health: Vec::new(),
         }
     }
 
@@ -271,6 +273,7 @@ impl Backend for TestBackend {
             ports,
             reported_at_ms: 1_700_000_000_000,
             host_uptime_secs: 3_725,
+            health: proto::health::Health::Healthy,
         }])
     }
 

@@ -110,6 +110,8 @@ impl NodeProc {
 
 pub struct Cluster {
     pub nodes: Vec<NodeProc>,
+    /// The loopback base: node `i` is 127.0.0.{base+1+i}.
+    pub base: u8,
     pub run_label: String,
     pub owner_key: PathBuf,
     _tmp: tempfile::TempDir,
@@ -121,6 +123,11 @@ pub const GEOS: [&str; 5] = ["EU_DE_HE", "NA_US_CA", "AS_JP_13", "EU_FR_IDF", "O
 impl Cluster {
     /// `n` daemons on 127.0.0.{base+1}…, node 1 the bootstrap peer of the others.
     pub fn start(n: usize, base: u8, extra: &[&str]) -> Cluster {
+        Self::start_with(n, base, |_| extra.iter().map(|s| s.to_string()).collect())
+    }
+
+    /// As [`Cluster::start`], with extra arguments per node (by index).
+    pub fn start_with(n: usize, base: u8, extra: impl Fn(usize) -> Vec<String>) -> Cluster {
         let tmp = tempfile::tempdir().unwrap();
         let run_label = format!(
             "{}-{base}-{}",
@@ -141,7 +148,7 @@ impl Cluster {
         // Distinct p2p ports as well as addresses: libp2p's TCP port reuse binds outgoing
         // connections to 0.0.0.0:<listen port>, which clashes with another process
         // listening on the same port at another loopback address.
-        let p2p_port = |i: usize| 20_000 + base as usize * 10 + i;
+        let p2p_port = |i: usize| p2p_port(base, i);
         let boot = format!("/ip4/127.0.0.{}/tcp/{}", base + 1, p2p_port(0));
         for i in 0..n {
             let ip = format!("127.0.0.{}", base as usize + 1 + i);
@@ -180,7 +187,7 @@ impl Cluster {
                 args.push("--bootstrap".into());
                 args.push(boot.clone());
             }
-            args.extend(extra.iter().map(|s| s.to_string()));
+            args.extend(extra(i));
             nodes.push(NodeProc {
                 ip,
                 api,
@@ -194,10 +201,16 @@ impl Cluster {
         }
         Cluster {
             nodes,
+            base,
             run_label,
             owner_key,
             _tmp: tmp,
         }
+    }
+
+    /// Node `i`'s p2p (libp2p TCP) port.
+    pub fn p2p_port(&self, i: usize) -> u16 {
+        p2p_port(self.base, i)
     }
 
     /// Waits until every node answers /readyz and sees `n - 1` peers.
@@ -310,6 +323,10 @@ impl Drop for Cluster {
             let _ = Command::new("docker").args(&rm).output();
         }
     }
+}
+
+fn p2p_port(base: u8, i: usize) -> u16 {
+    (20_000 + base as usize * 10 + i) as u16
 }
 
 /// A Flux v8 spec: `instances` copies of one busybox httpd component answering on

@@ -103,6 +103,7 @@ impl Message {
             Message::Decline(m) => app_name("app", &m.app),
             Message::GroupBeat(m) => app_name("app", &m.app),
             Message::Stop(m) => app_name("app", &m.app),
+            Message::MemberGone(m) => app_name("app", &m.app),
             Message::LedgerSummary(m) => {
                 if m.buckets.len() != super::LEDGER_BUCKETS {
                     return Err(MessageError::BucketCount {

@@ -43,6 +43,18 @@ pub struct GroupBeat {
     pub status: BeatStatus,
     /// A planned restart: do not replace this member before this time (unix ms).
     pub restart_until_ms: Option<u64>,
+    /// The member's instance as its own probes see it.
+    pub health: crate::health::Health,
+}
+
+/// A group's coordinator found `node` dead for the group (it missed its beats): every
+/// node drops it from the app's locations now. Signed by `by`, which receivers accept
+/// only when `by` itself runs the app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberGone {
+    pub app: String,
+    pub node: NodeId,
+    pub by: NodeId,
 }
 
 /// The coordinator orders an extra instance to stop.

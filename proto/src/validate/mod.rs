@@ -19,6 +19,7 @@
 //! (resource minimums, mountable `containerData`, `KEY=value` env, image references).
 
 mod app;
+mod health;
 mod keys;
 pub mod limits;
 mod ports;

@@ -114,6 +114,9 @@ pub mod rule {
     pub const RESOURCE_BELOW_MINIMUM: &str = "resource-below-minimum";
     pub const CONTAINERDATA_BAD_PATH: &str = "containerdata-bad-path";
     pub const ENV_NOT_KEY_VALUE: &str = "env-not-key-value";
+    /// A malformed `FLUXNODE_HEALTHCHECK` entry (see `crate::health`).
+    pub const HEALTHCHECK_SYNTAX: &str = "bad-healthcheck";
+    pub const HEALTHCHECK_REPEATED: &str = "healthcheck-repeated";
     pub const REPOTAG_INVALID: &str = "repotag-invalid";
 }
 

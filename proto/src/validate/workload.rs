@@ -97,6 +97,7 @@ pub(crate) fn check_workload(
         r,
     );
     runnable::check_env(obj, base, env_key, r);
+    super::health::check_health(obj, base, env_key, r);
     check_string_list(
         obj,
         base,

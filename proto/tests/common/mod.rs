@@ -7,11 +7,12 @@
 use proptest::collection::{btree_map, btree_set};
 use proptest::prelude::*;
 use proto::geo::Location;
+use proto::health::Health;
 use proto::keys::{Keypair, NodeId};
 use proto::message::{
     AppCancel, AppRegistration, AppRenewal, Assignment, BeatStatus, Bid, BucketDigest, CallForBids,
-    Decline, GroupBeat, LEDGER_BUCKETS, LedgerSummary, Message, NodeAnnouncement, OwnerSigned,
-    RestartWindow, RunningApp, RunningReport, SpecHash, Stop,
+    Decline, GroupBeat, LEDGER_BUCKETS, LedgerSummary, MemberGone, Message, NodeAnnouncement,
+    OwnerSigned, RestartWindow, RunningApp, RunningReport, SpecHash, Stop,
 };
 use proto::tier::{Resources, Tier};
 
@@ -171,6 +172,8 @@ pub fn running_report() -> impl Strategy<Value = RunningReport> {
             apps: apps
                 .into_iter()
                 .map(|(app, hash)| RunningApp {
+                    health: [Health::Starting, Health::Healthy, Health::Unhealthy]
+                        [hash[0] as usize % 3],
                     app,
                     spec_hash: SpecHash(hash),
                 })
@@ -208,13 +211,27 @@ pub fn group_beat() -> impl Strategy<Value = GroupBeat> {
             Just(BeatStatus::Leaving)
         ],
         proptest::option::of(any::<u64>()),
+        health(),
     )
-        .prop_map(|(app, node, status, restart_until_ms)| GroupBeat {
+        .prop_map(|(app, node, status, restart_until_ms, health)| GroupBeat {
             app,
             node,
             status,
             restart_until_ms,
+            health,
         })
+}
+
+pub fn health() -> impl Strategy<Value = Health> {
+    prop_oneof![
+        Just(Health::Starting),
+        Just(Health::Healthy),
+        Just(Health::Unhealthy)
+    ]
+}
+
+pub fn member_gone() -> impl Strategy<Value = MemberGone> {
+    (app_name(), node_id(), node_id()).prop_map(|(app, node, by)| MemberGone { app, node, by })
 }
 
 pub fn stop() -> impl Strategy<Value = Stop> {
@@ -257,6 +274,7 @@ pub fn message() -> impl Strategy<Value = Message> {
         group_beat().prop_map(Message::GroupBeat),
         stop().prop_map(Message::Stop),
         ledger_summary().prop_map(Message::LedgerSummary),
+        member_gone().prop_map(Message::MemberGone),
     ]
 }
 
@@ -272,6 +290,7 @@ pub fn sent_by(mut message: Message, key: &Keypair) -> Message {
         Message::GroupBeat(m) => m.node = key.public(),
         Message::Stop(m) => m.coordinator = key.public(),
         Message::LedgerSummary(m) => m.node = key.public(),
+        Message::MemberGone(m) => m.by = key.public(),
         Message::AppRegistration(_) | Message::AppRenewal(_) | Message::AppCancel(_) => {}
     }
     message

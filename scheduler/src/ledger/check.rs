@@ -58,7 +58,14 @@ pub(super) fn check<T: Clone>(l: &Ledger<T>) -> Result<(), LedgerCheckError> {
         }
     }
     let fresh = resolve(&l.actions, &l.keys, &l.clock);
-    if fresh.apps != l.apps {
+    let fates_match = fresh.regs.len() == l.fates.len()
+        && fresh.regs.iter().all(|f| {
+            l.fates.get(&f.id).is_some_and(|g| {
+                (g.accepted, g.end, g.blocked_until) == (f.accepted, f.end, f.blocked_until)
+            })
+        });
+    let pending: usize = fresh.pending.values().sum();
+    if fresh.apps != l.apps || !fates_match || pending != l.pending {
         return Err(LedgerCheckError::Stale);
     }
     Ok(())

@@ -42,7 +42,7 @@ use crate::expiry::removal_height;
 use crate::protocol::{AppRecord, ChainClock};
 
 pub use check::LedgerCheckError;
-use resolve::{Resolved, resolve};
+use resolve::{RegFate, Resolved, resolve};
 
 /// Identifies an action: SHA-256 of its signed form (the daemon), or any collision-free
 /// 32 bytes (the simulator).
@@ -291,6 +291,10 @@ struct KeyIndex {
     ops: BTreeSet<(Arc<str>, u64, ActionId)>,
 }
 
+/// The ledger. Its apps are derived incrementally: an action can only change the apps of
+/// its *component* — the names linked to its own by registrations sharing a host port —
+/// so an insert or a prune re-resolves that component alone (usually one name), never the
+/// whole ledger. [`Ledger::check`] compares against a resolution from scratch.
 #[derive(Debug, Clone)]
 pub struct Ledger<T> {
     clock: ChainClock,
@@ -301,6 +305,14 @@ pub struct Ledger<T> {
     /// (until, name key) of every tombstone, so expiry does not scan them all.
     tomb_expiry: BTreeSet<(u64, String)>,
     digest: Digest,
+    /// Per host port, the name keys with a registration using it (and how many).
+    port_keys: BTreeMap<u16, BTreeMap<String, u32>>,
+    /// The fate of every registration held, as the last resolution of its component left it.
+    fates: BTreeMap<ActionId, RegFate>,
+    /// (height it can go at, registration) of every registration held: what prune visits.
+    gone: BTreeSet<(u64, ActionId)>,
+    /// Renewals and cancels waiting for their registration, per name key.
+    pending_by_key: BTreeMap<String, usize>,
     pending: usize,
 }
 
@@ -316,6 +328,10 @@ impl<T: Clone> Ledger<T> {
             tombs: BTreeMap::new(),
             tomb_expiry: BTreeSet::new(),
             digest: Digest::default(),
+            port_keys: BTreeMap::new(),
+            fates: BTreeMap::new(),
+            gone: BTreeSet::new(),
+            pending_by_key: BTreeMap::new(),
             pending: 0,
         }
     }
@@ -437,7 +453,8 @@ impl<T: Clone> Ledger<T> {
         }
         let id = action.id;
         self.index(action);
-        let (changes, superseded) = self.recompute();
+        let comp = self.component([key]);
+        let (changes, superseded) = self.rederive(&comp);
         let outcome = if superseded.contains(&id) {
             Outcome::Superseded
         } else {
@@ -448,10 +465,18 @@ impl<T: Clone> Ledger<T> {
 
     fn index(&mut self, action: Action<T>) {
         let key = name_key(action.op.app());
-        let k = self.keys.entry(key).or_default();
+        let k = self.keys.entry(key.clone()).or_default();
         match &action.op {
             OwnerOp::Register(r) => {
                 k.regs.insert((r.demand.height, action.id));
+                for &p in &r.ports {
+                    *self
+                        .port_keys
+                        .entry(p)
+                        .or_default()
+                        .entry(key.clone())
+                        .or_default() += 1;
+                }
             }
             _ => {
                 k.ops.insert((action.owner.clone(), action.seq, action.id));
@@ -466,7 +491,25 @@ impl<T: Clone> Ledger<T> {
             return;
         };
         self.digest.toggle(id, false);
+        if let Some(f) = self.fates.remove(id) {
+            self.gone.remove(&(f.gone_at(), *id));
+        }
         let key = name_key(action.op.app());
+        if let OwnerOp::Register(r) = &action.op {
+            for p in &r.ports {
+                if let Some(by_key) = self.port_keys.get_mut(p) {
+                    if let Some(n) = by_key.get_mut(&key) {
+                        *n -= 1;
+                        if *n == 0 {
+                            by_key.remove(&key);
+                        }
+                    }
+                    if by_key.is_empty() {
+                        self.port_keys.remove(p);
+                    }
+                }
+            }
+        }
         if let Some(k) = self.keys.get_mut(&key) {
             match &action.op {
                 OwnerOp::Register(r) => {
@@ -482,24 +525,103 @@ impl<T: Clone> Ledger<T> {
         }
     }
 
-    /// Re-derives the apps from the actions held; returns the apps that changed and the
-    /// actions that have no effect.
-    fn recompute(&mut self) -> (Vec<Change>, Vec<ActionId>) {
+    /// The name keys linked to `seeds` through registrations sharing a host port, the
+    /// seeds included (present or not).
+    fn component(&self, seeds: impl IntoIterator<Item = String>) -> BTreeSet<String> {
+        self.extend_component(seeds.into_iter().collect())
+    }
+
+    fn extend_component(&self, mut comp: BTreeSet<String>) -> BTreeSet<String> {
+        let mut todo: Vec<String> = comp.iter().cloned().collect();
+        let mut ports_seen: BTreeSet<u16> = BTreeSet::new();
+        while let Some(key) = todo.pop() {
+            let Some(k) = self.keys.get(&key) else {
+                continue;
+            };
+            for (_, id) in &k.regs {
+                let Some(Action {
+                    op: OwnerOp::Register(r),
+                    ..
+                }) = self.actions.get(id)
+                else {
+                    continue;
+                };
+                for p in &r.ports {
+                    if !ports_seen.insert(*p) {
+                        continue;
+                    }
+                    for other in self.port_keys.get(p).into_iter().flat_map(|m| m.keys()) {
+                        if comp.insert(other.clone()) {
+                            todo.push(other.clone());
+                        }
+                    }
+                }
+            }
+        }
+        comp
+    }
+
+    /// Re-derives the apps of the names in `comp` (a whole component) from the actions
+    /// held; returns the apps that changed and the actions that have no effect.
+    fn rederive(&mut self, comp: &BTreeSet<String>) -> (Vec<Change>, Vec<ActionId>) {
         let Resolved {
             apps,
+            regs,
             superseded,
             pending,
-            ..
-        } = resolve(&self.actions, &self.keys, &self.clock);
-        self.pending = pending;
-        let old = std::mem::replace(&mut self.apps, apps);
-        (diff(&old, &self.apps), superseded)
+        } = resolve(
+            &self.actions,
+            comp.iter()
+                .filter_map(|key| self.keys.get(key).map(|k| (key, k))),
+            &self.clock,
+        );
+        for key in comp {
+            if let Some(n) = self.pending_by_key.remove(key) {
+                self.pending -= n;
+            }
+            if let Some(k) = self.keys.get(key) {
+                for (_, id) in &k.regs {
+                    if let Some(f) = self.fates.remove(id) {
+                        self.gone.remove(&(f.gone_at(), *id));
+                    }
+                }
+            }
+        }
+        for (key, n) in pending {
+            self.pending += n;
+            self.pending_by_key.insert(key, n);
+        }
+        for f in regs {
+            self.gone.insert((f.gone_at(), f.id));
+            self.fates.insert(f.id, f);
+        }
+        let mut changes = Vec::new();
+        for key in comp {
+            let before = self.apps.remove(key);
+            let after = apps.get(key).cloned();
+            if before != after {
+                changes.push(Change {
+                    key: key.clone(),
+                    before,
+                    after: after.clone(),
+                });
+            }
+            if let Some(a) = after {
+                self.apps.insert(key.clone(), a);
+            }
+        }
+        (changes, superseded)
     }
 
     /// Drops apps whose end has passed at `height`, with their actions and the
     /// registrations that lost to them, leaving tombstones; forgets tombstones that have
     /// served their time. Returns the apps that left.
     pub fn prune(&mut self, height: u64) -> Vec<Change> {
+        self.prune_dropped(height).0
+    }
+
+    /// [`Ledger::prune`], also returning the ids of the actions dropped.
+    pub fn prune_dropped(&mut self, height: u64) -> (Vec<Change>, Vec<ActionId>) {
         while let Some((until, key)) = self.tomb_expiry.first().cloned() {
             if until > height {
                 break;
@@ -507,19 +629,18 @@ impl<T: Clone> Ledger<T> {
             self.tomb_expiry.pop_first();
             self.tombs.remove(&key);
         }
-        let resolved = resolve(&self.actions, &self.keys, &self.clock);
+        let due: Vec<ActionId> = self
+            .gone
+            .range(..=(height, [0xff; 32]))
+            .map(|(_, id)| *id)
+            .collect();
+        if due.is_empty() {
+            return (Vec::new(), Vec::new());
+        }
         let mut drop: Vec<ActionId> = Vec::new();
-        let mut touched: Vec<String> = Vec::new();
-        for fate in &resolved.regs {
-            let gone_at = if fate.accepted {
-                fate.end
-            } else {
-                fate.blocked_until
-            };
-            if gone_at > height {
-                continue;
-            }
-            let Some(a) = self.actions.get(&fate.id) else {
+        let mut touched: BTreeSet<String> = BTreeSet::new();
+        for id in due {
+            let (Some(fate), Some(a)) = (self.fates.get(&id), self.actions.get(&id)) else {
                 continue;
             };
             let OwnerOp::Register(rec) = &a.op else {
@@ -538,7 +659,7 @@ impl<T: Clone> Ledger<T> {
                 }
             }
             let until = removal_height(rec.demand.height, rec.demand.expire).max(fate.end);
-            touched.push(key.clone());
+            touched.insert(key.clone());
             let t = self.tombs.entry(key.clone()).or_insert(Tomb {
                 horizon,
                 seq,
@@ -549,11 +670,8 @@ impl<T: Clone> Ledger<T> {
             t.seq = t.seq.max(seq);
             t.until = t.until.max(until);
             self.tomb_expiry.insert((t.until, key));
-            drop.push(fate.id);
+            drop.push(id);
             drop.extend(fate.ops.iter().copied());
-        }
-        if drop.is_empty() {
-            return Vec::new();
         }
         // Renewals and cancels still waiting under a name tombstoned now that the
         // tombstone would refuse go too.
@@ -567,10 +685,15 @@ impl<T: Clone> Ledger<T> {
                 );
             }
         }
+        // The component as it was: dropping registrations can only split it.
+        let comp = self.component(touched);
+        drop.sort_unstable();
+        drop.dedup();
         for id in &drop {
             self.unindex(id);
         }
-        self.recompute().0
+        let changes = self.rederive(&comp).0;
+        (changes, drop)
     }
 
     /// Why a new registration of `record` would lose to an app held now, if it would:
@@ -606,27 +729,4 @@ impl<T: Clone> Ledger<T> {
 
 fn bucket_of(id: &ActionId, n: usize) -> usize {
     usize::from(id[0]) % n
-}
-
-fn diff(old: &BTreeMap<String, LedgerApp>, new: &BTreeMap<String, LedgerApp>) -> Vec<Change> {
-    let mut out = Vec::new();
-    for (k, a) in new {
-        if old.get(k) != Some(a) {
-            out.push(Change {
-                key: k.clone(),
-                before: old.get(k).cloned(),
-                after: Some(a.clone()),
-            });
-        }
-    }
-    for (k, a) in old {
-        if !new.contains_key(k) {
-            out.push(Change {
-                key: k.clone(),
-                before: Some(a.clone()),
-                after: None,
-            });
-        }
-    }
-    out
 }

@@ -23,12 +23,25 @@ pub(super) struct RegFate {
     pub ops: Vec<ActionId>,
 }
 
+impl RegFate {
+    /// The height from which the registration, its actions and the registrations that
+    /// lost to it can leave the ledger.
+    pub fn gone_at(&self) -> u64 {
+        if self.accepted {
+            self.end
+        } else {
+            self.blocked_until
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub(super) struct Resolved {
     pub apps: BTreeMap<String, LedgerApp>,
     pub regs: Vec<RegFate>,
     pub superseded: Vec<ActionId>,
-    pub pending: usize,
+    /// Renewals and cancels without their registration, per name key (non-zero only).
+    pub pending: BTreeMap<String, usize>,
 }
 
 /// One registration with its own actions folded in.
@@ -37,9 +50,12 @@ struct Folded {
     ops: Vec<ActionId>,
 }
 
-pub(super) fn resolve<T>(
+/// Resolves the names in `keys`. Exact for any set of keys closed under sharing a host
+/// port (see [`super::Ledger`]'s components): the sweep decides a registration from the
+/// registrations of its own name and ports only.
+pub(super) fn resolve<'a, T: 'a>(
     actions: &BTreeMap<ActionId, Action<T>>,
-    keys: &BTreeMap<String, KeyIndex>,
+    keys: impl IntoIterator<Item = (&'a String, &'a KeyIndex)>,
     clock: &ChainClock,
 ) -> Resolved {
     let mut out = Resolved::default();
@@ -66,7 +82,7 @@ pub(super) fn resolve<T>(
                 .map(|&(_, r)| r);
             match (target, actions.get(id)) {
                 (Some(r), Some(a)) => attached.entry(r).or_default().push(a),
-                _ => out.pending += 1,
+                _ => *out.pending.entry(key.clone()).or_default() += 1,
             }
         }
         for regs in by_owner.values() {

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use super::msg::{BeatStatus, Msg};
+use super::msg::{BeatStatus, Health, Msg};
 use super::node::{Node, Output, PersistRecord};
 use super::view::View;
 use super::{
@@ -19,6 +19,8 @@ pub(crate) struct GroupMember {
     pub deadline: Millis,
     pub restart_until: Option<Millis>,
     pub last_heard: Millis,
+    /// The health its last beat carried.
+    pub health: Health,
 }
 
 impl GroupMember {
@@ -41,6 +43,7 @@ impl<P: Peer> Node<P> {
         node: P,
         status: BeatStatus,
         restart_until: Option<Millis>,
+        health: Health,
         now: Millis,
     ) {
         if let Some(r) = self.rounds.get_mut(app) {
@@ -53,7 +56,11 @@ impl<P: Peer> Node<P> {
             return;
         }
         if status == BeatStatus::Leaving {
-            h.group.remove(&node);
+            if h.group.remove(&node).is_some() {
+                // One short now (a member gave its instance up or was stopped): whoever
+                // coordinates the group re-places it at the next tick, not the next beat.
+                self.rerun.entry(app.clone()).or_insert(now);
+            }
             h.left.insert(node, now);
             return;
         }
@@ -73,6 +80,7 @@ impl<P: Peer> Node<P> {
         m.deadline = now + DEAD_AFTER;
         m.restart_until = restart_until;
         m.last_heard = now;
+        m.health = health;
     }
 
     pub(crate) fn beat(&self, app: &Arc<str>, status: BeatStatus) -> Msg<P> {
@@ -81,6 +89,7 @@ impl<P: Peer> Node<P> {
             node: self.id,
             status,
             restart_until: self.restart_until,
+            health: self.health_of(app).unwrap_or(Health::Unhealthy),
         }
     }
 
@@ -120,6 +129,7 @@ impl<P: Peer> Node<P> {
             node: self.id,
             app: app.clone(),
             running: false,
+            health: Health::Unhealthy,
         }));
     }
 
@@ -153,6 +163,7 @@ impl<P: Peer> Node<P> {
                                 deadline: now,
                                 restart_until: None,
                                 last_heard: 0,
+                                health: Health::Starting,
                             },
                         );
                     }
@@ -184,6 +195,7 @@ pub(crate) fn pending_member<P: Peer>(p: P, now: Millis) -> GroupMember {
         deadline: now + START_GRACE,
         restart_until: None,
         last_heard: now,
+        health: Health::Starting,
     }
 }
 

@@ -23,7 +23,7 @@ mod round;
 mod view;
 
 pub use check::CheckError;
-pub use msg::{BeatStatus, Msg};
+pub use msg::{BeatStatus, Health, Msg};
 pub use node::{Input, Node, NodeConfig, Output, PersistRecord};
 pub use view::{AppEntry, AppRecord, ChainClock, Member, View};
 
@@ -114,6 +114,15 @@ pub const UNREACHABLE_AFTER: Millis = 30_000;
 /// A node that declined an app is not called for it again by the same coordinator for
 /// this long (a minute: long enough for its announcement to show its real free capacity).
 pub const DECLINE_MEMORY: Millis = 60_000;
+
+/// A host that gave up an instance ([`Input::GiveUp`]: still unhealthy after its restarts,
+/// or crash-looping) does not bid for that app again for this long. The fault is often the
+/// host's (a full disk, a broken image cache, a port another program grabbed, a flaky
+/// NIC), and the app is re-placed on another node within seconds; 10 minutes is long
+/// enough that the coordinator's next rounds go elsewhere (its decline memory is only
+/// [`DECLINE_MEMORY`]) yet short enough that a host fixed by its operator, or an app that
+/// can only fit here, is not locked out for long.
+pub const GIVE_UP_HOLD_OFF: Millis = 600_000;
 
 /// Internal tick period: timers below are checked at this granularity.
 pub const TICK: Millis = 1_000;

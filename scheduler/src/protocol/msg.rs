@@ -10,6 +10,8 @@ use proto::message::Topic;
 use super::Millis;
 use super::view::AppRecord;
 
+pub use proto::health::Health;
+
 /// What a group member says about its instance in a beat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BeatStatus {
@@ -48,6 +50,15 @@ pub enum Msg<P> {
         node: P,
         app: Arc<str>,
         running: bool,
+        /// The instance's health as its host probes it.
+        health: Health,
+    },
+    /// A group's coordinator found `node` dead for the group (missed beats): every node
+    /// drops it from the app's locations at once instead of after membership expiry.
+    Gone {
+        app: Arc<str>,
+        node: P,
+        by: P,
     },
 
     // Placement messages (sent directly to the few nodes concerned).
@@ -80,6 +91,7 @@ pub enum Msg<P> {
         node: P,
         status: BeatStatus,
         restart_until: Option<Millis>,
+        health: Health,
     },
     /// The coordinator tells an extra instance to stop.
     Stop {
@@ -99,6 +111,7 @@ impl<P> Msg<P> {
                 | Msg::Cancel { .. }
                 | Msg::Announce { .. }
                 | Msg::Running { .. }
+                | Msg::Gone { .. }
         )
     }
 
@@ -108,7 +121,7 @@ impl<P> Msg<P> {
         match self {
             Msg::Register(_) | Msg::Renew { .. } | Msg::Cancel { .. } => Topic::Apps,
             Msg::Announce { .. } => Topic::Announcements,
-            Msg::Running { .. } | Msg::Beat { .. } => Topic::Running,
+            Msg::Running { .. } | Msg::Beat { .. } | Msg::Gone { .. } => Topic::Running,
             Msg::CallForBids { .. } | Msg::Bid { .. } | Msg::Decline { .. } => Topic::Bids,
             Msg::Assignment { .. } | Msg::Stop { .. } => Topic::Assignments,
         }
@@ -121,6 +134,7 @@ impl<P> Msg<P> {
             Msg::Renew { app, .. }
             | Msg::Cancel { app }
             | Msg::Running { app, .. }
+            | Msg::Gone { app, .. }
             | Msg::CallForBids { app, .. }
             | Msg::Bid { app, .. }
             | Msg::Decline { app, .. }
@@ -139,6 +153,7 @@ impl<P> Msg<P> {
             Msg::Cancel { .. } => "cancel",
             Msg::Announce { .. } => "announce",
             Msg::Running { .. } => "running",
+            Msg::Gone { .. } => "gone",
             Msg::CallForBids { .. } => "call_for_bids",
             Msg::Bid { .. } => "bid",
             Msg::Decline { .. } => "decline",
@@ -161,14 +176,15 @@ impl<P> Msg<P> {
                 Msg::Renew { app, .. } => name(app) + 8 + 5 + 96,
                 Msg::Cancel { app } => name(app) + 96,
                 Msg::Announce { .. } => ID + 120,
-                Msg::Running { app, .. } => ID + name(app) + 1 + 32,
+                Msg::Running { app, .. } => ID + name(app) + 2 + 32,
+                Msg::Gone { app, .. } => name(app) + 2 * ID,
                 Msg::CallForBids { app, .. } => name(app) + 8 + ID + 8,
                 Msg::Bid { app, .. } => name(app) + 8 + ID + 24,
                 Msg::Decline { app, .. } => name(app) + 8 + ID,
                 Msg::Assignment { app, group, .. } => {
                     name(app) + 8 + ID + 1 + ID * group.len() as u64
                 }
-                Msg::Beat { app, .. } => name(app) + ID + 1 + 9 + 32,
+                Msg::Beat { app, .. } => name(app) + ID + 2 + 9 + 32,
                 Msg::Stop { app, .. } => name(app) + 2 * ID,
             }
     }

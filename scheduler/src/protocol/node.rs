@@ -6,12 +6,12 @@ use std::sync::Arc;
 use proto::tier::{Resources, SYSTEM_RESERVE};
 
 use super::group::{GroupMember, named_member, pending_member};
-use super::msg::{BeatStatus, Msg};
+use super::msg::{BeatStatus, Health, Msg};
 use super::round::Round;
 use super::view::View;
 use super::{
-    ANNOUNCE_EVERY, ANNOUNCE_MIN_GAP, BEAT_EVERY, Millis, Peer, RESERVE_SLACK, START_GRACE,
-    TAKEOVER_AFTER, TICK, name_hash,
+    ANNOUNCE_EVERY, ANNOUNCE_MIN_GAP, BEAT_EVERY, GIVE_UP_HOLD_OFF, Millis, Peer, RESERVE_SLACK,
+    START_GRACE, TAKEOVER_AFTER, TICK, name_hash,
 };
 use crate::model::Capacity;
 
@@ -36,9 +36,27 @@ pub enum Input<'a, P> {
     ContainerFailed {
         app: Arc<str>,
     },
-    /// A running instance went away on its own (crash loop given up, removed by hand).
+    /// A running instance went away on its own (removed by hand).
     ContainerExited {
         app: Arc<str>,
+    },
+    /// The host's probes changed their verdict on a hosted instance.
+    Health {
+        app: Arc<str>,
+        health: Health,
+    },
+    /// The host gives an instance up: still unhealthy after its restarts, crash-looping,
+    /// or it could not be restarted. The node removes it, tells the group (whose
+    /// coordinator re-places it elsewhere) and does not bid for the app for
+    /// [`GIVE_UP_HOLD_OFF`].
+    GiveUp {
+        app: Arc<str>,
+    },
+    /// Whether the container engine answers. While it does not, the node bids for
+    /// nothing and takes no assignment (it could not start anything); beats, gossip and
+    /// its running instances go on.
+    Engine {
+        ok: bool,
     },
     /// The node's whole size or its non-app use changed.
     Capacity {
@@ -107,6 +125,7 @@ pub struct NodeConfig<P> {
 #[derive(Debug, Clone)]
 pub(crate) struct Hosted<P> {
     pub running: bool,
+    pub health: Health,
     pub cap: Capacity,
     /// The other members of the app's group, including dead ones not yet forgotten.
     pub group: BTreeMap<P, GroupMember>,
@@ -151,6 +170,10 @@ pub struct Node<P: Peer> {
     pub(crate) restart_until: Option<Millis>,
     /// Apps this host cannot run ([`Input::LocalCheck`]), until when that answer holds.
     pub(crate) ports_busy: BTreeMap<Arc<str>, Millis>,
+    /// Apps this host gave up ([`Input::GiveUp`]) and does not bid for until the time.
+    pub(crate) given_up: BTreeMap<Arc<str>, Millis>,
+    /// The container engine answers ([`Input::Engine`]).
+    pub(crate) engine_ok: bool,
 }
 
 fn offered_of(total: Resources, base_used: Resources) -> (Capacity, Capacity) {
@@ -186,6 +209,8 @@ impl<P: Peer> Node<P> {
             announce_dirty: false,
             restart_until: None,
             ports_busy: BTreeMap::new(),
+            given_up: BTreeMap::new(),
+            engine_ok: true,
         }
     }
 
@@ -196,6 +221,16 @@ impl<P: Peer> Node<P> {
     /// Apps this node hosts, with whether each is running (else starting).
     pub fn hosted(&self) -> impl Iterator<Item = (&Arc<str>, bool)> {
         self.hosted.iter().map(|(a, h)| (a, h.running))
+    }
+
+    /// The health of a hosted instance as this node's probes last reported it.
+    pub fn health_of(&self, app: &str) -> Option<Health> {
+        self.hosted.get(app).map(|h| h.health)
+    }
+
+    /// Apps this node gave up and will not bid for until the time given.
+    pub fn held_off(&self) -> impl Iterator<Item = (&Arc<str>, Millis)> {
+        self.given_up.iter().map(|(a, &t)| (a, t))
     }
 
     /// Live members of a hosted app's group as this node sees them from beats (itself
@@ -240,6 +275,7 @@ impl<P: Peer> Node<P> {
             Input::ContainerStarted { app } => {
                 if let Some(h) = self.hosted.get_mut(&app) {
                     h.running = true;
+                    let health = h.health;
                     out.push(Output::Persist(PersistRecord::Hosting {
                         app: app.clone(),
                         running: true,
@@ -248,12 +284,40 @@ impl<P: Peer> Node<P> {
                         node: self.id,
                         app: app.clone(),
                         running: true,
+                        health,
                     }));
                     self.beat_group(&app, BeatStatus::Running, &mut out);
                 }
             }
             Input::ContainerFailed { app } | Input::ContainerExited { app } => {
                 self.release(&app, &mut out);
+            }
+            Input::Health { app, health } => {
+                if let Some(h) = self.hosted.get_mut(&app) {
+                    if h.health != health {
+                        h.health = health;
+                        let running = h.running;
+                        if running {
+                            out.push(Output::Broadcast(Msg::Running {
+                                node: self.id,
+                                app: app.clone(),
+                                running: true,
+                                health,
+                            }));
+                        }
+                        let status = self.status_of(&app);
+                        self.beat_group(&app, status, &mut out);
+                    }
+                }
+            }
+            Input::Engine { ok } => self.engine_ok = ok,
+            Input::GiveUp { app } => {
+                self.given_up.insert(app.clone(), now + GIVE_UP_HOLD_OFF);
+                self.reservations.retain(|(a, _, _), _| *a != app);
+                if self.hosted.contains_key(&app) {
+                    out.push(Output::RemoveApp(app.clone()));
+                    self.release(&app, &mut out);
+                }
             }
             Input::Capacity { total, base_used } => {
                 (self.offered, self.base_used) = offered_of(total, base_used);
@@ -268,6 +332,7 @@ impl<P: Peer> Node<P> {
                         app.clone(),
                         Hosted {
                             running: true,
+                            health: Health::Starting,
                             cap,
                             group: BTreeMap::new(),
                             left: BTreeMap::new(),
@@ -281,6 +346,7 @@ impl<P: Peer> Node<P> {
                         node: self.id,
                         app,
                         running: true,
+                        health: Health::Starting,
                     }));
                 }
             }
@@ -375,7 +441,22 @@ impl<P: Peer> Node<P> {
                 node,
                 status,
                 restart_until,
-            } => self.on_beat(app, *node, *status, *restart_until, now),
+                health,
+            } => self.on_beat(app, *node, *status, *restart_until, *health, now),
+            Msg::Gone { app, node, .. } => {
+                // Taken for dead by its group while it still runs the app (a partition,
+                // a stall): say so again, so every view lists it once more.
+                if *node == self.id {
+                    if let Some(h) = self.hosted.get(app).filter(|h| h.running) {
+                        out.push(Output::Broadcast(Msg::Running {
+                            node: self.id,
+                            app: app.clone(),
+                            running: true,
+                            health: h.health,
+                        }));
+                    }
+                }
+            }
             Msg::Stop {
                 app,
                 coordinator,
@@ -414,6 +495,9 @@ impl<P: Peer> Node<P> {
             return false;
         }
         if self.ports_busy.get(app).is_some_and(|&until| until > now) {
+            return false;
+        }
+        if !self.engine_ok || self.given_up.get(app).is_some_and(|&until| until > now) {
             return false;
         }
         let Some(entry) = view.app(app) else {
@@ -478,12 +562,13 @@ impl<P: Peer> Node<P> {
         if !chosen {
             return;
         }
+        let held_off = !self.engine_ok || self.given_up.get(app).is_some_and(|&until| until > now);
         let cap = match (reservation, view.app(app)) {
-            (Some(r), _) => r.cap,
+            (Some(r), _) if !held_off => r.cap,
             // A resent assignment after the reservation lapsed: take it if it still fits.
-            (None, Some(e)) => {
+            (_, Some(e)) => {
                 let cap = Capacity::from(e.record.demand.resources);
-                if !cap.fits_within(&self.free()) || !view.placeable(app, now) {
+                if held_off || !cap.fits_within(&self.free()) || !view.placeable(app, now) {
                     out.push(Output::Send(
                         coordinator,
                         Msg::Beat {
@@ -491,13 +576,14 @@ impl<P: Peer> Node<P> {
                             node: self.id,
                             status: BeatStatus::Leaving,
                             restart_until: None,
+                            health: Health::Unhealthy,
                         },
                     ));
                     return;
                 }
                 cap
             }
-            (None, None) => return,
+            (_, None) => return,
         };
         self.used = self.used.saturating_add(cap);
         // Any other open bid for this app (another coordinator's round) is void now.
@@ -512,6 +598,7 @@ impl<P: Peer> Node<P> {
             app.clone(),
             Hosted {
                 running: false,
+                health: Health::Starting,
                 cap,
                 group: members,
                 left: BTreeMap::new(),
@@ -544,6 +631,7 @@ impl<P: Peer> Node<P> {
         self.unresponsive.retain(|_, &mut until| until > now);
         self.declined.retain(|_, &mut until| until > now);
         self.ports_busy.retain(|_, &mut until| until > now);
+        self.given_up.retain(|_, &mut until| until > now);
         self.retry_at.retain(|_, &mut t| t > now);
         self.tick_rounds(now, view, out);
 
@@ -575,9 +663,31 @@ impl<P: Peer> Node<P> {
         // that the old one is gone) re-places it at this tick rather than at its next beat,
         // which takes up to a beat period (5 s) off the replacement time.
         let since = std::mem::replace(&mut self.last_tick, now);
+        let mut gone: Vec<(Arc<str>, P)> = Vec::new();
         for (app, h) in &self.hosted {
-            if h.group.values().any(|m| m.alive(since) && !m.alive(now)) {
+            let mut any = false;
+            for (&p, m) in &h.group {
+                if m.alive(since) && !m.alive(now) {
+                    any = true;
+                    if m.last_heard > 0 {
+                        gone.push((app.clone(), p));
+                    }
+                }
+            }
+            if any {
                 self.rerun.entry(app.clone()).or_insert(now);
+            }
+        }
+        // The group's coordinator tells every node that the member is gone, so `locations`
+        // and running counts drop it now rather than after membership expiry.
+        for (app, p) in gone {
+            if self.is_coordinator(&app, now, view) && view.locations(&app).iter().any(|l| l.0 == p)
+            {
+                out.push(Output::Broadcast(Msg::Gone {
+                    app,
+                    node: p,
+                    by: self.id,
+                }));
             }
         }
         let due: Vec<Arc<str>> = self

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use proto::tier::Resources;
 
-use super::msg::Msg;
+use super::msg::{Health, Msg};
 use super::{BACKUPS, MEMBER_DEAD_AFTER, Millis, Peer, START_GRACE, name_hash, rendezvous};
 use crate::expiry::{BLOCK_SECONDS, expiry_height, removal_height};
 use crate::model::{AppDemand, NodeInfo, Params, Running};
@@ -165,6 +165,8 @@ pub struct View<P: Peer> {
     snapshot_by_id: BTreeMap<String, usize>,
     live_changed: bool,
     orphans: Vec<Arc<str>>,
+    /// Health of each location, by (app hash, peer key), from running reports.
+    health: BTreeMap<(u64, u64), Health>,
 }
 
 impl<P: Peer> View<P> {
@@ -182,6 +184,7 @@ impl<P: Peer> View<P> {
             snapshot_by_id: BTreeMap::new(),
             live_changed: true,
             orphans: Vec::new(),
+            health: BTreeMap::new(),
         }
     }
 
@@ -271,6 +274,18 @@ impl<P: Peer> View<P> {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// The health `p` last reported for its instance of `app` (`Starting` when unknown).
+    pub fn health(&self, app: &str, p: P) -> Health {
+        match (self.apps.get(app), self.keys.get(&p)) {
+            (Some(e), Some(&k)) => self
+                .health
+                .get(&(e.hash, k))
+                .copied()
+                .unwrap_or(Health::Starting),
+            _ => Health::Starting,
+        }
     }
 
     /// Apps with no live location that are old enough to have had one: their home
@@ -365,13 +380,39 @@ impl<P: Peer> View<P> {
                     }
                 }
             }
-            Msg::Running { node, app, running } => {
+            Msg::Running {
+                node,
+                app,
+                running,
+                health,
+            } => {
                 let k = self.key(*node);
                 if let Some(e) = self.apps.get_mut(app) {
                     if *running {
                         e.locations.insert(k, now);
+                        self.health.insert((e.hash, k), *health);
                     } else {
                         e.locations.remove(&k);
+                        self.health.remove(&(e.hash, k));
+                    }
+                }
+            }
+            Msg::Gone { app, node, by } => {
+                // Only a host of the app speaks for its group. A group gives a member up
+                // 20 s after its last beat, so the member's last report before it went
+                // silent is at least 15 s old; one reported within two beat periods is
+                // newer than that silence (a host that came back) and stays.
+                let (Some(&k), Some(&kb)) = (self.keys.get(node), self.keys.get(by)) else {
+                    return Ok(());
+                };
+                if let Some(e) = self.apps.get_mut(app) {
+                    let fresh = e
+                        .locations
+                        .get(&k)
+                        .is_some_and(|&t| now.saturating_sub(t) < 2 * super::BEAT_EVERY);
+                    if e.locations.contains_key(&kb) && !fresh {
+                        e.locations.remove(&k);
+                        self.health.remove(&(e.hash, k));
                     }
                 }
             }

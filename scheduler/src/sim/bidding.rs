@@ -9,15 +9,15 @@ use rand_chacha::ChaCha8Rng;
 
 use super::SimConfig;
 use super::faults::{self, FaultReport};
+use super::ledgers::{Ledgers, RECONNECT_MS, RESYNC_EVERY, SYNC_PEERS};
 use super::net::{Net, Queue};
-use super::report::{ExpiryReport, FinalState, Invariants, SimReport, Traffic};
+use super::report::{ExpiryReport, FinalState, Invariants, LedgerReport, SimReport, Traffic};
 use super::scenario::{GENESIS_HEIGHT, Setup, infeasible, setup};
 use super::tracker::{Tracker, digest};
 use crate::expiry::{DEFAULT_EXPIRE, removal_height};
-use crate::model::{Capacity, NodeInfo, Params};
-use crate::protocol::{
-    AppRecord, ChainClock, Input, Millis, Msg, Node, NodeConfig, Output, TICK, View,
-};
+use crate::ledger::{Action, OwnerOp};
+use crate::model::{Capacity, NodeInfo};
+use crate::protocol::{AppRecord, ChainClock, Input, Millis, Msg, Node, NodeConfig, Output, TICK};
 
 /// Over/under-assignment is integrated at this resolution.
 const SAMPLE_EVERY: Millis = 100;
@@ -43,11 +43,30 @@ enum Ev {
     },
     Register(usize),
     Renew(usize),
+    /// An owner action gossiped by `from`, reaching every node it can reach.
+    Gossip {
+        from: u32,
+        action: Action<()>,
+    },
+    /// Actions anti-entropy sends `to`.
+    SyncBatch {
+        to: u32,
+        actions: Vec<Action<()>>,
+    },
+    /// A node's periodic summary exchange.
+    Resync(u32),
+    /// A node reconnects to peers of the other side after a heal.
+    Reconnect(u32),
     RemovalDue(usize),
     Kill,
     KillGroup,
     /// Peers take this dead node for dead (connections gone for `UNREACHABLE_AFTER`).
     Unreachable(u32),
+    Unhealthy,
+    GiveUp {
+        node: u32,
+        app: Arc<str>,
+    },
     Heal,
     HealCheck,
     Sample,
@@ -58,6 +77,8 @@ enum Ev {
 struct Instance {
     running: bool,
     generation: u64,
+    /// Owner of the registration the node ran it for.
+    owner: String,
 }
 
 struct Sim<'c> {
@@ -65,13 +86,17 @@ struct Sim<'c> {
     rng: ChaCha8Rng,
     q: Queue<Ev>,
     net: Net,
-    view: View<u32>,
+    clock: ChainClock,
+    lv: Ledgers,
     nodes: Vec<Node<u32>>,
     offered: Vec<Capacity>,
     rt: Vec<BTreeMap<Arc<str>, Instance>>,
     rt_used: Vec<Capacity>,
     generation: u64,
     records: Vec<Arc<AppRecord>>,
+    /// A second owner's registration of the same name, for the conflicting apps.
+    rivals: BTreeMap<usize, Arc<AppRecord>>,
+    ledger: LedgerReport,
     app_index: BTreeMap<Arc<str>, usize>,
     tracker: Tracker,
     inv: Invariants,
@@ -79,6 +104,8 @@ struct Sim<'c> {
     renewed: BTreeSet<usize>,
     offsets: Vec<i64>,
     killed: usize,
+    /// (node, app) given up, until when that node must not run the app again.
+    held_off: BTreeMap<(usize, Arc<str>), Millis>,
     next_tick: Vec<Millis>,
     trace: Vec<String>,
     infos: Vec<NodeInfo>,
@@ -95,12 +122,12 @@ pub(crate) fn run(config: &SimConfig) -> SimReport {
     let s = setup(config, &mut rng);
     let net = Net::new(config, &mut rng);
     let clock = ChainClock::new(GENESIS_HEIGHT, 0);
-    let mut view = View::new(clock, Params::default());
+    let mut lv = Ledgers::new(&net.side, clock);
     let reserve = Capacity::from(proto::tier::SYSTEM_RESERVE);
     let mut nodes = Vec::with_capacity(s.infos.len());
     let mut offered = Vec::with_capacity(s.infos.len());
     for (i, info) in s.infos.iter().enumerate() {
-        view.upsert_member(i as u32, info.clone(), 0);
+        lv.upsert_member(i as u32, info, 0);
         nodes.push(Node::new(NodeConfig {
             id: i as u32,
             total: info.total,
@@ -132,12 +159,34 @@ pub(crate) fn run(config: &SimConfig) -> SimReport {
         .map(|(i, r)| (r.name.clone(), i))
         .collect();
     let n = s.infos.len();
+    // Conflicting registrations: a second owner registers the name of an app at the same
+    // instant (during the partition when there is one).
+    let mut candidates: Vec<usize> = (0..records.len())
+        .filter(|i| !s.expiring.contains(i))
+        .collect();
+    candidates.shuffle(&mut rng);
+    let rivals: BTreeMap<usize, Arc<AppRecord>> = candidates
+        .into_iter()
+        .take(config.conflicts)
+        .map(|i| {
+            let mut r = (*records[i]).clone();
+            r.owner = "rival".into();
+            r.spec_bytes += 100;
+            (i, Arc::new(r))
+        })
+        .collect();
+    let ledger = LedgerReport {
+        views: lv.views.len(),
+        conflicts: rivals.len(),
+        ..LedgerReport::default()
+    };
     let mut sim = Sim {
         cfg: config,
         rng,
         q: Queue::new(),
         net,
-        view,
+        clock,
+        lv,
         nodes,
         offered,
         rt: (0..n).map(|_| BTreeMap::new()).collect(),
@@ -145,12 +194,15 @@ pub(crate) fn run(config: &SimConfig) -> SimReport {
         generation: 0,
         tracker: Tracker::new(s.demands.iter().map(|d| d.instances)),
         records,
+        rivals,
+        ledger,
         app_index,
         inv: Invariants::default(),
         expiring: s.expiring.iter().copied().collect(),
         renewed: s.renewed.clone(),
         offsets: Vec::new(),
         killed: 0,
+        held_off: BTreeMap::new(),
         next_tick: vec![0; n],
         trace: Vec::new(),
         infos: s.infos.clone(),
@@ -173,11 +225,15 @@ impl Sim<'_> {
         let end = self.cfg.duration_s * 1_000;
         // Expiring apps: registered long ago, running, adopted by their hosts at start-up.
         for &a in &s.expiring {
-            let _ = self.view.apply(&Msg::Register(self.records[a].clone()), 0);
+            // Known to every node long before the run: in every ledger.
+            let action = register_action(&self.records[a], 1);
+            let height = self.clock.height(0);
+            for g in 0..self.lv.ledgers.len() {
+                let _ = self.lv.insert(g, action.clone(), height, 0);
+            }
             self.tracker.preexisting(a);
             self.tracker.set_placeable(a, false);
             let due = self
-                .view
                 .clock
                 .time_of(removal_height(s.demands[a].height, s.demands[a].expire));
             self.q.push(due, Ev::RemovalDue(a));
@@ -185,15 +241,20 @@ impl Sim<'_> {
                 self.q.push(end * 3 / 10, Ev::Renew(a));
             }
         }
-        self.view.refresh(0);
+        self.lv.refresh(0);
         for &(a, node) in &s.adopted {
             let app = self.records[a].name.clone();
-            let outs = self.nodes[node].handle(Input::Adopt { app: app.clone() }, 0, &self.view);
+            let outs = self.nodes[node].handle(
+                Input::Adopt { app: app.clone() },
+                0,
+                self.lv.view_of(node),
+            );
             self.rt[node].insert(
                 app,
                 Instance {
                     running: true,
                     generation: 0,
+                    owner: self.records[a].owner.clone(),
                 },
             );
             self.rt_used[node] =
@@ -201,9 +262,18 @@ impl Sim<'_> {
             self.tracker.started(a, 0);
             self.outputs(node as u32, outs, 0);
         }
+        let conflict_window = match self.cfg.partition {
+            Some(p) => p.from_s * 1_000..=(p.from_s * 1_000).max(p.to_s * 1_000 - 10_000),
+            None => 0..=self.cfg.register_window_s * 1_000,
+        };
         for i in 0..self.records.len() {
             if !self.expiring.contains(&i) {
-                let at = self.rng.gen_range(0..=self.cfg.register_window_s * 1_000);
+                let window = if self.rivals.contains_key(&i) {
+                    conflict_window.clone()
+                } else {
+                    0..=self.cfg.register_window_s * 1_000
+                };
+                let at = self.rng.gen_range(window);
                 self.q.push(at, Ev::Register(i));
             }
         }
@@ -211,12 +281,17 @@ impl Sim<'_> {
             let at = self.rng.gen_range(0..TICK);
             self.next_tick[i] = at;
             self.q.push(at, Ev::Tick(i as u32));
+            let at = self.rng.gen_range(0..RESYNC_EVERY);
+            self.q.push(at, Ev::Resync(i as u32));
         }
         if let Some(k) = self.cfg.kill {
             self.q.push(k.at_s * 1_000, Ev::Kill);
         }
         if let Some(g) = self.cfg.faults.kill_group {
             self.q.push(g.at_s * 1_000, Ev::KillGroup);
+        }
+        if let Some(u) = self.cfg.unhealthy {
+            self.q.push(u.at_s * 1_000, Ev::Unhealthy);
         }
         if let Some(p) = self.cfg.partition {
             self.q.push(p.to_s * 1_000, Ev::Heal);
@@ -235,19 +310,21 @@ impl Sim<'_> {
             }
             match ev {
                 Ev::Deliver { to, from, msg } => {
-                    if self.net.alive[to as usize] {
-                        let outs = self.nodes[to as usize].handle(
+                    let ti = to as usize;
+                    if self.net.alive[ti] {
+                        let outs = self.nodes[ti].handle(
                             Input::Message { from, msg: &msg },
                             now,
-                            &self.view,
+                            self.lv.view_of(ti),
                         );
                         self.outputs(to, outs, now);
                     }
                 }
                 Ev::Broadcast { from, msg } => self.broadcast(from, msg, now),
                 Ev::Tick(i) => {
-                    if self.net.alive[i as usize] {
-                        let outs = self.nodes[i as usize].handle(Input::Tick, now, &self.view);
+                    let ii = i as usize;
+                    if self.net.alive[ii] {
+                        let outs = self.nodes[ii].handle(Input::Tick, now, self.lv.view_of(ii));
                         self.outputs(i, outs, now);
                     }
                 }
@@ -260,17 +337,51 @@ impl Sim<'_> {
                 Ev::Register(a) => {
                     let from = self.random_alive();
                     self.tracker.register(a, now, true);
-                    self.send_broadcast(from, Msg::Register(self.records[a].clone()), now);
+                    let action = register_action(&self.records[a], now + 1);
+                    self.owner_action(from, action, now);
+                    if let Some(rival) = self.rivals.get(&a).cloned() {
+                        let other = self.rival_node(from, now);
+                        self.owner_action(other, register_action(&rival, now + 1), now);
+                    }
                 }
                 Ev::Renew(a) => {
                     let from = self.random_alive();
-                    let msg = Msg::Renew {
+                    let op = OwnerOp::Renew {
                         app: self.records[a].name.clone(),
-                        height: self.view.height(now),
+                        height: self.clock.height(now),
                         expire: DEFAULT_EXPIRE,
                     };
                     self.tracker.set_placeable(a, true);
-                    self.send_broadcast(from, msg, now);
+                    let action = Action::unsigned(&self.records[a].owner, now + 2, op);
+                    self.owner_action(from, action, now);
+                }
+                Ev::Gossip { from, action } => self.gossip(from, &action, now),
+                Ev::SyncBatch { to, actions } => {
+                    if self.net.alive[to as usize] {
+                        for a in actions {
+                            self.take_action(to as usize, a, now);
+                        }
+                    }
+                }
+                Ev::Resync(i) => {
+                    self.q.push(now + RESYNC_EVERY, Ev::Resync(i));
+                    if self.net.alive[i as usize] {
+                        for _ in 0..SYNC_PEERS {
+                            let j = self.rng.gen_range(0..self.nodes.len());
+                            self.exchange(i as usize, j, now);
+                        }
+                    }
+                }
+                Ev::Reconnect(i) => {
+                    let ii = i as usize;
+                    let other: Vec<usize> = (0..self.nodes.len())
+                        .filter(|&j| self.net.side[j] != self.net.side[ii])
+                        .collect();
+                    for _ in 0..SYNC_PEERS {
+                        if let Some(&j) = other.choose(&mut self.rng) {
+                            self.exchange(ii, j, now);
+                        }
+                    }
                 }
                 Ev::RemovalDue(a) => {
                     if !self.renewed.contains(&a) {
@@ -281,17 +392,31 @@ impl Sim<'_> {
                 Ev::KillGroup => self.kill_group(now),
                 Ev::Unreachable(i) => {
                     if !self.net.alive[i as usize] {
-                        self.view.member_unreachable(i, now);
-                        self.view.refresh(now);
+                        for v in &mut self.lv.views {
+                            v.member_unreachable(i, now);
+                        }
+                        self.lv.refresh(now);
                     }
                 }
+                Ev::Unhealthy => self.turn_unhealthy(now),
+                Ev::GiveUp { node, app } => self.give_up(node as usize, app, now),
                 Ev::Heal => {
                     self.tracker.partition.apps_above_n_at_heal = self.tracker.above().0;
+                    self.ledger.nodes_differing_at_heal = self.lv.nodes_differing(&self.net.alive);
+                    for i in 0..self.nodes.len() {
+                        if self.net.alive[i] {
+                            let at = now + self.rng.gen_range(0..RECONNECT_MS);
+                            self.q.push(at, Ev::Reconnect(i as u32));
+                        }
+                    }
                 }
                 Ev::HealCheck => {
                     let (apps, extra) = self.tracker.above();
                     self.tracker.partition.apps_above_n_30s_after_heal = apps;
                     self.tracker.partition.extra_instances_30s_after_heal = extra;
+                    self.ledger.nodes_differing_30s_after_heal =
+                        self.lv.nodes_differing(&self.net.alive);
+                    self.ledger.loser_instances_30s_after_heal = self.loser_instances();
                 }
                 Ev::Sample => {
                     self.tracker.advance(now);
@@ -302,7 +427,7 @@ impl Sim<'_> {
                     self.q.push(now + CHECK_EVERY, Ev::Check);
                 }
                 Ev::Refresh => {
-                    self.view.refresh(now);
+                    self.lv.refresh(now);
                     self.q.push(now + TICK, Ev::Refresh);
                 }
             }
@@ -347,22 +472,129 @@ impl Sim<'_> {
         self.q.push(at, Ev::Broadcast { from, msg });
     }
 
-    /// One event per broadcast: apply it to the shared ledger view, then hand the few
-    /// kinds a node reacts to (registration, cancel) to every reachable node in a loop.
-    fn broadcast(&mut self, from: u32, msg: Msg<u32>, now: Millis) {
-        let _ = self.view.apply(&msg, now);
-        if !matches!(msg, Msg::Register(_) | Msg::Cancel { .. }) {
-            return;
-        }
+    /// One event per broadcast of membership or running state: applied to every view
+    /// (owner actions travel as [`Ev::Gossip`], into each node's own ledger).
+    fn broadcast(&mut self, _from: u32, msg: Msg<u32>, now: Millis) {
+        self.lv.apply_all(&msg, now);
+    }
+
+    /// An owner action enters at node `from` (its API) and is gossiped from there.
+    fn owner_action(&mut self, from: u32, action: Action<()>, now: Millis) {
+        self.take_action(from as usize, action.clone(), now);
+        let receivers = self.net.alive.iter().filter(|&&a| a).count() as u64;
+        self.net
+            .count(receivers.saturating_sub(1), action_bytes(&action));
+        let at = now + self.net.delay(&mut self.rng);
+        self.q.push(at, Ev::Gossip { from, action });
+    }
+
+    /// A node on the other side of the partition from `from` when one is on, else any
+    /// other live node: where the rival registration enters.
+    fn rival_node(&mut self, from: u32, now: Millis) -> u32 {
+        let fi = from as usize;
+        let split = self.net.partitioned(now);
+        let pool: Vec<u32> = (0..self.nodes.len())
+            .filter(|&j| {
+                self.net.alive[j] && j != fi && (!split || self.net.side[j] != self.net.side[fi])
+            })
+            .map(|j| j as u32)
+            .collect();
+        pool.choose(&mut self.rng).copied().unwrap_or(from)
+    }
+
+    fn gossip(&mut self, from: u32, action: &Action<()>, now: Millis) {
         for to in 0..self.nodes.len() {
-            if !self.net.reachable(from as usize, to, now) || self.net.lost(&mut self.rng) {
+            if to == from as usize
+                || !self.net.reachable(from as usize, to, now)
+                || self.net.lost(&mut self.rng)
+            {
                 continue;
             }
-            let outs = self.nodes[to].handle(Input::Message { from, msg: &msg }, now, &self.view);
-            if !outs.is_empty() {
-                self.outputs(to as u32, outs, now);
+            self.take_action(to, action.clone(), now);
+        }
+    }
+
+    /// Node `node`'s ledger takes an action; the nodes sharing that ledger act on the
+    /// apps that changed.
+    fn take_action(&mut self, node: usize, action: Action<()>, now: Millis) {
+        let g = self.lv.group[node];
+        if self.lv.ledgers[g].contains(&action.id) {
+            return;
+        }
+        let msgs = self.lv.insert(g, action, self.clock.height(now), now);
+        if msgs.is_empty() {
+            return;
+        }
+        let members: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.lv.group[i] == g && self.net.alive[i])
+            .collect();
+        for msg in &msgs {
+            for &i in &members {
+                let from = i as u32;
+                let outs =
+                    self.nodes[i].handle(Input::Message { from, msg }, now, &self.lv.views[g]);
+                if !outs.is_empty() {
+                    self.outputs(from, outs, now);
+                }
             }
         }
+    }
+
+    /// Summary exchange between `a` and `b` (if they can talk): each sends the other the
+    /// actions it lacks, one message per action, each of which can be lost.
+    fn exchange(&mut self, a: usize, b: usize, now: Millis) {
+        let (ga, gb) = (self.lv.group[a], self.lv.group[b]);
+        if ga == gb || !self.net.reachable(a, b, now) {
+            return;
+        }
+        if self.lv.ledgers[ga].digest() == self.lv.ledgers[gb].digest() {
+            return;
+        }
+        self.lv.sync_exchanges += 1;
+        for (from, to, gf, gt) in [(a, b, ga, gb), (b, a, gb, ga)] {
+            let missing = self.lv.missing(gf, gt);
+            let mut kept = Vec::with_capacity(missing.len());
+            for m in missing {
+                self.lv.sync_actions += 1;
+                self.net.count(1, action_bytes(&m));
+                if !self.net.lost(&mut self.rng) {
+                    kept.push(m);
+                }
+            }
+            let _ = from;
+            if !kept.is_empty() {
+                // A summary one way, the actions back: two delays.
+                let at = now + self.net.delay(&mut self.rng) + self.net.delay(&mut self.rng);
+                self.q.push(
+                    at,
+                    Ev::SyncBatch {
+                        to: to as u32,
+                        actions: kept,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Running instances of a registration that is not the one most ledgers hold.
+    fn loser_instances(&self) -> u64 {
+        let mut n = 0;
+        for (i, rt) in self.rt.iter().enumerate() {
+            if !self.net.alive[i] {
+                continue;
+            }
+            for (app, inst) in rt {
+                if inst.running
+                    && self
+                        .lv
+                        .majority_owner(app, &self.net.alive)
+                        .is_some_and(|o| o != inst.owner)
+                {
+                    n += 1;
+                }
+            }
+        }
+        n
     }
 
     fn outputs(&mut self, node: u32, outs: Vec<Output<u32>>, now: Millis) {
@@ -400,8 +632,9 @@ impl Sim<'_> {
                 Output::RemoveApp(app) => {
                     if let Some(&a) = self.app_index.get(&app) {
                         if self.expiring.contains(&a) && self.rt[ni].contains_key(&app) {
-                            let due = self.view.removal_height(&app).unwrap_or(0);
-                            self.offsets.push(self.view.height(now) as i64 - due as i64);
+                            let due = self.lv.view_of(ni).removal_height(&app).unwrap_or(0);
+                            self.offsets
+                                .push(self.clock.height(now) as i64 - due as i64);
                         }
                     }
                     self.stop(ni, &app, now);
@@ -426,6 +659,13 @@ impl Sim<'_> {
             self.inv.double_placements += 1;
             return;
         }
+        if self
+            .held_off
+            .get(&(node, app.clone()))
+            .is_some_and(|&t| t > now)
+        {
+            self.tracker.taken_back += 1;
+        }
         let demand = Capacity::from(self.records[a].demand.resources);
         let used = self.rt_used[node].saturating_add(demand);
         if !used.fits_within(&self.offered[node]) {
@@ -433,11 +673,17 @@ impl Sim<'_> {
         }
         self.rt_used[node] = used;
         self.generation += 1;
+        let owner = self
+            .lv
+            .view_of(node)
+            .app(&app)
+            .map_or_else(String::new, |e| e.record.owner.clone());
         self.rt[node].insert(
             app.clone(),
             Instance {
                 running: false,
                 generation: self.generation,
+                owner,
             },
         );
         let (lo, hi) = self.cfg.start_ms;
@@ -496,7 +742,7 @@ impl Sim<'_> {
             self.stop(ni, &app, now);
             Input::ContainerFailed { app }
         };
-        let outs = self.nodes[ni].handle(input, now, &self.view);
+        let outs = self.nodes[ni].handle(input, now, self.lv.view_of(ni));
         self.outputs(node, outs, now);
     }
 
@@ -556,7 +802,7 @@ impl Sim<'_> {
     /// Apps with fewer live nodes that run them or are eligible with room for them now
     /// than instances: after a kill the survivors may be too full to take the lost ones.
     fn short_of_room(&self) -> usize {
-        let params = Params::default();
+        let params = crate::model::Params::default();
         self.records
             .iter()
             .filter(|r| {
@@ -579,7 +825,58 @@ impl Sim<'_> {
             .count()
     }
 
+    /// `--unhealthy K@T`: K % of the running instances turn unhealthy now; each host gives
+    /// its instance up [`super::UNHEALTHY_GIVE_UP_MS`] later.
+    fn turn_unhealthy(&mut self, now: Millis) {
+        let Some(u) = self.cfg.unhealthy else {
+            return;
+        };
+        let mut running: Vec<(usize, Arc<str>)> = Vec::new();
+        for (i, rt) in self.rt.iter().enumerate() {
+            if self.net.alive[i] {
+                running.extend(
+                    rt.iter()
+                        .filter(|(_, x)| x.running)
+                        .map(|(a, _)| (i, a.clone())),
+                );
+            }
+        }
+        running.shuffle(&mut self.rng);
+        let count = (running.len() as f64 * u.percent / 100.0).round() as usize;
+        for (node, app) in running.into_iter().take(count) {
+            self.q.push(
+                now + super::UNHEALTHY_GIVE_UP_MS,
+                Ev::GiveUp {
+                    node: node as u32,
+                    app,
+                },
+            );
+        }
+    }
+
+    fn give_up(&mut self, node: usize, app: Arc<str>, now: Millis) {
+        let running = self.rt[node].get(&app).is_some_and(|i| i.running);
+        if !self.net.alive[node] || !running {
+            return;
+        }
+        self.stop(node, &app, now);
+        if let Some(&a) = self.app_index.get(&app) {
+            self.tracker.gave_up(a, now);
+        }
+        self.held_off
+            .insert((node, app.clone()), now + crate::protocol::GIVE_UP_HOLD_OFF);
+        let outs = self.nodes[node].handle(Input::GiveUp { app }, now, self.lv.view_of(node));
+        self.outputs(node as u32, outs, now);
+    }
+
     fn report(self) -> SimReport {
+        let ledger = LedgerReport {
+            nodes_differing_at_end: self.lv.nodes_differing(&self.net.alive),
+            loser_instances_at_end: self.loser_instances(),
+            sync_exchanges: self.lv.sync_exchanges,
+            sync_actions_sent: self.lv.sync_actions,
+            ..self.ledger.clone()
+        };
         let (time_to_n_s, never_reached_n) = self.tracker.time_to_n();
         let (over, under) = self.tracker.over_under_seconds();
         let secs = self.cfg.duration_s.max(1) as f64;
@@ -635,6 +932,7 @@ impl Sim<'_> {
                     .max(self.short_of_room());
                 k
             }),
+            unhealthy: self.cfg.unhealthy.map(|_| self.tracker.unhealthy_report()),
             partition,
             traffic: Traffic {
                 messages_per_node_per_s: self.net.messages as f64 / n / secs,
@@ -657,9 +955,32 @@ impl Sim<'_> {
             },
             faults: fault,
             invariants: self.inv,
+            ledger,
             digest: digest(lines),
             events: self.q.popped,
             trace: self.trace,
         }
     }
+}
+
+fn register_action(rec: &Arc<AppRecord>, seq: u64) -> Action<()> {
+    Action::unsigned(&rec.owner, seq, OwnerOp::Register(rec.clone()))
+}
+
+/// Wire size of an owner action, as the equivalent protocol message.
+fn action_bytes(a: &Action<()>) -> u64 {
+    let msg: Msg<u32> = match &a.op {
+        OwnerOp::Register(r) => Msg::Register(r.clone()),
+        OwnerOp::Renew {
+            app,
+            height,
+            expire,
+        } => Msg::Renew {
+            app: app.clone(),
+            height: *height,
+            expire: *expire,
+        },
+        OwnerOp::Cancel { app } => Msg::Cancel { app: app.clone() },
+    };
+    msg.wire_bytes()
 }

@@ -430,6 +430,8 @@ pub(crate) fn run(config: &SimConfig) -> SimReport {
         over_assigned_app_seconds: over,
         under_assigned_app_seconds: under,
         kill: tracker.kill_report(killed),
+        // FluxOS has no health probes: an unhealthy instance stays until its owner acts.
+        unhealthy: None,
         partition,
         traffic: Traffic {
             messages_per_node_per_s: net.messages as f64 / n.max(1) as f64 / secs,
@@ -455,6 +457,7 @@ pub(crate) fn run(config: &SimConfig) -> SimReport {
         },
         faults: Default::default(),
         invariants: inv,
+        ledger: super::LedgerReport::default(),
         digest: digest(lines),
         events: q.popped,
         trace: Vec::new(),

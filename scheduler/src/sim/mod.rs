@@ -9,6 +9,7 @@
 mod bidding;
 pub mod faults;
 pub mod fluxos;
+mod ledgers;
 mod net;
 mod report;
 mod scenario;
@@ -19,8 +20,10 @@ pub mod workload;
 use serde::Serialize;
 
 pub use faults::{Death, FaultReport, Faults, GroupKill};
+pub use ledgers::{PER_NODE_MAX, RESYNC_EVERY, SYNC_PEERS};
 pub use report::{
-    ExpiryReport, FinalState, Invariants, KillReport, PartitionReport, SimReport, Stats, Traffic,
+    ExpiryReport, FinalState, Invariants, KillReport, LedgerReport, PartitionReport, SimReport,
+    Stats, Traffic, UnhealthyReport,
 };
 
 /// Which node implementation to simulate.
@@ -37,6 +40,21 @@ pub struct Kill {
     pub percent: f64,
     pub at_s: u64,
 }
+
+/// Turn `percent` % of the running instances (chosen by the seed) unhealthy at `at_s`;
+/// their hosts give them up [`UNHEALTHY_GIVE_UP_MS`] later.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Unhealthy {
+    pub percent: f64,
+    pub at_s: u64,
+}
+
+/// From an instance turning unhealthy to its host giving it up, in the simulator: the
+/// daemon's probes take `failures × period` to call it unhealthy (3 × 5 s by default),
+/// then restart it after the backoff and probe again through the grace; 30 s is that
+/// budget for a check of period 5 s, 3 failures, 1 restart at once and a 0 s grace.
+/// The replacement time reported is counted from the give-up, which this does not affect.
+pub const UNHEALTHY_GIVE_UP_MS: u64 = 30_000;
 
 /// Split the nodes `a`:`b` (random sides, by the seed) from `from_s` to `to_s`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -59,6 +77,9 @@ pub struct SimConfig {
     /// Probability that any one delivery is lost.
     pub loss: f64,
     pub kill: Option<Kill>,
+    /// Instances that turn unhealthy and are given up by their hosts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unhealthy: Option<Unhealthy>,
     pub partition: Option<Partition>,
     pub strategy: Strategy,
     /// Apps are registered at uniform times in `[0, register_window_s]`.
@@ -70,6 +91,9 @@ pub struct SimConfig {
     pub start_failure: f64,
     /// Container start time range in ms (pull cached; create and start).
     pub start_ms: (u64, u64),
+    /// Apps whose name a second owner registers at the same instant from another node
+    /// (the other side of the partition, when there is one).
+    pub conflicts: usize,
     /// Record every message and container action about this app (for debugging a run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace_app: Option<String>,
@@ -91,12 +115,14 @@ impl SimConfig {
             latency_ms: 100,
             loss: 0.01,
             kill: None,
+            unhealthy: None,
             partition: None,
             strategy: Strategy::Bidding,
             register_window_s: 60,
             expiring_share: 0.05,
             start_failure: 0.01,
             start_ms: (500, 3_000),
+            conflicts: 0,
             trace_app: None,
             shape: testbed::Shape::Census,
             faults: Faults::new(),
@@ -115,6 +141,10 @@ pub enum SimError {
     KillPercent(f64),
     #[error("--kill time {at}s is past the end of the run ({duration}s)")]
     KillTime { at: u64, duration: u64 },
+    #[error(
+        "--unhealthy needs a percent in (0, 100] and a time within the run (got {percent}@{at})"
+    )]
+    Unhealthy { percent: f64, at: u64 },
     #[error("--partition needs A and B above 0 and T1 < T2 (got {a}/{b}@{from}-{to})")]
     Partition { a: u32, b: u32, from: u64, to: u64 },
     #[error("--kill-group time {at}s is past the end of the run ({duration}s)")]
@@ -169,6 +199,14 @@ impl SimConfig {
         }
         if self.shape == (testbed::Shape::Testbed { instances: 0 }) {
             return Err(SimError::Instances);
+        }
+        if let Some(u) = self.unhealthy {
+            if !(u.percent > 0.0 && u.percent <= 100.0) || u.at_s > self.duration_s {
+                return Err(SimError::Unhealthy {
+                    percent: u.percent,
+                    at: u.at_s,
+                });
+            }
         }
         if let Some(p) = self.partition {
             if p.a == 0 || p.b == 0 || p.from_s >= p.to_s {

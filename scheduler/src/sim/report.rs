@@ -42,6 +42,22 @@ pub struct KillReport {
     pub infeasible_after_kill: usize,
 }
 
+/// `--unhealthy`: instances given up by their hosts and how fast the network re-placed
+/// them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct UnhealthyReport {
+    /// Instances that turned unhealthy (and were given up).
+    pub given_up: usize,
+    /// Apps that lost an instance that way.
+    pub affected_apps: usize,
+    /// Seconds from an app's (last) give-up until it had exactly `instances` running again
+    /// — and the host that gave it up never took it back (hold-off).
+    pub time_to_replace_s: Stats,
+    pub not_recovered: usize,
+    /// Give-ups undone: a host took an app back inside its hold-off (must be 0).
+    pub taken_back: usize,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct PartitionReport {
     pub apps_above_n_at_heal: usize,
@@ -96,6 +112,27 @@ pub struct Invariants {
     pub leaked_reservations: u64,
 }
 
+/// The nodes' own ledgers (`bidding` only): what gossip, loss, partitions and
+/// anti-entropy left each node holding.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LedgerReport {
+    /// Ledger views simulated: one per node, or one per partition side above 500 nodes.
+    pub views: usize,
+    /// Names registered by two owners at the same instant (from two sides of the
+    /// partition when there is one).
+    pub conflicts: usize,
+    /// Live nodes whose ledger differs from the one most live nodes hold.
+    pub nodes_differing_at_heal: usize,
+    pub nodes_differing_30s_after_heal: usize,
+    pub nodes_differing_at_end: usize,
+    /// Running instances of a registration other than the one most ledgers hold.
+    pub loser_instances_30s_after_heal: u64,
+    pub loser_instances_at_end: u64,
+    /// Summary exchanges that found a difference, and the actions they sent.
+    pub sync_exchanges: u64,
+    pub sync_actions_sent: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SimReport {
     pub config: SimConfig,
@@ -112,6 +149,8 @@ pub struct SimReport {
     /// from 30 s after registration (the placement target).
     pub under_assigned_app_seconds: f64,
     pub kill: Option<KillReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unhealthy: Option<UnhealthyReport>,
     pub partition: Option<PartitionReport>,
     pub traffic: Traffic,
     pub expiry: ExpiryReport,
@@ -119,6 +158,7 @@ pub struct SimReport {
     pub faults: super::FaultReport,
     pub final_state: FinalState,
     pub invariants: Invariants,
+    pub ledger: LedgerReport,
     /// SHA-256 of the final placement, `app\tnode\n` lines sorted.
     pub digest: String,
     pub events: u64,

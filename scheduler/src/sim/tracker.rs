@@ -1,10 +1,10 @@
 //! Ground truth of what runs where, and the metrics integrated over time.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
 
-use super::report::{FinalState, KillReport, PartitionReport, Stats};
+use super::report::{FinalState, KillReport, PartitionReport, Stats, UnhealthyReport};
 use crate::protocol::Millis;
 
 /// Under-assignment counts from this long after registration: placing takes a round
@@ -32,6 +32,12 @@ pub(crate) struct Tracker {
     affected: BTreeSet<usize>,
     recovered: Vec<(usize, Millis)>,
     pub partition: PartitionReport,
+    /// `--unhealthy`: apps with a give-up not yet made good, by the time of the last one.
+    gave_up: BTreeMap<usize, Millis>,
+    given_up: usize,
+    unhealthy_affected: BTreeSet<usize>,
+    unhealthy_recovered: Vec<f64>,
+    pub taken_back: usize,
 }
 
 impl Tracker {
@@ -50,6 +56,11 @@ impl Tracker {
             affected: BTreeSet::new(),
             recovered: Vec::new(),
             partition: PartitionReport::default(),
+            gave_up: BTreeMap::new(),
+            given_up: 0,
+            unhealthy_affected: BTreeSet::new(),
+            unhealthy_recovered: Vec::new(),
+            taken_back: 0,
         }
     }
 
@@ -132,6 +143,10 @@ impl Tracker {
             if a.reached_at.is_none() && a.registered_at.is_some() {
                 a.reached_at = Some(now);
             }
+            if let Some(t) = self.gave_up.remove(&app) {
+                self.unhealthy_recovered
+                    .push(now.saturating_sub(t) as f64 / 1_000.0);
+            }
             if let Some(k) = self.kill_at {
                 if now > k
                     && self.affected.contains(&app)
@@ -140,6 +155,23 @@ impl Tracker {
                     self.recovered.push((app, now - k));
                 }
             }
+        }
+    }
+
+    /// A host gave an instance of `app` up at `now` (after [`Self::stopped`]).
+    pub fn gave_up(&mut self, app: usize, now: Millis) {
+        self.given_up += 1;
+        self.unhealthy_affected.insert(app);
+        self.gave_up.insert(app, now);
+    }
+
+    pub fn unhealthy_report(&self) -> UnhealthyReport {
+        UnhealthyReport {
+            given_up: self.given_up,
+            affected_apps: self.unhealthy_affected.len(),
+            time_to_replace_s: Stats::of(self.unhealthy_recovered.clone()),
+            not_recovered: self.gave_up.len(),
+            taken_back: self.taken_back,
         }
     }
 

@@ -185,6 +185,8 @@ mod tests {
             cancelled: false,
             hosts: vec!["n".into()],
             spec,
+            healthy: 1,
+            instance_health: Vec::new(),
         }
     }
 
@@ -224,6 +226,7 @@ mod tests {
             addresses: vec!["10.1.2.3:80".into()],
             reported_at_ms: 1_700_000_000_000,
             host_uptime_secs: 60,
+            health: proto::health::Health::Healthy,
         };
         let row = location_row(&a, &loc);
         let keys: Vec<&str> = row
