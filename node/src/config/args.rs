@@ -59,6 +59,10 @@ pub struct NodeArgs {
     /// Tier minimums to classify against: `flux` (published) or `testnet` (scaled down).
     #[arg(long, env = "FLUXNODE_TIER_PROFILE", value_name = "PROFILE")]
     pub tier_profile: Option<String>,
+    /// Testnet only: offer this many times the measured size to apps, so one small machine
+    /// can host hundreds of the smallest apps in a test (needs tier profile `testnet`).
+    #[arg(long, env = "FLUXNODE_TESTNET_CAPACITY_SCALE", value_name = "FACTOR")]
+    pub testnet_capacity_scale: Option<f64>,
 }
 
 #[derive(Debug, Default, Args)]

@@ -39,6 +39,7 @@ pub struct NodeSection {
     pub geo: Option<String>,
     pub advertise_addr: Option<IpAddr>,
     pub tier_profile: Option<String>,
+    pub testnet_capacity_scale: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

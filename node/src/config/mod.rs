@@ -72,6 +72,9 @@ pub struct NodeConfig {
     pub geo: proto::geo::Location,
     pub advertise_addr: IpAddr,
     pub tier_profile: String,
+    /// Testnet only: the measured size is multiplied by this before the reserve is taken
+    /// (1 everywhere else).
+    pub testnet_capacity_scale: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -179,6 +182,7 @@ impl Default for Config {
                 },
                 advertise_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
                 tier_profile: "flux".into(),
+                testnet_capacity_scale: 1.0,
             },
             network: NetworkConfig {
                 listen: vec![format!("/ip4/0.0.0.0/tcp/{DEFAULT_P2P_PORT}")],
@@ -260,6 +264,25 @@ impl Config {
                 format!("{tier_profile:?} is not flux or testnet"),
             ));
         }
+        let testnet_capacity_scale = pick(
+            args.node.testnet_capacity_scale,
+            file.node.testnet_capacity_scale,
+            d.node.testnet_capacity_scale,
+        );
+        if !(testnet_capacity_scale.is_finite()
+            && (1.0..=1_000.0).contains(&testnet_capacity_scale))
+        {
+            return Err(invalid(
+                "node.testnet_capacity_scale",
+                format!("{testnet_capacity_scale} is not within 1..=1000"),
+            ));
+        }
+        if testnet_capacity_scale != 1.0 && tier_profile != "testnet" {
+            return Err(invalid(
+                "node.testnet_capacity_scale",
+                "is for test networks only: it needs node.tier_profile = \"testnet\"",
+            ));
+        }
         let config = Config {
             node: NodeConfig {
                 data_dir,
@@ -271,6 +294,7 @@ impl Config {
                     d.node.advertise_addr,
                 ),
                 tier_profile,
+                testnet_capacity_scale,
             },
             network: NetworkConfig {
                 listen: pick(

@@ -174,7 +174,7 @@ impl Daemon {
         for p in gone {
             self.disconnected.remove(&p);
             if self.view.is_live(p, now) {
-                tracing::info!(peer = %p, "peer unreachable for 45 s; taken for dead");
+                tracing::info!(peer = %p, "peer unreachable for 30 s; taken for dead");
                 self.view.member_unreachable(p, now);
             }
         }

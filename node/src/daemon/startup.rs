@@ -304,7 +304,8 @@ fn bench_options(config: &Config) -> BenchOptions {
 /// This node's announced facts from its benchmark: what it offers after the system
 /// reserve. A node whose benchmark failed or that meets no tier offers nothing.
 fn self_facts(config: &Config, bench: Option<&BenchReport>) -> SelfFacts {
-    let (tier, offered, score) = offer(bench);
+    let scale = config.node.testnet_capacity_scale;
+    let (tier, offered, score) = offer(bench, scale);
     let p2p = config
         .network
         .listen
@@ -324,18 +325,20 @@ fn self_facts(config: &Config, bench: Option<&BenchReport>) -> SelfFacts {
             config.chain.block_time.as_millis() as u64,
             config.chain.genesis,
         ),
+        capacity_scale: scale,
     }
 }
 
 /// Tier, offered capacity and score a benchmark earns; nothing offered without a tier.
-pub(super) fn offer(bench: Option<&BenchReport>) -> (Tier, Resources, f64) {
+/// `scale` multiplies the measured size (testnets only, see `node.testnet_capacity_scale`).
+pub(super) fn offer(bench: Option<&BenchReport>, scale: f64) -> (Tier, Resources, f64) {
     match bench.and_then(|b| b.tier.tier.map(|t| (t, b))) {
         Some((tier, b)) => {
             let inv = &b.inventory;
             let total = Resources::new(
-                inv.cpus,
-                inv.ram_bytes / (1024 * 1024),
-                inv.disk.total_bytes / 1_000_000_000,
+                inv.cpus * scale,
+                (inv.ram_bytes as f64 * scale) as u64 / (1024 * 1024),
+                (inv.disk.total_bytes as f64 * scale) as u64 / 1_000_000_000,
             );
             (tier, sub(total, proto::tier::SYSTEM_RESERVE), b.bench_score)
         }

@@ -30,6 +30,8 @@ pub struct SelfFacts {
     pub advertise_addr: String,
     /// The network id this node runs by ([`super::trust::network_id`]).
     pub network: String,
+    /// `node.testnet_capacity_scale` (1 outside tests).
+    pub capacity_scale: f64,
 }
 
 /// Builds this node's announcement from the protocol's `Announce`.
@@ -289,6 +291,7 @@ mod tests {
             bench_score: 900.0,
             advertise_addr: "/ip4/127.0.0.1/tcp/16125".into(),
             network: "abc".into(),
+            capacity_scale: 1.0,
         };
         let msg = Msg::Announce {
             node: id(1),
