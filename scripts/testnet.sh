@@ -55,6 +55,8 @@ install_deps() {
     command -v iptables >/dev/null 2>&1 || need+=(iptables)
     command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
     command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
+    # scripts/steady-client.py (the e2e ingress scenario's client) needs only the stdlib.
+    command -v python3 >/dev/null 2>&1 || need+=(python3)
     if [ ${#need[@]} -gt 0 ]; then
         tn_log "installing ${need[*]}"
         apt-get update -qq

@@ -52,12 +52,17 @@ pub struct WatchedInstance {
 }
 
 impl WatchedInstance {
-    /// Whether the instance should take traffic: a `healthy: false` or a `state` other
-    /// than running/healthy keeps it out; without either field every live instance serves.
+    /// Whether the instance should take traffic: `health: unhealthy` (its host's probes
+    /// failed), a `healthy: false` or a `state` other than running/healthy keeps it out;
+    /// without any of them every live instance serves. A `starting` instance serves: the
+    /// ingress's own checks keep traffic off it until it accepts connections.
     pub fn serving(&self) -> bool {
         let healthy = self.extra.get("healthy").and_then(Value::as_bool);
         let state = self.extra.get("state").and_then(Value::as_str);
-        healthy != Some(false) && state.is_none_or(|s| matches!(s, "running" | "healthy"))
+        let health = self.extra.get("health").and_then(Value::as_str);
+        healthy != Some(false)
+            && health != Some("unhealthy")
+            && state.is_none_or(|s| matches!(s, "running" | "healthy"))
     }
 }
 
@@ -193,5 +198,8 @@ mod tests {
         assert!(inst(json!({"healthy": true, "state": "running"})).serving());
         assert!(!inst(json!({"healthy": false})).serving());
         assert!(!inst(json!({"state": "unhealthy"})).serving());
+        assert!(!inst(json!({"health": "unhealthy"})).serving());
+        assert!(inst(json!({"health": "starting"})).serving());
+        assert!(inst(json!({"health": "healthy"})).serving());
     }
 }
