@@ -772,7 +772,7 @@ impl Sim<'_> {
         }
         self.held_off
             .insert((node, app.clone()), now + crate::protocol::GIVE_UP_HOLD_OFF);
-        let outs = self.nodes[node].handle(Input::GiveUp { app }, now, &self.view);
+        let outs = self.nodes[node].handle(Input::GiveUp { app }, now, self.lv.view_of(node));
         self.outputs(node as u32, outs, now);
     }
 
