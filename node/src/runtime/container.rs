@@ -88,9 +88,8 @@ pub fn network_request(plan: &AppPlan, ctx: &NodeContext<'_>) -> NetworkCreateRe
     }
 }
 
-/// Components whose volume some component mounts, in index order: the volumes the app
-/// needs, each sized by its own component's `hdd`.
-pub fn volume_components(plan: &AppPlan) -> Vec<usize> {
+/// Volumes the app needs: every component volume some component mounts.
+pub fn volume_requests(plan: &AppPlan, ctx: &NodeContext<'_>) -> Vec<VolumeCreateOptions> {
     let count = plan.components.len();
     let mut used: Vec<usize> = plan
         .components
@@ -101,14 +100,7 @@ pub fn volume_components(plan: &AppPlan) -> Vec<usize> {
         .collect();
     used.sort_unstable();
     used.dedup();
-    used
-}
-
-/// Volumes the app needs: every component volume some component mounts (plain Docker
-/// volumes; the runtime adds the device options of fixed-size ones).
-pub fn volume_requests(plan: &AppPlan, ctx: &NodeContext<'_>) -> Vec<VolumeCreateOptions> {
-    volume_components(plan)
-        .into_iter()
+    used.into_iter()
         .map(|idx| {
             let mut l = app_labels(plan, ctx);
             l.insert(labels::COMPONENT.into(), plan.components[idx].name.clone());

@@ -50,8 +50,6 @@ pub enum RuntimeError {
         prefix: u8,
         capacity: u64,
     },
-    #[error("fixed-size volume {volume}: {message}")]
-    Volume { volume: String, message: String },
 }
 
 /// Coarse kind of a [`RuntimeError`], used to count errors by cause.
@@ -67,8 +65,6 @@ pub enum ErrorKind {
     Docker,
     Store,
     SubnetsExhausted,
-    /// A fixed-size volume could not be made, attached or removed.
-    Volume,
 }
 
 impl RuntimeError {
@@ -86,7 +82,6 @@ impl RuntimeError {
             RuntimeError::Docker { .. } => ErrorKind::Docker,
             RuntimeError::Store(_) => ErrorKind::Store,
             RuntimeError::SubnetPoolExhausted { .. } => ErrorKind::SubnetsExhausted,
-            RuntimeError::Volume { .. } => ErrorKind::Volume,
         }
     }
 
@@ -100,7 +95,6 @@ impl RuntimeError {
                 | ErrorKind::ImageNotFound
                 | ErrorKind::RegistryAuth
                 | ErrorKind::SubnetsExhausted
-                | ErrorKind::Volume
         )
     }
 }
