@@ -62,6 +62,10 @@ cleanup() {
     set +e
     sc_monitor_stop
     sc_stop_all
+    # The background removals of killed hosts' containers first: a network whose
+    # container is still being removed cannot be removed.
+    wait 2>/dev/null
+    sc_docker_clean
     sc_docker_clean
     sc_net_down
     sc_restore_neigh
