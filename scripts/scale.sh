@@ -62,6 +62,10 @@ cleanup() {
     set +e
     sc_monitor_stop
     sc_stop_all
+    # The background removals of killed hosts' containers first: a network whose
+    # container is still being removed cannot be removed.
+    wait 2>/dev/null
+    sc_docker_clean
     sc_docker_clean
     sc_net_down
     sc_restore_neigh
@@ -355,11 +359,11 @@ sc_monitor_stop
 
 # --- the simulator, same shape ------------------------------------------------------------------
 
-# Container starts as the daemons logged them (create → running, every start on any node):
-# the simulator draws its starts from 0.5–1.5 × their median.
-cat "$SC_STATE"/n*/daemon.log | sed -n 's/.*daemon::effects: app running app=[^ ]* ms=\([0-9]*\).*/\1/p' >"$SC_STATE/starts_ms"
-FIG[start_ms]=$(sc_median <"$SC_STATE/starts_ms" | cut -d. -f1)
-FIG[start_max]=$(sc_max <"$SC_STATE/starts_ms" | cut -d. -f1)
+# Container starts: registration → 1 running of the spread apps less the round (0.8 s)
+# is what an app start costs on this engine; the simulator draws its starts from
+# 0.5–1.5 × that. (The daemons' own "app running ms=" also counts waiting for the bid's
+# preparation, so it is longer.)
+FIG[start_ms]=$(awk -v t="${FIG[spread_t]}" 'BEGIN { v = (t - 0.8) * 1000; if (v < 200) v = 200; printf "%d\n", v }')
 [[ "${FIG[start_ms]}" =~ ^[0-9]+$ ]] || FIG[start_ms]=1000
 SIM_START="$((FIG[start_ms] / 2))-$((FIG[start_ms] * 3 / 2))"
 sim() { "$SC_BIN" sim --shape testbed --nodes "$SC_N" --latency 1 --loss 0 --start-failure 0 --start-ms "$SIM_START" --json "$@"; }
@@ -375,7 +379,7 @@ js() { jq -r "$2" <<<"$1"; }
 printf '\nscripts/scale.sh %s (rounds %s, %s apps per round, %s failing nodes); simulator: fluxnode sim --shape testbed\n' \
     "$SC_N" "$SC_ROUNDS" "$SC_APPS" "$SC_FAILING"
 printf '%-44s %-22s %s\n' "figure" "real (median / max)" "simulator (p50 / max)"
-printf '%-44s %-22s %s\n' "container start (create → running), ms" "${FIG[start_ms]} / ${FIG[start_max]}" "$SIM_START (drawn)"
+printf '%-44s %-22s %s\n' "app start (registration → 1 running − 0.8 s), ms" "${FIG[start_ms]}" "$SIM_START (drawn)"
 printf '%-44s %-22s %s\n' "time to full mesh, s" "${FIG[mesh]}" "-"
 printf '%-44s %-22s %s\n' "idle RSS per daemon, MB" "${FIG[rss]} / ${FIG[rss_max]}" "-"
 printf '%-44s %-22s %s\n' "idle CPU per daemon, % of a core" "${FIG[cpu]} / ${FIG[cpu_max]}" "-"

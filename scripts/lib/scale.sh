@@ -120,8 +120,7 @@ sc_start() {
     fi
     dir=$SC_STATE/n$i.$gen
     ns=$(sc_ns "$i")
-    before=$(grep -c 'API listening' "$dir/daemon.log" 2>/dev/null || true)
-    before=${before:-0}
+    before=$({ cat "$dir/daemon.log" 2>/dev/null | grep -c 'API listening'; } || true)
     if [ ! -f "$dir/node.key" ]; then
         mkdir -p "$dir"
         "$SC_BIN" key generate --out "$dir/node.key" >"$dir/node.id"
@@ -147,7 +146,7 @@ sc_start() {
     # scored 58–190, three times apart, and the nodes were no longer comparable. The API
     # listens once the benchmark is done (up to 60 s).
     for _ in $(seq 1 300); do
-        [ "$(grep -c 'API listening' "$dir/daemon.log" 2>/dev/null || true)" -gt "$before" ] && break
+        [ "$({ cat "$dir/daemon.log" 2>/dev/null | grep -c 'API listening'; } || true)" -gt "$before" ] && break
         kill -0 "$(cat "$SC_STATE/n$i.pid")" 2>/dev/null || break
         sleep 0.2
     done
