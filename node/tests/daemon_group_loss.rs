@@ -1,6 +1,6 @@
 //! Six real daemons on 127.0.0.211–216: an app's three hosts die at once (daemons killed,
 //! their containers removed, as when the machines go down). The survivors notice from the
-//! closed connections, take the hosts for dead after 45 s instead of three missed 5-minute
+//! closed connections, take the hosts for dead after 30 s instead of three missed 5-minute
 //! announcements, and place the app again on the three live nodes.
 
 mod cluster;

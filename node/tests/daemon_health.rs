@@ -1,7 +1,8 @@
 //! Instances that serve, with real daemons and real Docker (loopback 127.0.0.121–133):
 //! an HTTP app whose health endpoint starts failing on one host is restarted there, then
 //! given up and replaced on another node; a crash-looping component is given up and
-//! re-placed, and the node that gave it up does not win it back.
+//! re-placed, and the node that gave it up does not win it back; a SIGKILLed host leaves
+//! every node's `app locations` within 25 s.
 //!
 //! The apps run the FROM-scratch busybox image of the local registry: `busybox httpd`
 //! serving `/www`, whose `healthz` file exists unless `/data/broken` (the app's volume,
@@ -195,10 +196,16 @@ fn failing_health_endpoint_is_restarted_then_replaced_on_another_node() {
             }
         }
         let now = c.containers(app);
-        if gave_up.is_none() && !now.iter().any(|(n, _)| *n == victim_name) {
+        // (A restart also takes the container out of `docker ps` for a moment: the
+        // give-up is read from the victim's own counter.)
+        if gave_up.is_none() && metric(&c, victim, "fluxnode_instances_given_up_total") >= 1.0 {
             gave_up = Some(t_break.elapsed());
         }
-        if gave_up.is_some() && now.len() == 3 && now.iter().any(|(n, _)| node_of(n) == spare) {
+        if gave_up.is_some()
+            && now.len() == 3
+            && now.iter().any(|(n, _)| node_of(n) == spare)
+            && !now.iter().any(|(n, _)| *n == victim_name)
+        {
             replaced = Some(t_break.elapsed());
             break;
         }
@@ -301,9 +308,31 @@ fn crash_loop_is_given_up_and_the_node_does_not_win_it_back() {
         .unwrap();
     let mut c = c;
     c.nodes[1].kill9();
+    let t_kill = Instant::now();
     let _ = Command::new("docker")
         .args(["rm", "-f", &victim.0])
         .output();
+    // Every live node stops listing the dead host within 25 s (its group's coordinator
+    // says it is gone), not after the 15-minute membership expiry.
+    let dead_ip = c.nodes[1].ip.clone();
+    let gone = c.wait_for(
+        "the dead host out of every node's locations",
+        Duration::from_secs(40),
+        || {
+            [0, 2, 3]
+                .iter()
+                .all(|&i| locations(&c, i, app).is_some_and(|l| !l.contains_key(&dead_ip)))
+                .then(|| t_kill.elapsed())
+        },
+    );
+    eprintln!(
+        "kill figures: no live node lists the dead host {:.1} s after its SIGKILL",
+        gone.as_secs_f64()
+    );
+    assert!(
+        gone <= Duration::from_secs(25),
+        "dead host listed for {gone:?}"
+    );
     let watch_until = Instant::now() + Duration::from_secs(60);
     while Instant::now() < watch_until {
         let on_1 = c.containers(app).iter().any(|(n, _)| node_of(n) == 0);

@@ -266,13 +266,20 @@ fn one_name_registered_by_two_owners_at_once_ends_with_one_owner_everywhere() {
     };
     let (ra, rb) = (sign(&alice, 32_400), sign(&bob, 32_900));
     let (a, b) = rt.block_on(async { tokio::join!(apis[0].register(&ra), apis[1].register(&rb)) });
-    assert!(a.is_ok() && b.is_ok(), "each side accepts its own: {a:?} {b:?}");
+    assert!(
+        a.is_ok() && b.is_ok(),
+        "each side accepts its own: {a:?} {b:?}"
+    );
     let owner_on = |i: usize| rt.block_on(apis[i].app(name)).ok().map(|s| s.owner);
-    c.wait_for("each side to hold its own owner", Duration::from_secs(20), || {
-        let (o0, o1, o2) = (owner_on(0)?, owner_on(1)?, owner_on(2)?);
-        (o0 == alice.public().node_id() && o1 == bob.public().node_id() && o2 == o1)
-            .then_some(())
-    });
+    c.wait_for(
+        "each side to hold its own owner",
+        Duration::from_secs(20),
+        || {
+            let (o0, o1, o2) = (owner_on(0)?, owner_on(1)?, owner_on(2)?);
+            (o0 == alice.public().node_id() && o1 == bob.public().node_id() && o2 == o1)
+                .then_some(())
+        },
+    );
     // Both sides start instances of their own spec.
     let hash_a = proto::message::SpecHash::of(ra.action.spec_json.as_bytes()).to_string();
     let hash_b = proto::message::SpecHash::of(rb.action.spec_json.as_bytes()).to_string();

@@ -69,7 +69,7 @@ impl fmt::Display for Explanation {
                 node_score,
             } => write!(
                 f,
-                "lost on quality: winner {winner} scores {winner_score} (quality class × 101 + free %), this node {node_score}"
+                "lost on quality: winner {winner} scores {winner_score} (quality class below the best × 101 + free %), this node {node_score}"
             ),
             Explanation::Lost {
                 level,

@@ -15,7 +15,7 @@ use proto::tier::Tier;
 
 use crate::fasthash::{FxHashMap, map_with_capacity};
 use crate::model::{Capacity, NodeInfo, Params};
-use crate::ranking::{Ranker, node_score};
+use crate::ranking::{Ranker, best_quality, node_score};
 use crate::spread::{Candidates, Place};
 
 /// Node positions interned to dense [`Place`] indices, numbered in sorted order of the
@@ -100,6 +100,8 @@ pub struct NodeIndex {
     pub places: PlaceTable,
     /// Score per node (see [`crate::ranking::score`]), kept current as the batch places.
     pub score: Vec<u64>,
+    /// Best quality among the nodes: classes count down from it.
+    best: u64,
     pub tier: Vec<Tier>,
     /// Free capacity per node, reduced as the batch places instances.
     pub free: Vec<Capacity>,
@@ -119,10 +121,11 @@ impl NodeIndex {
     pub fn new(nodes: &[NodeInfo], params: &Params, smallest_demand: Capacity) -> Self {
         let places = PlaceTable::new(nodes);
         let free: Vec<Capacity> = nodes.iter().map(NodeInfo::free).collect();
+        let best = best_quality(nodes);
         let score: Vec<u64> = nodes
             .iter()
             .zip(&free)
-            .map(|(n, f)| node_score(n, *f))
+            .map(|(n, f)| node_score(n, best, *f))
             .collect();
         let regions = places.region_count();
         // Counting sort by region, then order each region by score and id.
@@ -165,6 +168,7 @@ impl NodeIndex {
         Self {
             places,
             score,
+            best,
             tier: nodes.iter().map(|n| n.tier).collect(),
             free,
             region_nodes,
@@ -182,7 +186,7 @@ impl NodeIndex {
             return;
         };
         *f = f.saturating_sub(demand);
-        let new = node_score(n, *f);
+        let new = node_score(n, self.best, *f);
         self.score[i] = new;
         let r = self.places.node_place[i].region as usize;
         let (Some(&live), Some(&end)) = (self.region_live.get(r), self.region_end.get(r)) else {
@@ -346,10 +350,10 @@ pub fn candidates_from(
     }
 }
 
-/// Score of a node with its listed free capacity, for callers building
-/// [`candidates_from`] inputs.
-pub fn listed_score(n: &NodeInfo) -> u64 {
-    node_score(n, n.free())
+/// Score of a node with its listed free capacity among nodes whose best quality is
+/// `best`, for callers building [`candidates_from`] inputs.
+pub fn listed_score(n: &NodeInfo, best: u64) -> u64 {
+    node_score(n, best, n.free())
 }
 
 #[cfg(test)]

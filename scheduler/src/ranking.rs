@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! quality  = round(uptime × 10⁴) × round(bench_score × 10²)      (exact u64 product)
-//! class    = 1 + floor(log₂ quality)   (0 when quality is 0)      — one class per octave
+//! below    = floor(log₂ best − log₂ quality)   — whole octaves below the best node ranked
+//! class    = 64 − below                  (0 when quality is 0)      — one class per octave
 //! free %   = (free cpu / allocatable cpu + free ram / allocatable ram) / 2, in whole percent
 //! score    = class × 101 + free %
 //! tiebreak = first 8 bytes, big-endian, of SHA-256(app name ‖ 0x00 ‖ node id)
@@ -19,6 +20,12 @@
 //!   opposed to its default bin-packing. Each placement lowers the winner's free share, so
 //!   the next app goes to another comparable node: load spreads, and one failure takes
 //!   fewer apps down. A node a whole class faster still wins over any free share.
+//! - Classes are counted down from the best node of the set being ranked (every node within
+//!   2× of it is in the top class), not at fixed powers of two: with fixed octaves two nodes
+//!   1 % apart on either side of a power of two were a whole class apart, and 20 daemons on
+//!   one machine whose benchmarks (115–245) straddled 2²⁷ put 30 apps on 5 nodes
+//!   (`fluxnode sim --shape testbed`, `scripts/scale.sh`). Anchored at the best, the only
+//!   step is at half the best's quality, which is what "a class slower" means.
 //! - Every term is an integer computed from quantised inputs (uptime to 1/10,000, bench
 //!   score to 1/100, capacity in millicores and MB), so two machines that parsed the same
 //!   decimal inputs agree bit for bit, and float noise (0.1 + 0.2) can never flip an order.
@@ -88,16 +95,74 @@ pub fn free_percent(free: Capacity, allocatable: Capacity) -> u64 {
 /// Steps of [`free_percent`] per quality class: 0..=100.
 pub const FREE_STEPS: u64 = 101;
 
-/// The ranking score: quality class first, then free share.
-pub fn score(uptime: f64, bench_score: f64, free: Capacity, allocatable: Capacity) -> u64 {
-    quality_class(uptime, bench_score)
+/// Classes a node can be below the best (quality is a u64: at most 64 octaves).
+const TOP_CLASS: u64 = 64;
+
+/// Fractional bits of [`log2_fixed`].
+const LOG_BITS: u32 = 16;
+
+/// `⌊log₂ q × 2¹⁶⌋` for `q ≥ 1` (0 for 0), in integers only (repeated squaring of the
+/// mantissa), so every machine computes the same value.
+pub fn log2_fixed(q: u64) -> u64 {
+    if q == 0 {
+        return 0;
+    }
+    let int = u64::from(63 - q.leading_zeros());
+    // The mantissa in [1, 2) with 62 fractional bits.
+    let mut x: u128 = if int >= 62 {
+        u128::from(q >> (int - 62))
+    } else {
+        u128::from(q) << (62 - int)
+    };
+    let mut frac = 0u64;
+    for _ in 0..LOG_BITS {
+        x = (x * x) >> 62;
+        frac <<= 1;
+        if x >= 1u128 << 63 {
+            x >>= 1;
+            frac |= 1;
+        }
+    }
+    (int << LOG_BITS) | frac
+}
+
+/// The class of a node of quality `q` when the best node ranked has quality `best`:
+/// [`TOP_CLASS`] within 2× of the best, one less per further octave below; 0 for
+/// quality 0.
+pub fn relative_class(q: u64, best: u64) -> u64 {
+    if q == 0 {
+        return 0;
+    }
+    let below = log2_fixed(best.max(q)).saturating_sub(log2_fixed(q)) >> LOG_BITS;
+    TOP_CLASS.saturating_sub(below).max(1)
+}
+
+/// The ranking score: quality class (relative to the best quality `best` of the nodes
+/// ranked) first, then free share.
+pub fn score(
+    uptime: f64,
+    bench_score: f64,
+    best: u64,
+    free: Capacity,
+    allocatable: Capacity,
+) -> u64 {
+    relative_class(quality(uptime, bench_score), best)
         .saturating_mul(FREE_STEPS)
         .saturating_add(free_percent(free, allocatable))
 }
 
-/// [`score`] of a node with `free` capacity left.
-pub fn node_score(n: &NodeInfo, free: Capacity) -> u64 {
-    score(n.uptime, n.bench_score, free, n.allocatable())
+/// [`score`] of a node with `free` capacity left, among nodes whose best quality is `best`.
+pub fn node_score(n: &NodeInfo, best: u64, free: Capacity) -> u64 {
+    score(n.uptime, n.bench_score, best, free, n.allocatable())
+}
+
+/// The best [`quality`] of `nodes` (0 for none).
+pub fn best_quality(nodes: &[NodeInfo]) -> u64 {
+    nodes
+        .iter()
+        .map(|n| quality(n.uptime, n.bench_score))
+        .max()
+        .unwrap_or(0)
 }
 
 /// First 8 bytes (big-endian) of SHA-256(app ‖ 0x00 ‖ node id). The separator keeps
@@ -202,10 +267,40 @@ mod tests {
         );
         assert_eq!(free_percent(cap(1, 1), cap(0, 0)), 0);
         // A class outranks any free share; within a class the freer node wins.
-        let full = score(1.0, 300.0, cap(0, 0), alloc);
-        let empty = score(1.0, 99.0, alloc, alloc);
+        let best = quality(1.0, 300.0);
+        let full = score(1.0, 300.0, best, cap(0, 0), alloc);
+        let empty = score(1.0, 99.0, best, alloc, alloc);
         assert!(full > empty);
-        assert!(score(1.0, 70.0, alloc, alloc) > score(1.0, 99.0, cap(3_900, 7_900), alloc));
+        let best = quality(1.0, 99.0);
+        assert!(
+            score(1.0, 70.0, best, alloc, alloc) > score(1.0, 99.0, best, cap(3_900, 7_900), alloc)
+        );
+    }
+
+    #[test]
+    fn classes_count_down_from_the_best_node() {
+        assert_eq!(log2_fixed(1), 0);
+        assert_eq!(log2_fixed(2), 1 << 16);
+        assert_eq!(log2_fixed(1 << 40), 40 << 16);
+        // log₂ 3 = 1.5849625…
+        assert_eq!(log2_fixed(3), 103_872);
+        assert_eq!(log2_fixed(u64::MAX) >> 16, 63);
+        // Benchmarks straddling 2²⁷ (134.2 with full uptime) but within 2× of the best:
+        // one class, whereas fixed octaves split them.
+        let best = quality(1.0, 245.0);
+        let (lo, hi) = (quality(1.0, 134.0), quality(1.0, 135.0));
+        assert_ne!(quality_class(1.0, 134.0), quality_class(1.0, 135.0));
+        assert_eq!(relative_class(lo, best), relative_class(hi, best));
+        assert_eq!(relative_class(quality(1.0, 123.0), best), TOP_CLASS);
+        // More than 2× below the best: a class lower; 4× below, two.
+        assert_eq!(relative_class(quality(1.0, 122.0), best), TOP_CLASS - 1);
+        assert_eq!(relative_class(quality(1.0, 61.0), best), TOP_CLASS - 2);
+        assert_eq!(relative_class(0, best), 0);
+        assert_eq!(
+            relative_class(best, 0),
+            TOP_CLASS,
+            "a best below q counts as q"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use proptest::prelude::*;
 use scheduler::eligibility::{check, check_static};
-use scheduler::ranking::{QualityKey, cmp_keyed, node_score};
+use scheduler::ranking::{QualityKey, best_quality, cmp_keyed, node_score};
 use scheduler::{AppDemand, Capacity, NodeInfo, Params, Running, invariants, schedule};
 
 /// Distinct continents, countries and regions covered by `nodes`.
@@ -55,8 +55,10 @@ fn best_coverage(base: &[&NodeInfo], pool: &[&NodeInfo], k: usize) -> ([usize; 3
 /// Free capacity of a node as the scheduler sees it when choosing (its score depends on it).
 type FreeOf<'a> = &'a dyn Fn(&NodeInfo) -> Capacity;
 
-fn better(app: &AppDemand, free: FreeOf<'_>, a: &NodeInfo, b: &NodeInfo) -> Ordering {
-    let key = |n: &NodeInfo| QualityKey::new(&app.name, &n.id, node_score(n, free(n)));
+/// `best`: the best quality among every node given to the scheduler (classes count down
+/// from it).
+fn better(app: &AppDemand, free: FreeOf<'_>, best: u64, a: &NodeInfo, b: &NodeInfo) -> Ordering {
+    let key = |n: &NodeInfo| QualityKey::new(&app.name, &n.id, node_score(n, best, free(n)));
     cmp_keyed(key(a), &a.id, key(b), &b.id)
 }
 
@@ -66,9 +68,11 @@ fn region(n: &NodeInfo) -> (&str, &str, &str) {
 
 /// Checks that `winners` (chosen from `pool`, added to `base`) spread maximally at every
 /// level and that no loser of a winner's region outranks it.
+#[allow(clippy::too_many_arguments)]
 fn assert_rule(
     app: &AppDemand,
     free: FreeOf<'_>,
+    best: u64,
     base: &[&NodeInfo],
     pool: &[&NodeInfo],
     winners: &[&NodeInfo],
@@ -94,7 +98,7 @@ fn assert_rule(
     {
         for w in winners.iter().filter(|w| region(w) == region(l)) {
             prop_assert!(
-                better(app, free, w, l) == Ordering::Greater,
+                better(app, free, best, w, l) == Ordering::Greater,
                 "loser {} outranks winner {} in its region",
                 l.id,
                 w.id
@@ -131,7 +135,7 @@ proptest! {
             .filter(|n| check(app, n, n.free(), false, &c.params).is_ok())
             .collect();
         let winners = by_ids(&c.nodes, &out.placements[0].nodes);
-        assert_rule(app, &NodeInfo::free, &[], &eligible, &winners, app.instances as usize)?;
+        assert_rule(app, &NodeInfo::free, best_quality(&c.nodes), &[], &eligible, &winners, app.instances as usize)?;
     }
 
     /// One app with running instances: kept ones stay when there are too few, the best
@@ -161,7 +165,7 @@ proptest! {
         if keepable.len() <= n {
             prop_assert_eq!(kept.len(), keepable.len(), "all keepable instances stay");
         } else {
-            assert_rule(app, &free_for_new, &[], &keepable, &kept, n)?;
+            assert_rule(app, &free_for_new, best_quality(&c.nodes), &[], &keepable, &kept, n)?;
         }
         let eligible: Vec<&NodeInfo> = c
             .nodes
@@ -172,7 +176,7 @@ proptest! {
             })
             .collect();
         let winners = by_ids(&c.nodes, &out.placements[0].nodes);
-        assert_rule(app, &free_for_new, &kept, &eligible, &winners, n - kept.len())?;
+        assert_rule(app, &free_for_new, best_quality(&c.nodes), &kept, &eligible, &winners, n - kept.len())?;
     }
 }
 
@@ -196,7 +200,15 @@ fn oracle_rejects_a_poor_spread() {
     let pool: Vec<&NodeInfo> = nodes.iter().collect();
     let app = AppDemand::new("x", 2, proto::tier::Resources::new(1.0, 100, 1));
     let poor = [&nodes[0], &nodes[1]];
-    let result = assert_rule(&app, &NodeInfo::free, &[], &pool, &poor, 2);
+    let result = assert_rule(
+        &app,
+        &NodeInfo::free,
+        best_quality(&nodes),
+        &[],
+        &pool,
+        &poor,
+        2,
+    );
     assert!(result.is_err());
     let _ = Params::default();
 }

@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use scheduler::sim::{Kill, Partition, SimConfig, Strategy, Unhealthy};
+use scheduler::sim::testbed::Shape;
+use scheduler::sim::{Death, GroupKill, Kill, Partition, SimConfig, Strategy, Unhealthy};
 
 /// Simulate N nodes and M apps over a lossy, partitionable network, deterministically.
 #[derive(Debug, Args)]
@@ -46,6 +47,10 @@ pub struct SimArgs {
     /// (from the other side of the partition, during it, when there is one).
     #[arg(long, default_value_t = 0)]
     pub conflicts: usize,
+    /// Give every node its own app ledger and view, fed by lossy gossip and anti-entropy
+    /// (one per partition side above 500 nodes); otherwise all nodes share one.
+    #[arg(long)]
+    pub node_ledgers: bool,
     /// Run this many trials (seeds SEED, SEED+1, …) and print the ledger figures summed
     /// over them: nodes whose ledger differs 30 s after the heal, apps above N.
     #[arg(long, default_value_t = 1)]
@@ -53,6 +58,32 @@ pub struct SimArgs {
     /// Record every message and container action about this app in the report.
     #[arg(long)]
     pub trace_app: Option<String>,
+    /// `census` (Flux's geography, mixed apps of 3–12 instances) or `testbed`
+    /// (`scripts/scale.sh`'s one-machine network: comparable nodes, smallest apps).
+    #[arg(long, default_value = "census", value_parser = ["census", "testbed"])]
+    pub shape: String,
+    /// Instances of every app (testbed shape only).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub instances: u32,
+    /// Kill every host of K apps (at their full count) at T seconds, e.g. `1@120`.
+    #[arg(long, value_parser = parse_kill_group)]
+    pub kill_group: Option<GroupKill>,
+    /// Nodes (chosen by the seed) on which every container start fails.
+    #[arg(long, default_value_t = 0)]
+    pub failing_nodes: usize,
+    /// How killed nodes die: `process` (connections reset at once) or `silent` (noticed
+    /// by ping timeout).
+    #[arg(long, default_value = "process", value_parser = parse_death)]
+    pub death: Death,
+    /// Apps are registered at uniform times within this many seconds.
+    #[arg(long, default_value_t = 60)]
+    pub register_window: u64,
+    /// Container start time range, ms, e.g. `500-3000`.
+    #[arg(long, value_parser = parse_range)]
+    pub start_ms: Option<(u64, u64)>,
+    /// Probability that a container start fails (any node).
+    #[arg(long)]
+    pub start_failure: Option<f64>,
     /// Print the report as JSON (otherwise a short summary).
     #[arg(long)]
     pub json: bool,
@@ -84,6 +115,39 @@ fn parse_kill(s: &str) -> Result<Kill, String> {
         percent,
         at_s: num(t, "SECONDS")?,
     })
+}
+
+fn parse_kill_group(s: &str) -> Result<GroupKill, String> {
+    let (k, t) = s
+        .split_once('@')
+        .ok_or_else(|| format!("expected APPS@SECONDS such as 1@120, got {s:?}"))?;
+    let apps: usize = num(k, "APPS")?;
+    if apps == 0 {
+        return Err(format!("APPS must be at least 1, got {s:?}"));
+    }
+    Ok(GroupKill {
+        apps,
+        at_s: num(t, "SECONDS")?,
+    })
+}
+
+fn parse_death(s: &str) -> Result<Death, String> {
+    match s {
+        "process" => Ok(Death::Process),
+        "silent" => Ok(Death::Silent),
+        _ => Err(format!("expected `process` or `silent`, got {s:?}")),
+    }
+}
+
+fn parse_range(s: &str) -> Result<(u64, u64), String> {
+    let (a, b) = s
+        .split_once('-')
+        .ok_or_else(|| format!("expected LO-HI such as 500-3000, got {s:?}"))?;
+    let (lo, hi): (u64, u64) = (num(a, "LO")?, num(b, "HI")?);
+    if lo > hi {
+        return Err(format!("LO must not exceed HI, got {s:?}"));
+    }
+    Ok((lo, hi))
 }
 
 fn parse_unhealthy(s: &str) -> Result<Unhealthy, String> {
@@ -127,7 +191,29 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     config.partition = args.partition;
     config.strategy = args.strategy;
     config.conflicts = args.conflicts;
+    config.node_ledgers = args.node_ledgers;
     config.trace_app = args.trace_app;
+    config.register_window_s = args.register_window;
+    if args.shape == "testbed" {
+        config.shape = Shape::Testbed {
+            instances: args.instances,
+        };
+        // scale.sh's apps are all new: none is past its expiry.
+        config.expiring_share = 0.0;
+    }
+    config.faults.kill_group = args.kill_group;
+    config.faults.failing_nodes = args.failing_nodes;
+    config.faults.death = args.death;
+    if let Some(r) = args.start_ms {
+        config.start_ms = r;
+    }
+    if let Some(p) = args.start_failure {
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&p),
+            "--start-failure must be in [0, 1] (got {p})"
+        );
+        config.start_failure = p;
+    }
     if args.trials == 0 {
         anyhow::bail!("--trials must be at least 1");
     }
@@ -166,6 +252,34 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
             report.final_state.apps_above_n,
             report.final_state.apps_below_n
         );
+        if let Some(k) = &report.kill {
+            outln!(
+                "kill: {} nodes, {} apps hit; back at N p50 {:.1} s, max {:.1} s; not recovered {}",
+                k.killed_nodes,
+                k.affected_apps,
+                k.time_to_replace_s.p50,
+                k.time_to_replace_s.max,
+                k.not_recovered
+            );
+        }
+        let f = &report.faults;
+        if f.groups_lost > 0 {
+            outln!(
+                "whole groups lost: {}; back at N p50 {:.1} s, max {:.1} s; not recovered {}",
+                f.groups_lost,
+                f.group_lost_s.p50,
+                f.group_lost_s.max,
+                f.groups_not_recovered
+            );
+        }
+        if f.failing_nodes > 0 {
+            outln!(
+                "{} failing nodes: {} failed starts",
+                f.failing_nodes,
+                f.failed_starts
+            );
+        }
+        outln!("{} distinct hosts", report.final_state.distinct_hosts);
         let l = &report.ledger;
         outln!(
             "ledgers: {} views, {} conflicting names; nodes differing at heal {}, 30 s after {}, at end {}; losing registrations' instances 30 s after heal {}, at end {}; sync sent {} actions in {} exchanges",

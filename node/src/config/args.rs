@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::LogFormat;
+use super::{LogFormat, VolumeMode};
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 30s, 100ms, 6h)"))
@@ -59,6 +59,10 @@ pub struct NodeArgs {
     /// Tier minimums to classify against: `flux` (published) or `testnet` (scaled down).
     #[arg(long, env = "FLUXNODE_TIER_PROFILE", value_name = "PROFILE")]
     pub tier_profile: Option<String>,
+    /// Testnet only: offer this many times the measured size to apps, so one small machine
+    /// can host hundreds of the smallest apps in a test (needs tier profile `testnet`).
+    #[arg(long, env = "FLUXNODE_TESTNET_CAPACITY_SCALE", value_name = "FACTOR")]
+    pub testnet_capacity_scale: Option<f64>,
 }
 
 #[derive(Debug, Default, Args)]
@@ -152,6 +156,15 @@ pub struct DockerArgs {
         value_name = "BITS"
     )]
     pub app_subnet_prefix: Option<u8>,
+    /// App data volumes: `loop` (default: a fixed-size ext4 image per volume, `hdd`
+    /// enforced) or `unbounded` (plain Docker volumes, `hdd` not enforced).
+    #[arg(
+        long = "docker-volumes",
+        env = "FLUXNODE_DOCKER_VOLUMES",
+        value_enum,
+        value_name = "MODE"
+    )]
+    pub volumes: Option<VolumeMode>,
 }
 
 #[derive(Debug, Default, Args)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{ConfigError, LogFormat};
+use super::{ConfigError, LogFormat, VolumeMode};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +39,7 @@ pub struct NodeSection {
     pub geo: Option<String>,
     pub advertise_addr: Option<IpAddr>,
     pub tier_profile: Option<String>,
+    pub testnet_capacity_scale: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -65,6 +66,7 @@ pub struct DockerSection {
     pub loopback_registries: Option<Vec<String>>,
     pub app_subnet_pool: Option<String>,
     pub app_subnet_prefix: Option<u8>,
+    pub volumes: Option<VolumeMode>,
     /// Delays before restarting a crashed (or unhealthy) container, by consecutive crash.
     pub restart_delays: Option<Vec<String>>,
     /// Consecutive crashes after which the node gives the instance up.

@@ -39,6 +39,19 @@ pub enum LogFormat {
     Json,
 }
 
+/// How app data volumes are made (`docker.volumes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum VolumeMode {
+    /// A fixed-size ext4 image per component volume, attached by loop: an app cannot
+    /// write more than its `hdd`. Needs loop devices (see `fluxnode doctor`).
+    #[default]
+    Loop,
+    /// Plain Docker volumes: `hdd` is NOT enforced, an app may fill the host's disk. For
+    /// hosts without loop devices (some containers and sandboxes), by explicit choice.
+    Unbounded,
+}
+
 /// The resolved configuration the daemon runs with.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Config {
@@ -59,6 +72,9 @@ pub struct NodeConfig {
     pub geo: proto::geo::Location,
     pub advertise_addr: IpAddr,
     pub tier_profile: String,
+    /// Testnet only: the measured size is multiplied by this before the reserve is taken
+    /// (1 everywhere else).
+    pub testnet_capacity_scale: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -87,6 +103,8 @@ pub struct DockerConfig {
     pub app_subnet_pool: String,
     /// Prefix length of one app network's subnet.
     pub app_subnet_prefix: u8,
+    /// Fixed-size (loop) or unbounded app data volumes.
+    pub volumes: VolumeMode,
     /// Restart delays by consecutive crash (config file only; the last repeats).
     #[serde(serialize_with = "delays_text")]
     pub restart_delays: Vec<Duration>,
@@ -164,6 +182,7 @@ impl Default for Config {
                 },
                 advertise_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
                 tier_profile: "flux".into(),
+                testnet_capacity_scale: 1.0,
             },
             network: NetworkConfig {
                 listen: vec![format!("/ip4/0.0.0.0/tcp/{DEFAULT_P2P_PORT}")],
@@ -181,6 +200,7 @@ impl Default for Config {
                 loopback_registries: Vec::new(),
                 app_subnet_pool: crate::runtime::subnet::DEFAULT_POOL.into(),
                 app_subnet_prefix: crate::runtime::subnet::DEFAULT_PREFIX,
+                volumes: VolumeMode::Loop,
                 restart_delays: crate::runtime::BackoffPolicy::default().delays,
                 give_up_after_crashes: crate::runtime::DEFAULT_GIVE_UP_AFTER_CRASHES,
             },
@@ -244,6 +264,25 @@ impl Config {
                 format!("{tier_profile:?} is not flux or testnet"),
             ));
         }
+        let testnet_capacity_scale = pick(
+            args.node.testnet_capacity_scale,
+            file.node.testnet_capacity_scale,
+            d.node.testnet_capacity_scale,
+        );
+        if !(testnet_capacity_scale.is_finite()
+            && (1.0..=1_000.0).contains(&testnet_capacity_scale))
+        {
+            return Err(invalid(
+                "node.testnet_capacity_scale",
+                format!("{testnet_capacity_scale} is not within 1..=1000"),
+            ));
+        }
+        if testnet_capacity_scale != 1.0 && tier_profile != "testnet" {
+            return Err(invalid(
+                "node.testnet_capacity_scale",
+                "is for test networks only: it needs node.tier_profile = \"testnet\"",
+            ));
+        }
         let config = Config {
             node: NodeConfig {
                 data_dir,
@@ -255,6 +294,7 @@ impl Config {
                     d.node.advertise_addr,
                 ),
                 tier_profile,
+                testnet_capacity_scale,
             },
             network: NetworkConfig {
                 listen: pick(
@@ -308,6 +348,7 @@ impl Config {
                     file.docker.app_subnet_prefix,
                     d.docker.app_subnet_prefix,
                 ),
+                volumes: pick(args.docker.volumes, file.docker.volumes, d.docker.volumes),
                 restart_delays: match file.docker.restart_delays {
                     Some(list) => parse_delays(&list)?,
                     None => d.docker.restart_delays,

@@ -24,7 +24,7 @@ impl Daemon {
             return;
         };
         set_gauges(&self.metrics, &report);
-        let (tier, offered, score) = offer(Some(&report));
+        let (tier, offered, score) = offer(Some(&report), self.facts.capacity_scale);
         let before = (self.facts.tier, self.facts.offered, self.facts.bench_score);
         self.bench = Some(report);
         if (tier, offered, score) == before {

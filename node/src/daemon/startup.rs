@@ -113,12 +113,31 @@ pub async fn start(
         .collect();
     rt_cfg.loopback_registries = config.docker.loopback_registries.clone();
     rt_cfg.subnet_pool = config.docker.subnet_pool()?;
+    rt_cfg.volumes = match config.docker.volumes {
+        crate::config::VolumeMode::Loop => crate::runtime::DataVolumes::Loop {
+            dir: config.node.data_dir.join("volumes"),
+        },
+        crate::config::VolumeMode::Unbounded => {
+            tracing::warn!(
+                "docker.volumes = \"unbounded\": app volumes are plain Docker volumes and \
+                 `hdd` is not enforced; an app may fill this host's disk"
+            );
+            crate::runtime::DataVolumes::Unbounded
+        }
+    };
     rt_cfg.backoff.delays = config.docker.restart_delays.clone();
     rt_cfg.give_up_after_crashes = config.docker.give_up_after_crashes;
     if !config.docker.name_suffix.is_empty() {
         crate::runtime::plan::set_name_suffix(&config.docker.name_suffix);
     }
     let runtime = Runtime::new(rt_cfg, store.clone());
+    if let Err(reason) = runtime.fixed_volumes() {
+        tracing::error!(
+            %reason,
+            "this host cannot make fixed-size app volumes: not ready, and declining apps \
+             with containerData (fix it, or set docker.volumes = \"unbounded\")"
+        );
+    }
 
     let node = Node::new(NodeConfig {
         id,
@@ -158,6 +177,7 @@ pub async fn start(
             tokio::time::timeout(Duration::from_secs(5), runtime.ping()).await,
             Ok(Ok(()))
         ),
+        volumes: runtime.fixed_volumes(),
         gossip: Default::default(),
         requests: req_rx,
         stopping: false,
@@ -284,7 +304,8 @@ fn bench_options(config: &Config) -> BenchOptions {
 /// This node's announced facts from its benchmark: what it offers after the system
 /// reserve. A node whose benchmark failed or that meets no tier offers nothing.
 fn self_facts(config: &Config, bench: Option<&BenchReport>) -> SelfFacts {
-    let (tier, offered, score) = offer(bench);
+    let scale = config.node.testnet_capacity_scale;
+    let (tier, offered, score) = offer(bench, scale);
     let p2p = config
         .network
         .listen
@@ -299,18 +320,25 @@ fn self_facts(config: &Config, bench: Option<&BenchReport>) -> SelfFacts {
         offered,
         bench_score: score,
         advertise_addr: format!("/{proto_ip}/{ip}/tcp/{p2p}"),
+        network: super::trust::network_id(
+            &config.node.tier_profile,
+            config.chain.block_time.as_millis() as u64,
+            config.chain.genesis,
+        ),
+        capacity_scale: scale,
     }
 }
 
 /// Tier, offered capacity and score a benchmark earns; nothing offered without a tier.
-pub(super) fn offer(bench: Option<&BenchReport>) -> (Tier, Resources, f64) {
+/// `scale` multiplies the measured size (testnets only, see `node.testnet_capacity_scale`).
+pub(super) fn offer(bench: Option<&BenchReport>, scale: f64) -> (Tier, Resources, f64) {
     match bench.and_then(|b| b.tier.tier.map(|t| (t, b))) {
         Some((tier, b)) => {
             let inv = &b.inventory;
             let total = Resources::new(
-                inv.cpus,
-                inv.ram_bytes / (1024 * 1024),
-                inv.disk.total_bytes / 1_000_000_000,
+                inv.cpus * scale,
+                (inv.ram_bytes as f64 * scale) as u64 / (1024 * 1024),
+                (inv.disk.total_bytes as f64 * scale) as u64 / 1_000_000_000,
             );
             (tier, sub(total, proto::tier::SYSTEM_RESERVE), b.bench_score)
         }

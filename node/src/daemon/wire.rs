@@ -28,6 +28,10 @@ pub struct SelfFacts {
     pub offered: Resources,
     pub bench_score: f64,
     pub advertise_addr: String,
+    /// The network id this node runs by ([`super::trust::network_id`]).
+    pub network: String,
+    /// `node.testnet_capacity_scale` (1 outside tests).
+    pub capacity_scale: f64,
 }
 
 /// Builds this node's announcement from the protocol's `Announce`.
@@ -62,6 +66,7 @@ pub fn announcement(
             from_ms: now.min(until),
             until_ms: until,
         }),
+        network: facts.network.clone(),
     })
 }
 
@@ -285,6 +290,8 @@ mod tests {
             offered: Resources::new(4.0, 8_000, 100),
             bench_score: 900.0,
             advertise_addr: "/ip4/127.0.0.1/tcp/16125".into(),
+            network: "abc".into(),
+            capacity_scale: 1.0,
         };
         let msg = Msg::Announce {
             node: id(1),

@@ -291,12 +291,8 @@ mod tests {
         };
         t.update(&empty, 1_000);
         t.update(&healthy(), 6_000);
-        assert_eq!(feed(&mut t, &empty, 7_000).1, false);
-        assert_eq!(
-            feed(&mut t, &empty, 16_000).1,
-            false,
-            "grace restarted at 7 s"
-        );
+        assert!(!feed(&mut t, &empty, 7_000).1);
+        assert!(!feed(&mut t, &empty, 16_000).1, "grace restarted at 7 s");
         assert!(t.update(&empty, 17_000).1);
     }
 }

@@ -7,7 +7,9 @@
 //! overlaps none of the engine's networks is chosen at creation time. Several daemons may
 //! share one engine (a testnet) and pick the same subnet at once; Docker then refuses the
 //! second with "Pool overlaps with other one on this address space", and that daemon tries
-//! the next free subnet.
+//! a free subnet drawn at random among the lowest free ones: trying the next lowest, 20
+//! daemons preparing networks for the same burst of apps all chased the same subnets and
+//! some gave up after 16 collisions (`scripts/scale.sh 20`).
 
 use std::net::Ipv4Addr;
 
@@ -24,9 +26,11 @@ pub const DEFAULT_POOL: &str = "172.23.0.0/16";
 pub const DEFAULT_PREFIX: u8 = 24;
 
 /// Creation attempts when other daemons on the engine take the chosen subnets first. Each
-/// loser of a race moves on to a subnet that was free when it listed; 16 covers 16 daemons
-/// creating networks at the same instant.
+/// loser of a race moves on to a subnet that was free when it listed.
 const MAX_ATTEMPTS: usize = 16;
+
+/// After a collision, the next subnet is drawn among this many lowest free ones.
+const SCATTER: u64 = 64;
 
 /// The pool app subnets come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,11 +77,33 @@ impl SubnetPool {
 
     /// The lowest subnet of the pool that overlaps none of `taken`.
     pub fn pick(&self, taken: &[Ipv4Net]) -> Option<Ipv4Net> {
-        self.pool
+        self.pick_nth(taken, 0)
+    }
+
+    /// The `n`-th lowest free subnet (from 0), or the highest free one when fewer are free.
+    pub fn pick_nth(&self, taken: &[Ipv4Net], n: u64) -> Option<Ipv4Net> {
+        let mut free = self
+            .pool
             .subnets(self.prefix)
             .ok()?
-            .find(|s| !taken.iter().any(|t| overlaps(s, t)))
+            .filter(|s| !taken.iter().any(|t| overlaps(s, t)));
+        let mut last = free.next()?;
+        for _ in 0..n {
+            match free.next() {
+                Some(s) => last = s,
+                None => break,
+            }
+        }
+        Some(last)
     }
+}
+
+/// A random number from the standard library's per-process random hasher keys.
+fn random() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0);
+    h.finish()
 }
 
 fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
@@ -105,10 +131,13 @@ impl Runtime {
     ) -> Result<Ipv4Net, RuntimeError> {
         let pool = self.inner.cfg.subnet_pool;
         let mut lost: Vec<Ipv4Net> = Vec::new();
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
             let mut taken = self.engine_subnets(docker).await?;
             taken.extend(lost.iter().copied());
-            let Some(subnet) = pool.pick(&taken) else {
+            // First the lowest free subnet (FluxOS's choice); after losing a race, one of
+            // the lowest free ones at random, so racing daemons stop chasing each other.
+            let nth = if attempt == 0 { 0 } else { random() % SCATTER };
+            let Some(subnet) = pool.pick_nth(&taken, nth) else {
                 return Err(RuntimeError::SubnetPoolExhausted {
                     pool: pool.pool.to_string(),
                     prefix: pool.prefix,
@@ -128,7 +157,7 @@ impl Runtime {
             match docker.create_network(request).await {
                 Ok(_) => return Ok(subnet),
                 Err(e) if is_overlap(&e) => {
-                    tracing::debug!(app = %plan.app, %subnet, "subnet taken meanwhile; trying the next");
+                    tracing::debug!(app = %plan.app, %subnet, "subnet taken meanwhile; trying another");
                     lost.push(subnet);
                 }
                 Err(e) => {
@@ -194,6 +223,17 @@ mod tests {
         assert_eq!(p.pick(&[net("172.23.0.0/20")]), Some(net("172.23.16.0/24")));
         // A network covering the whole pool leaves nothing.
         assert_eq!(p.pick(&[net("172.16.0.0/12")]), None);
+    }
+
+    #[test]
+    fn nth_free_subnet_skips_taken_ones_and_stops_at_the_last() {
+        let p = SubnetPool::new(net("10.9.0.0/22"), 24).unwrap();
+        let taken = [net("10.9.1.0/24")];
+        assert_eq!(p.pick_nth(&taken, 0), Some(net("10.9.0.0/24")));
+        assert_eq!(p.pick_nth(&taken, 1), Some(net("10.9.2.0/24")));
+        assert_eq!(p.pick_nth(&taken, 2), Some(net("10.9.3.0/24")));
+        assert_eq!(p.pick_nth(&taken, 50), Some(net("10.9.3.0/24")));
+        assert_ne!(random(), random(), "fresh keys each call");
     }
 
     #[test]

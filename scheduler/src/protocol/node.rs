@@ -491,6 +491,11 @@ impl<P: Peer> Node<P> {
         if !view.placeable(app, now) || self.hosted.contains_key(app) {
             return false;
         }
+        // A coordinator runs one round per app: its call for a later round abandons the
+        // earlier one (e.g. the name went to another registration meanwhile), so the bid
+        // held for that one is void.
+        self.reservations
+            .retain(|(a, c, r), _| !(a == app && *c == coordinator && *r < round));
         if self.reservations.keys().any(|(a, _, _)| a == app) {
             return false;
         }

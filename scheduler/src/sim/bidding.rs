@@ -8,9 +8,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::SimConfig;
+use super::faults::{self, FaultReport};
 use super::ledgers::{Ledgers, RECONNECT_MS, RESYNC_EVERY, SYNC_PEERS};
 use super::net::{Net, Queue};
-use super::report::{ExpiryReport, Invariants, LedgerReport, SimReport, Traffic};
+use super::report::{ExpiryReport, FinalState, Invariants, LedgerReport, SimReport, Traffic};
 use super::scenario::{GENESIS_HEIGHT, Setup, infeasible, setup};
 use super::tracker::{Tracker, digest};
 use crate::expiry::{DEFAULT_EXPIRE, removal_height};
@@ -58,6 +59,9 @@ enum Ev {
     Reconnect(u32),
     RemovalDue(usize),
     Kill,
+    KillGroup,
+    /// Peers take this dead node for dead (connections gone for `UNREACHABLE_AFTER`).
+    Unreachable(u32),
     Unhealthy,
     GiveUp {
         node: u32,
@@ -105,6 +109,12 @@ struct Sim<'c> {
     next_tick: Vec<Millis>,
     trace: Vec<String>,
     infos: Vec<NodeInfo>,
+    /// Nodes on which every start fails (`config.faults.failing_nodes`).
+    failing: Vec<bool>,
+    /// Draws for the fault model, apart from `rng` so runs without faults are unchanged.
+    fault_rng: ChaCha8Rng,
+    fault: FaultReport,
+    group_victims: Vec<usize>,
 }
 
 pub(crate) fn run(config: &SimConfig) -> SimReport {
@@ -112,7 +122,7 @@ pub(crate) fn run(config: &SimConfig) -> SimReport {
     let s = setup(config, &mut rng);
     let net = Net::new(config, &mut rng);
     let clock = ChainClock::new(GENESIS_HEIGHT, 0);
-    let mut lv = Ledgers::new(&net.side, clock);
+    let mut lv = Ledgers::new(&net.side, clock, config.node_ledgers);
     let reserve = Capacity::from(proto::tier::SYSTEM_RESERVE);
     let mut nodes = Vec::with_capacity(s.infos.len());
     let mut offered = Vec::with_capacity(s.infos.len());
@@ -196,7 +206,13 @@ pub(crate) fn run(config: &SimConfig) -> SimReport {
         next_tick: vec![0; n],
         trace: Vec::new(),
         infos: s.infos.clone(),
+        failing: vec![false; n],
+        fault_rng: ChaCha8Rng::seed_from_u64(config.seed ^ 0xfa17),
+        fault: FaultReport::default(),
+        group_victims: Vec::new(),
     };
+    sim.failing = faults::pick_failing(n, config.faults.failing_nodes, &mut sim.fault_rng);
+    sim.fault.failing_nodes = config.faults.failing_nodes.min(n);
     sim.bootstrap(&s);
     sim.event_loop();
     let mut report = sim.report();
@@ -228,8 +244,11 @@ impl Sim<'_> {
         self.lv.refresh(0);
         for &(a, node) in &s.adopted {
             let app = self.records[a].name.clone();
-            let outs =
-                self.nodes[node].handle(Input::Adopt { app: app.clone() }, 0, self.lv.view_of(node));
+            let outs = self.nodes[node].handle(
+                Input::Adopt { app: app.clone() },
+                0,
+                self.lv.view_of(node),
+            );
             self.rt[node].insert(
                 app,
                 Instance {
@@ -267,6 +286,9 @@ impl Sim<'_> {
         }
         if let Some(k) = self.cfg.kill {
             self.q.push(k.at_s * 1_000, Ev::Kill);
+        }
+        if let Some(g) = self.cfg.faults.kill_group {
+            self.q.push(g.at_s * 1_000, Ev::KillGroup);
         }
         if let Some(u) = self.cfg.unhealthy {
             self.q.push(u.at_s * 1_000, Ev::Unhealthy);
@@ -367,6 +389,15 @@ impl Sim<'_> {
                     }
                 }
                 Ev::Kill => self.kill(now),
+                Ev::KillGroup => self.kill_group(now),
+                Ev::Unreachable(i) => {
+                    if !self.net.alive[i as usize] {
+                        for v in &mut self.lv.views {
+                            v.member_unreachable(i, now);
+                        }
+                        self.lv.refresh(now);
+                    }
+                }
                 Ev::Unhealthy => self.turn_unhealthy(now),
                 Ev::GiveUp { node, app } => self.give_up(node as usize, app, now),
                 Ev::Heal => {
@@ -464,9 +495,7 @@ impl Sim<'_> {
         let split = self.net.partitioned(now);
         let pool: Vec<u32> = (0..self.nodes.len())
             .filter(|&j| {
-                self.net.alive[j]
-                    && j != fi
-                    && (!split || self.net.side[j] != self.net.side[fi])
+                self.net.alive[j] && j != fi && (!split || self.net.side[j] != self.net.side[fi])
             })
             .map(|j| j as u32)
             .collect();
@@ -496,13 +525,16 @@ impl Sim<'_> {
         if msgs.is_empty() {
             return;
         }
+        // The nodes sharing this ledger that the action reached (all of them but across a
+        // partition when one ledger is shared).
         let members: Vec<usize> = (0..self.nodes.len())
-            .filter(|&i| self.lv.group[i] == g && self.net.alive[i])
+            .filter(|&i| self.lv.group[i] == g && self.net.reachable(node, i, now))
             .collect();
         for msg in &msgs {
             for &i in &members {
                 let from = i as u32;
-                let outs = self.nodes[i].handle(Input::Message { from, msg }, now, &self.lv.views[g]);
+                let outs =
+                    self.nodes[i].handle(Input::Message { from, msg }, now, &self.lv.views[g]);
                 if !outs.is_empty() {
                     self.outputs(from, outs, now);
                 }
@@ -603,7 +635,8 @@ impl Sim<'_> {
                     if let Some(&a) = self.app_index.get(&app) {
                         if self.expiring.contains(&a) && self.rt[ni].contains_key(&app) {
                             let due = self.lv.view_of(ni).removal_height(&app).unwrap_or(0);
-                            self.offsets.push(self.clock.height(now) as i64 - due as i64);
+                            self.offsets
+                                .push(self.clock.height(now) as i64 - due as i64);
                         }
                     }
                     self.stop(ni, &app, now);
@@ -656,8 +689,12 @@ impl Sim<'_> {
             },
         );
         let (lo, hi) = self.cfg.start_ms;
-        let at = now + self.rng.gen_range(lo..=hi.max(lo));
-        let ok = !self.rng.gen_bool(self.cfg.start_failure.clamp(0.0, 1.0));
+        let mut at = now + self.rng.gen_range(lo..=hi.max(lo));
+        let mut ok = !self.rng.gen_bool(self.cfg.start_failure.clamp(0.0, 1.0));
+        if self.failing[node] {
+            ok = false;
+            at = now + self.cfg.faults.fail_ms;
+        }
         self.q.push(
             at,
             Ev::Done {
@@ -701,6 +738,9 @@ impl Sim<'_> {
             }
             Input::ContainerStarted { app }
         } else {
+            if self.failing[ni] {
+                self.fault.failed_starts += 1;
+            }
             self.stop(ni, &app, now);
             Input::ContainerFailed { app }
         };
@@ -718,13 +758,73 @@ impl Sim<'_> {
         let count = ((self.nodes.len() as f64 * k.percent / 100.0).round() as usize)
             .min(self.nodes.len().saturating_sub(1));
         for &i in &order[..count] {
-            self.net.alive[i] = false;
-            let apps: Vec<Arc<str>> = self.rt[i].keys().cloned().collect();
-            for app in apps {
-                self.stop(i, &app, now);
-            }
+            self.die(i, now);
         }
         self.killed = count;
+    }
+
+    /// Node `i` dies now: its containers go with it, and its peers take it for dead once
+    /// its connections have been gone for `UNREACHABLE_AFTER`.
+    fn die(&mut self, i: usize, now: Millis) {
+        self.net.alive[i] = false;
+        let apps: Vec<Arc<str>> = self.rt[i].keys().cloned().collect();
+        for app in apps {
+            self.stop(i, &app, now);
+        }
+        let at = faults::unreachable_at(now, self.cfg.faults.death, &mut self.fault_rng);
+        self.q.push(at, Ev::Unreachable(i as u32));
+    }
+
+    /// Every host of the first `apps` apps at their full count dies at once.
+    fn kill_group(&mut self, now: Millis) {
+        let Some(g) = self.cfg.faults.kill_group else {
+            return;
+        };
+        let (victims, hosts) = faults::group_victims(
+            g.apps,
+            self.records.len(),
+            |a| self.tracker.at_n(a),
+            |a| {
+                let name = &self.records[a].name;
+                (0..self.rt.len())
+                    .filter(|&i| {
+                        self.net.alive[i] && self.rt[i].get(name).is_some_and(|x| x.running)
+                    })
+                    .collect()
+            },
+        );
+        self.tracker.begin_kill(now);
+        for &i in &hosts {
+            self.die(i, now);
+        }
+        self.killed = hosts.len();
+        self.group_victims = victims;
+    }
+
+    /// Apps with fewer live nodes that run them or are eligible with room for them now
+    /// than instances: after a kill the survivors may be too full to take the lost ones.
+    fn short_of_room(&self) -> usize {
+        let params = crate::model::Params::default();
+        self.records
+            .iter()
+            .filter(|r| {
+                let able = (0..self.rt.len())
+                    .filter(|&i| {
+                        self.net.alive[i]
+                            && (self.rt[i].contains_key(&r.name)
+                                || crate::eligibility::check(
+                                    &r.demand,
+                                    &self.infos[i],
+                                    self.offered[i].saturating_sub(self.rt_used[i]),
+                                    false,
+                                    &params,
+                                )
+                                .is_ok())
+                    })
+                    .count();
+                able < r.demand.instances as usize
+            })
+            .count()
     }
 
     /// `--unhealthy K@T`: K % of the running instances turn unhealthy now; each host gives
@@ -801,6 +901,22 @@ impl Sim<'_> {
             .iter()
             .filter(|a| !self.renewed.contains(a) && self.tracker.running(**a) > 0)
             .count();
+        let (group_lost_s, groups_lost, groups_not_recovered) = faults::group_report(
+            self.group_victims
+                .iter()
+                .map(|&a| self.tracker.recovered_after_kill(a)),
+        );
+        let fault = FaultReport {
+            group_lost_s,
+            groups_lost,
+            groups_not_recovered,
+            ..self.fault.clone()
+        };
+        let distinct_hosts = lines
+            .iter()
+            .map(|(_, n)| n.as_str())
+            .collect::<BTreeSet<_>>()
+            .len();
         let partition = self.cfg.partition.map(|_| {
             let mut p = self.tracker.partition.clone();
             p.apps_above_n_at_end = self.tracker.above().0;
@@ -814,7 +930,8 @@ impl Sim<'_> {
             over_assigned_app_seconds: over,
             under_assigned_app_seconds: under,
             kill: self.tracker.kill_report(self.killed).map(|mut k| {
-                k.infeasible_after_kill = infeasible(&self.infos, &self.net.alive, &self.records);
+                k.infeasible_after_kill = infeasible(&self.infos, &self.net.alive, &self.records)
+                    .max(self.short_of_room());
                 k
             }),
             unhealthy: self.cfg.unhealthy.map(|_| self.tracker.unhealthy_report()),
@@ -832,9 +949,13 @@ impl Sim<'_> {
                 renewed_kept,
                 not_removed,
             },
-            final_state: self
-                .tracker
-                .final_state(|i| self.records[i].name.to_string()),
+            final_state: FinalState {
+                distinct_hosts,
+                ..self
+                    .tracker
+                    .final_state(|i| self.records[i].name.to_string())
+            },
+            faults: fault,
             invariants: self.inv,
             ledger,
             digest: digest(lines),

@@ -397,7 +397,7 @@ pub(crate) fn run(config: &SimConfig) -> SimReport {
     let (time_to_n_s, never_reached_n) = tracker.time_to_n();
     let (over, under) = tracker.over_under_seconds();
     let secs = config.duration_s.max(1) as f64;
-    let lines = rt
+    let lines: Vec<(String, String)> = rt
         .iter()
         .enumerate()
         .filter(|(i, _)| net.alive[*i])
@@ -446,7 +446,16 @@ pub(crate) fn run(config: &SimConfig) -> SimReport {
             renewed_kept,
             not_removed,
         },
-        final_state: tracker.final_state(|i| format!("app{i:04}")),
+        final_state: {
+            let mut f = tracker.final_state(|i| format!("app{i:04}"));
+            f.distinct_hosts = lines
+                .iter()
+                .map(|(_, n)| n.as_str())
+                .collect::<std::collections::BTreeSet<_>>()
+                .len();
+            f
+        },
+        faults: Default::default(),
         invariants: inv,
         ledger: super::LedgerReport::default(),
         digest: digest(lines),

@@ -7,16 +7,19 @@
 //! and `fluxos` (FluxOS's own random-claim behaviour, [`fluxos`]).
 
 mod bidding;
+pub mod faults;
 pub mod fluxos;
 mod ledgers;
 mod net;
 mod report;
 mod scenario;
+pub mod testbed;
 mod tracker;
 pub mod workload;
 
 use serde::Serialize;
 
+pub use faults::{Death, FaultReport, Faults, GroupKill};
 pub use ledgers::{PER_NODE_MAX, RESYNC_EVERY, SYNC_PEERS};
 pub use report::{
     ExpiryReport, FinalState, Invariants, KillReport, LedgerReport, PartitionReport, SimReport,
@@ -91,9 +94,16 @@ pub struct SimConfig {
     /// Apps whose name a second owner registers at the same instant from another node
     /// (the other side of the partition, when there is one).
     pub conflicts: usize,
+    /// Give every node its own ledger and view (fed by lossy gossip and anti-entropy);
+    /// otherwise all nodes share one.
+    pub node_ledgers: bool,
     /// Record every message and container action about this app (for debugging a run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace_app: Option<String>,
+    /// The network and apps: the Flux census, or `scripts/scale.sh`'s one-machine testbed.
+    pub shape: testbed::Shape,
+    /// Whole-group loss, persistently failing nodes, how deaths are noticed.
+    pub faults: Faults,
 }
 
 impl SimConfig {
@@ -116,7 +126,10 @@ impl SimConfig {
             start_failure: 0.01,
             start_ms: (500, 3_000),
             conflicts: 0,
+            node_ledgers: false,
             trace_app: None,
+            shape: testbed::Shape::Census,
+            faults: Faults::new(),
         }
     }
 }
@@ -138,6 +151,16 @@ pub enum SimError {
     Unhealthy { percent: f64, at: u64 },
     #[error("--partition needs A and B above 0 and T1 < T2 (got {a}/{b}@{from}-{to})")]
     Partition { a: u32, b: u32, from: u64, to: u64 },
+    #[error("--kill-group time {at}s is past the end of the run ({duration}s)")]
+    KillGroupTime { at: u64, duration: u64 },
+    #[error("--kill-group and --kill cannot both be given (one kill per run)")]
+    TwoKills,
+    #[error("--failing-nodes {0} leaves no node that can start an app")]
+    FailingNodes(usize),
+    #[error("--kill-group and --failing-nodes are modelled for --strategy bidding only")]
+    FaultsNeedBidding,
+    #[error("--instances must be at least 1")]
+    Instances,
 }
 
 impl SimConfig {
@@ -158,6 +181,28 @@ impl SimConfig {
                     duration: self.duration_s,
                 });
             }
+        }
+        if let Some(g) = self.faults.kill_group {
+            if g.at_s > self.duration_s {
+                return Err(SimError::KillGroupTime {
+                    at: g.at_s,
+                    duration: self.duration_s,
+                });
+            }
+            if self.kill.is_some() {
+                return Err(SimError::TwoKills);
+            }
+        }
+        if self.faults.failing_nodes > 0 && self.faults.failing_nodes >= self.nodes {
+            return Err(SimError::FailingNodes(self.faults.failing_nodes));
+        }
+        if (self.faults.kill_group.is_some() || self.faults.failing_nodes > 0)
+            && self.strategy != Strategy::Bidding
+        {
+            return Err(SimError::FaultsNeedBidding);
+        }
+        if self.shape == (testbed::Shape::Testbed { instances: 0 }) {
+            return Err(SimError::Instances);
         }
         if let Some(u) = self.unhealthy {
             if !(u.percent > 0.0 && u.percent <= 100.0) || u.at_s > self.duration_s {

@@ -37,7 +37,8 @@ pub struct KillReport {
     /// Seconds from the kill until each affected app had exactly `instances` running again.
     pub time_to_replace_s: Stats,
     pub not_recovered: usize,
-    /// Apps with fewer eligible live nodes than instances after the kill: cannot recover.
+    /// Apps with fewer eligible live nodes than instances after the kill (on an empty
+    /// network, or counting only the nodes with room for them at the end): cannot recover.
     pub infeasible_after_kill: usize,
 }
 
@@ -97,6 +98,8 @@ pub struct FinalState {
     pub instances_running: u64,
     /// Up to 20 apps not at N: `name running/wanted`.
     pub off_target: Vec<String>,
+    /// Nodes running at least one instance.
+    pub distinct_hosts: usize,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -151,6 +154,8 @@ pub struct SimReport {
     pub partition: Option<PartitionReport>,
     pub traffic: Traffic,
     pub expiry: ExpiryReport,
+    /// Group kill and failing nodes (`config.faults`).
+    pub faults: super::FaultReport,
     pub final_state: FinalState,
     pub invariants: Invariants,
     pub ledger: LedgerReport,

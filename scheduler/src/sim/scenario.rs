@@ -7,6 +7,7 @@ use std::sync::Arc;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
+use super::testbed::{self, Shape};
 use super::{SimConfig, workload};
 use crate::expiry::{DEFAULT_EXPIRE, GRACE_BLOCKS};
 use crate::model::{AppDemand, NodeInfo, Params};
@@ -31,12 +32,20 @@ pub(crate) struct Setup {
 /// Nodes, apps, and the expiring apps already placed at time 0 (their removal height at
 /// mid-run; half of them renewed at 30 % of the run).
 pub(crate) fn setup(config: &SimConfig, rng: &mut ChaCha8Rng) -> Setup {
-    let infos = workload::nodes(config.nodes, config.seed, |i| i.to_string());
-    let mut demands = workload::apps(
-        config.apps,
-        config.seed ^ 0x5eed,
-        GENESIS_HEIGHT - 1_000..GENESIS_HEIGHT,
-    );
+    let (infos, mut demands) = match config.shape {
+        Shape::Census => (
+            workload::nodes(config.nodes, config.seed, |i| i.to_string()),
+            workload::apps(
+                config.apps,
+                config.seed ^ 0x5eed,
+                GENESIS_HEIGHT - 1_000..GENESIS_HEIGHT,
+            ),
+        ),
+        Shape::Testbed { instances } => (
+            testbed::nodes(config.nodes, config.seed, |i| i.to_string()),
+            testbed::apps(config.apps, instances, GENESIS_HEIGHT - 1),
+        ),
+    };
     let mut order: Vec<usize> = (0..demands.len()).collect();
     order.shuffle(rng);
     let k = ((demands.len() as f64 * config.expiring_share).round() as usize).min(demands.len());

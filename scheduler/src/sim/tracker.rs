@@ -196,6 +196,22 @@ impl Tracker {
         })
     }
 
+    /// Milliseconds from the kill until `app` was at its count again, if it was hit by the
+    /// kill and has recovered.
+    pub fn recovered_after_kill(&self, app: usize) -> Option<Millis> {
+        self.recovered
+            .iter()
+            .find(|&&(a, _)| a == app)
+            .map(|&(_, d)| d)
+    }
+
+    /// Whether `app` runs exactly its wanted count now.
+    pub fn at_n(&self, app: usize) -> bool {
+        self.apps
+            .get(app)
+            .is_some_and(|a| !a.gone && a.registered_at.is_some() && a.running == a.wanted)
+    }
+
     /// Apps above N now, and by how many instances in total.
     pub fn above(&self) -> (usize, u64) {
         let mut apps = 0;
