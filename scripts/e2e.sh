@@ -464,13 +464,21 @@ ing_node_of() {
     id=$(docker ps -a --filter "name=^/$1\$" --format '{{.Label "io.fluxnode.node"}}' | head -1)
     [ -n "$id" ] && tn_index_of "$id"
 }
-# Waits until the backend lists exactly $2 UP servers and Docker runs $2 instances.
+# Waits until the backend lists exactly $2 UP servers and Docker runs $2 instances, and
+# both hold for 10 s (after a node returns, its extra instance is stopped a few seconds
+# later: the list must have settled before the next kill is measured against it).
 ing_wait_servers() {
-    local backend=$1 want=$2 timeout=$3 start
+    local backend=$1 want=$2 timeout=$3 start since=""
     start=$(now_ms)
-    until [ "$(ing_up "$backend" | grep -c .)" = "$want" ] && [ "$(count_running "$APP")" = "$want" ]; do
+    while :; do
+        if [ "$(ing_up "$backend" | grep -c .)" = "$want" ] && [ "$(count_running "$APP")" = "$want" ]; then
+            [ -n "$since" ] || since=$(now_ms)
+            [ $(($(now_ms) - since)) -ge 10000 ] && return 0
+        else
+            since=""
+        fi
         [ $(($(now_ms) - start)) -gt $((timeout * 1000)) ] &&
-            fail "ingress: HAProxy lists $(ing_up "$backend" | grep -c .) UP servers for $backend ($(count_running "$APP") running), wanted $want"
+            fail "ingress: HAProxy lists $(ing_up "$backend" | grep -c .) UP servers for $backend ($(count_running "$APP") running), wanted $want for 10 s"
         sleep 0.2
     done
 }
