@@ -48,7 +48,7 @@ while [ $# -gt 0 ]; do
         *) echo "e2e.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(register kill unhealthy partition restart expiry ingress)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(register kill partition restart expiry ingress)
 tn=scripts/testnet.sh
 SPEC=testnet/demo-app.json
 APP=demo
