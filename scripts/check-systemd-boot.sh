@@ -68,11 +68,16 @@ bin=${FLUXNODE_STATIC_BIN:-}
 [ -n "$bin" ] || bin=$(scripts/build-static.sh)
 [ -x "$bin" ] || die "no static fluxnode at $bin"
 
-if [ ! -s "$rootfs" ]; then
+if [ ! -f "$rootfs" ] || [ ! -s "$rootfs" ]; then
     command -v mmdebstrap >/dev/null || die "mmdebstrap is required (apt-get install mmdebstrap)"
     log "building the Debian root file system (mmdebstrap, once; cached at $rootfs)"
     mkdir -p "$(dirname "$rootfs")"
-    mmdebstrap --quiet --variant=minbase --include=systemd,systemd-sysv,dbus bookworm "$rootfs.tmp"
+    # mmdebstrap picks its output format from the target's name; a ".tmp" name would make
+    # it write a directory, which `docker import` cannot read. Name the format; clear what
+    # an interrupted run may have left (a directory or a partial tarball).
+    rm -rf "$rootfs" "$rootfs.tmp"
+    mmdebstrap --quiet --format=tar --variant=minbase --include=systemd,systemd-sysv,dbus \
+        bookworm "$rootfs.tmp"
     mv -f "$rootfs.tmp" "$rootfs"
 fi
 docker import "$rootfs" "$image" >/dev/null

@@ -106,6 +106,10 @@ hosts_running() {
         --format '{{.Label "io.fluxnode.node"}}' | sort | uniq -c |
         awk -v n="$ncomp" '$1 == n { print $2 }'
 }
+# Containers of app $1 on node id $2 in any state (empty once that node removed them).
+node_containers() {
+    docker ps -aq --filter "label=io.fluxnode.app=$1" --filter "label=io.fluxnode.node=$2"
+}
 count_running() { hosts_running "$1" | grep -c . || true; }
 # Node indexes hosting app $1 (space separated).
 host_indexes() {
@@ -321,7 +325,9 @@ scenario_unhealthy() {
         h=$(health_of "$name" "$ip")
         if [ "$h" = unhealthy ] && [ -z "$t_unhealthy" ]; then t_unhealthy=$(($(now_ms) - t0)); fi
         if [ "$h" = healthy ] && [ -n "$t_unhealthy" ]; then fail "node1 lists node$v healthy again"; fi
-        if [ -z "$t_gone" ] && ! hosts_running "$name" | grep -qx "$id"; then t_gone=$(($(now_ms) - t0)); fi
+        # Given up = node$v's containers of the app removed. Not "not running": the restart
+        # before the give-up stops the component for a moment, and that is not a give-up.
+        if [ -z "$t_gone" ] && [ -z "$(node_containers "$name" "$id")" ]; then t_gone=$(($(now_ms) - t0)); fi
         if [ -n "$t_gone" ] && [ "$(count_running "$name")" = 3 ]; then t_back=$(($(now_ms) - t0)); break; fi
         sleep 0.3
     done
