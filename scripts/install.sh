@@ -16,7 +16,8 @@
 #   2. system user and group `fluxnode`, member of group `docker` (created when absent)
 #   3. /etc/fluxnode/fluxnode.toml from scripts/fluxnode.example.toml, only when absent
 #   4. /var/lib/fluxnode/node.key generated when absent (prints the node id)
-#   5. /etc/systemd/system/fluxnode.service, then `systemctl daemon-reload` when systemd runs
+#   5. /etc/modules-load.d/fluxnode.conf: the loop module at boot (fixed-size app volumes)
+#   6. /etc/systemd/system/fluxnode.service, then `systemctl daemon-reload` when systemd runs
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
@@ -124,7 +125,18 @@ else
     say "generated $state/node.key: node id $id"
 fi
 
-# 5. unit; ExecStart follows --prefix.
+# 5. the kernel's loop module at every boot (fixed-size app volumes; the unit may not load
+# modules itself), and now when this is the running system.
+modules_tmp=$(mktemp)
+printf '# fluxnode: fixed-size app volumes are ext4 images on loop devices\nloop\n' >"$modules_tmp"
+put "$modules_tmp" "$root/etc/modules-load.d/fluxnode.conf" 0644
+rm -f "$modules_tmp"
+if [ -z "$root" ] && [ ! -e /dev/loop-control ]; then
+    modprobe loop 2>/dev/null && say "loaded the loop module" ||
+        say "WARNING: no loop devices (modprobe loop failed): app volumes cannot be fixed-size; see fluxnode doctor"
+fi
+
+# 6. unit; ExecStart follows --prefix.
 unit_tmp=$(mktemp)
 trap 'rm -f "$unit_tmp"' EXIT
 sed "s#^ExecStart=/usr/local/bin/fluxnode #ExecStart=$prefix/bin/fluxnode #" \

@@ -107,6 +107,9 @@ pub struct NodeAnnouncement {
     pub advertise_addr: String,
     /// A restart the node plans: peers do not replace its apps while inside this window.
     pub planned_restart: Option<RestartWindow>,
+    /// The network the node runs by: a hash of its tier profile, block time and genesis.
+    /// Peers with another id do not take it as a member.
+    pub network: String,
 }
 
 /// A node's offer to host an app in one placement round; the capacity stays reserved until

@@ -147,6 +147,7 @@ pub async fn checks(args: &DoctorArgs) -> Vec<Check> {
     out.push(api_check);
     out.push(probes::docker(&config.docker.socket, PROBE_TIMEOUT).await);
     out.push(probes::data_dir(&config.node.data_dir));
+    out.push(probes::volumes(config.docker.volumes));
     if daemon.is_some() {
         out.push(Check::ok(
             "ports",

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::LogFormat;
+use super::{LogFormat, VolumeMode};
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 30s, 100ms, 6h)"))
@@ -156,6 +156,15 @@ pub struct DockerArgs {
         value_name = "BITS"
     )]
     pub app_subnet_prefix: Option<u8>,
+    /// App data volumes: `loop` (default: a fixed-size ext4 image per volume, `hdd`
+    /// enforced) or `unbounded` (plain Docker volumes, `hdd` not enforced).
+    #[arg(
+        long = "docker-volumes",
+        env = "FLUXNODE_DOCKER_VOLUMES",
+        value_enum,
+        value_name = "MODE"
+    )]
+    pub volumes: Option<VolumeMode>,
 }
 
 #[derive(Debug, Default, Args)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{ConfigError, LogFormat};
+use super::{ConfigError, LogFormat, VolumeMode};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -66,6 +66,7 @@ pub struct DockerSection {
     pub loopback_registries: Option<Vec<String>>,
     pub app_subnet_pool: Option<String>,
     pub app_subnet_prefix: Option<u8>,
+    pub volumes: Option<VolumeMode>,
     /// Delays before restarting a crashed (or unhealthy) container, by consecutive crash.
     pub restart_delays: Option<Vec<String>>,
     /// Consecutive crashes after which the node gives the instance up.

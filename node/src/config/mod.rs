@@ -39,6 +39,19 @@ pub enum LogFormat {
     Json,
 }
 
+/// How app data volumes are made (`docker.volumes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum VolumeMode {
+    /// A fixed-size ext4 image per component volume, attached by loop: an app cannot
+    /// write more than its `hdd`. Needs loop devices (see `fluxnode doctor`).
+    #[default]
+    Loop,
+    /// Plain Docker volumes: `hdd` is NOT enforced, an app may fill the host's disk. For
+    /// hosts without loop devices (some containers and sandboxes), by explicit choice.
+    Unbounded,
+}
+
 /// The resolved configuration the daemon runs with.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Config {
@@ -90,6 +103,8 @@ pub struct DockerConfig {
     pub app_subnet_pool: String,
     /// Prefix length of one app network's subnet.
     pub app_subnet_prefix: u8,
+    /// Fixed-size (loop) or unbounded app data volumes.
+    pub volumes: VolumeMode,
     /// Restart delays by consecutive crash (config file only; the last repeats).
     #[serde(serialize_with = "delays_text")]
     pub restart_delays: Vec<Duration>,
@@ -185,6 +200,7 @@ impl Default for Config {
                 loopback_registries: Vec::new(),
                 app_subnet_pool: crate::runtime::subnet::DEFAULT_POOL.into(),
                 app_subnet_prefix: crate::runtime::subnet::DEFAULT_PREFIX,
+                volumes: VolumeMode::Loop,
                 restart_delays: crate::runtime::BackoffPolicy::default().delays,
                 give_up_after_crashes: crate::runtime::DEFAULT_GIVE_UP_AFTER_CRASHES,
             },
@@ -332,6 +348,7 @@ impl Config {
                     file.docker.app_subnet_prefix,
                     d.docker.app_subnet_prefix,
                 ),
+                volumes: pick(args.docker.volumes, file.docker.volumes, d.docker.volumes),
                 restart_delays: match file.docker.restart_delays {
                     Some(list) => parse_delays(&list)?,
                     None => d.docker.restart_delays,

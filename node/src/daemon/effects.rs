@@ -274,6 +274,14 @@ impl Daemon {
         if self.starting.contains(&app) {
             return;
         }
+        if !self.can_run() {
+            // Not ready (Docker does not answer, or the store is broken): refuse the
+            // assignment at once instead of failing the start later.
+            self.outcomes
+                .not_runnable(&app, "this node is not ready to run containers");
+            self.drive(Input::ContainerFailed { app });
+            return;
+        }
         let Some(plan) = self.plan_of(&app) else {
             // Not runnable here: give the instance back so another node takes it.
             self.outcomes

@@ -177,6 +177,7 @@ mod tests {
             claimed_uptime_secs: 0,
             advertise_addr: "/ip4/127.0.0.12/tcp/16125".into(),
             planned_restart: None,
+            network: "n".into(),
         }
     }
 

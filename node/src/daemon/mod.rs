@@ -23,6 +23,7 @@ mod service;
 mod startup;
 mod status;
 mod sync;
+mod trust;
 pub mod wire;
 
 use std::collections::BTreeSet;
@@ -95,6 +96,9 @@ pub struct Daemon {
     last_announcement: Option<NodeAnnouncement>,
     single_node: bool,
     docker_ok: bool,
+    /// Whether app volumes are fixed-size (`Ok(true)`), unbounded by configuration
+    /// (`Ok(false)`), or cannot be made on this host (the reason).
+    volumes: Result<bool, String>,
     /// The network's last verdict on gossip (readiness).
     gossip: crate::network::health::GossipHealth,
     requests: mpsc::Receiver<Request>,

@@ -1,6 +1,7 @@
 //! What only this host can tell about running an app, at bid time: its host ports are
-//! free, and its images come from registries this node may pull from
-//! ([`crate::runtime::registries`]).
+//! free, its images come from registries this node may pull from
+//! ([`crate::runtime::registries`]), and, when it has data, this host can give it a
+//! fixed-size volume ([`crate::runtime::volume`]).
 //!
 //! Host ports: before the protocol considers a call for bids, the daemon tries
 //! to bind every host port of the app on the address containers publish on, and tells the
@@ -64,6 +65,18 @@ impl Daemon {
         }
     }
 
+    /// Whether this node can run containers now, by its own readiness checks (Docker
+    /// answers, the store works). Not ready: it declines every call for bids and refuses
+    /// assignments.
+    pub(super) fn can_run(&self) -> bool {
+        self.docker_ok && self.store.healthy()
+    }
+
+    /// After readiness changed: the answer for every app again now, not at the next sweep.
+    pub(super) fn readiness_changed(&mut self) {
+        self.ports_swept = 0;
+    }
+
     fn tell_host_ports(&mut self, app: Arc<str>) {
         let Some(plan) = self.plan_of(&app) else {
             return;
@@ -87,11 +100,24 @@ impl Daemon {
         if let Err(e) = &registry {
             tracing::debug!(app = %app, error = %e, "image registry refused here: not bidding");
         }
+        // An app with data needs a fixed-size volume this host cannot make: never run it
+        // unbounded, let a node that can take it.
+        let volumes_ok =
+            self.volumes.is_ok() || crate::runtime::container::volume_components(&plan).is_empty();
+        if !volumes_ok {
+            tracing::debug!(app = %app, "app has containerData and this host cannot bound volumes: not bidding");
+        }
+        // A node that cannot run containers (its own readiness: Docker answers, the store
+        // works) does not bid at all.
+        let can_run = self.can_run();
+        if !can_run {
+            tracing::debug!(app = %app, "not ready to run containers: not bidding");
+        }
         let now = self.clock.now();
         let outs = self.node.handle(
             Input::LocalCheck {
                 app,
-                ok: taken.is_none() && registry.is_ok(),
+                ok: taken.is_none() && registry.is_ok() && volumes_ok && can_run,
             },
             now,
             &self.view,

@@ -95,9 +95,15 @@ impl Daemon {
     }
 
     fn on_watchdog(&mut self) {
+        let could_run = self.can_run();
+        self.volumes = self.runtime.fixed_volumes();
         // A store broken by a full disk reopens here once space is free, even when
         // nothing writes to it.
         self.store.probe();
+        if self.can_run() != could_run {
+            tracing::warn!(ready = !could_run, "ability to run containers changed");
+            self.readiness_changed();
+        }
         super::startup::notify_watchdog();
     }
 
@@ -201,6 +207,9 @@ impl Daemon {
         let height = self.clock.height();
         match opened.message {
             Message::Announcement(a) => {
+                if !self.admit(&a, now) {
+                    return;
+                }
                 if let Some((info, msg)) = self.members.on_announcement(&a, now) {
                     self.view.upsert_member(a.node, info, now);
                     let _ = self.view.apply(&msg, now);

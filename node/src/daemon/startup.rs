@@ -113,12 +113,31 @@ pub async fn start(
         .collect();
     rt_cfg.loopback_registries = config.docker.loopback_registries.clone();
     rt_cfg.subnet_pool = config.docker.subnet_pool()?;
+    rt_cfg.volumes = match config.docker.volumes {
+        crate::config::VolumeMode::Loop => crate::runtime::DataVolumes::Loop {
+            dir: config.node.data_dir.join("volumes"),
+        },
+        crate::config::VolumeMode::Unbounded => {
+            tracing::warn!(
+                "docker.volumes = \"unbounded\": app volumes are plain Docker volumes and \
+                 `hdd` is not enforced; an app may fill this host's disk"
+            );
+            crate::runtime::DataVolumes::Unbounded
+        }
+    };
     rt_cfg.backoff.delays = config.docker.restart_delays.clone();
     rt_cfg.give_up_after_crashes = config.docker.give_up_after_crashes;
     if !config.docker.name_suffix.is_empty() {
         crate::runtime::plan::set_name_suffix(&config.docker.name_suffix);
     }
     let runtime = Runtime::new(rt_cfg, store.clone());
+    if let Err(reason) = runtime.fixed_volumes() {
+        tracing::error!(
+            %reason,
+            "this host cannot make fixed-size app volumes: not ready, and declining apps \
+             with containerData (fix it, or set docker.volumes = \"unbounded\")"
+        );
+    }
 
     let node = Node::new(NodeConfig {
         id,
@@ -158,6 +177,7 @@ pub async fn start(
             tokio::time::timeout(Duration::from_secs(5), runtime.ping()).await,
             Ok(Ok(()))
         ),
+        volumes: runtime.fixed_volumes(),
         gossip: Default::default(),
         requests: req_rx,
         stopping: false,
@@ -300,6 +320,11 @@ fn self_facts(config: &Config, bench: Option<&BenchReport>) -> SelfFacts {
         offered,
         bench_score: score,
         advertise_addr: format!("/{proto_ip}/{ip}/tcp/{p2p}"),
+        network: super::trust::network_id(
+            &config.node.tier_profile,
+            config.chain.block_time.as_millis() as u64,
+            config.chain.genesis,
+        ),
         capacity_scale: scale,
     }
 }

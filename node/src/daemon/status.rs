@@ -171,6 +171,17 @@ impl Daemon {
                 },
             },
             ReadyCheck {
+                name: "volumes".into(),
+                ok: self.volumes.is_ok(),
+                detail: match &self.volumes {
+                    Ok(true) => "fixed-size (loop-attached ext4 images): hdd enforced".into(),
+                    Ok(false) => {
+                        "unbounded by configuration (docker.volumes): hdd NOT enforced".into()
+                    }
+                    Err(reason) => format!("cannot make fixed-size volumes: {reason}"),
+                },
+            },
+            ReadyCheck {
                 name: "store".into(),
                 ok: self.store.healthy(),
                 detail: match self.store.last_error() {

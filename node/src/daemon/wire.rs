@@ -28,6 +28,8 @@ pub struct SelfFacts {
     pub offered: Resources,
     pub bench_score: f64,
     pub advertise_addr: String,
+    /// The network id this node runs by ([`super::trust::network_id`]).
+    pub network: String,
     /// `node.testnet_capacity_scale` (1 outside tests).
     pub capacity_scale: f64,
 }
@@ -64,6 +66,7 @@ pub fn announcement(
             from_ms: now.min(until),
             until_ms: until,
         }),
+        network: facts.network.clone(),
     })
 }
 
@@ -287,6 +290,7 @@ mod tests {
             offered: Resources::new(4.0, 8_000, 100),
             bench_score: 900.0,
             advertise_addr: "/ip4/127.0.0.1/tcp/16125".into(),
+            network: "abc".into(),
             capacity_scale: 1.0,
         };
         let msg = Msg::Announce {

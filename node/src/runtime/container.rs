@@ -88,8 +88,9 @@ pub fn network_request(plan: &AppPlan, ctx: &NodeContext<'_>) -> NetworkCreateRe
     }
 }
 
-/// Volumes the app needs: every component volume some component mounts.
-pub fn volume_requests(plan: &AppPlan, ctx: &NodeContext<'_>) -> Vec<VolumeCreateOptions> {
+/// Components whose volume some component mounts, in index order: the volumes the app
+/// needs, each sized by its own component's `hdd`.
+pub fn volume_components(plan: &AppPlan) -> Vec<usize> {
     let count = plan.components.len();
     let mut used: Vec<usize> = plan
         .components
@@ -100,7 +101,14 @@ pub fn volume_requests(plan: &AppPlan, ctx: &NodeContext<'_>) -> Vec<VolumeCreat
         .collect();
     used.sort_unstable();
     used.dedup();
-    used.into_iter()
+    used
+}
+
+/// Volumes the app needs: every component volume some component mounts (plain Docker
+/// volumes; the runtime adds the device options of fixed-size ones).
+pub fn volume_requests(plan: &AppPlan, ctx: &NodeContext<'_>) -> Vec<VolumeCreateOptions> {
+    volume_components(plan)
+        .into_iter()
         .map(|idx| {
             let mut l = app_labels(plan, ctx);
             l.insert(labels::COMPONENT.into(), plan.components[idx].name.clone());

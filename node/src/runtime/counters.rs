@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::error::ErrorKind;
 
 /// Error kinds in a fixed order, for the per-kind counter array.
-const KINDS: [ErrorKind; 10] = [
+const KINDS: [ErrorKind; 11] = [
     ErrorKind::InvalidPlan,
     ErrorKind::DaemonUnreachable,
     ErrorKind::ImageNotFound,
@@ -16,6 +16,7 @@ const KINDS: [ErrorKind; 10] = [
     ErrorKind::Docker,
     ErrorKind::Store,
     ErrorKind::SubnetsExhausted,
+    ErrorKind::Volume,
 ];
 
 impl ErrorKind {
@@ -32,6 +33,7 @@ impl ErrorKind {
             ErrorKind::Docker => "docker",
             ErrorKind::Store => "store",
             ErrorKind::SubnetsExhausted => "subnets_exhausted",
+            ErrorKind::Volume => "volume",
         }
     }
 

@@ -50,6 +50,8 @@ pub enum RuntimeError {
         prefix: u8,
         capacity: u64,
     },
+    #[error("fixed-size volume {volume}: {message}")]
+    Volume { volume: String, message: String },
 }
 
 /// Coarse kind of a [`RuntimeError`], used to count errors by cause.
@@ -65,6 +67,8 @@ pub enum ErrorKind {
     Docker,
     Store,
     SubnetsExhausted,
+    /// A fixed-size volume could not be made, attached or removed.
+    Volume,
 }
 
 impl RuntimeError {
@@ -82,6 +86,7 @@ impl RuntimeError {
             RuntimeError::Docker { .. } => ErrorKind::Docker,
             RuntimeError::Store(_) => ErrorKind::Store,
             RuntimeError::SubnetPoolExhausted { .. } => ErrorKind::SubnetsExhausted,
+            RuntimeError::Volume { .. } => ErrorKind::Volume,
         }
     }
 
@@ -95,6 +100,7 @@ impl RuntimeError {
                 | ErrorKind::ImageNotFound
                 | ErrorKind::RegistryAuth
                 | ErrorKind::SubnetsExhausted
+                | ErrorKind::Volume
         )
     }
 }

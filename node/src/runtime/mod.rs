@@ -25,6 +25,7 @@ pub mod backoff;
 mod connection;
 pub mod container;
 mod counters;
+mod data;
 pub mod error;
 mod from_spec;
 mod image;
@@ -36,6 +37,7 @@ pub mod registries;
 mod removal;
 pub mod subnet;
 mod supervisor;
+pub mod volume;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -56,6 +58,7 @@ pub use plan::{AppPlan, ComponentPlan, DataMounts, RegistryAuth};
 pub use prepare::{PrepareReport, UnprepareReport};
 pub use removal::RemovalReport;
 pub use supervisor::SuperviseReport;
+pub use volume::DataVolumes;
 
 use crate::store::Store;
 
@@ -99,6 +102,9 @@ pub struct RuntimeConfig {
     pub loopback_registries: Vec<String>,
     /// Where app network subnets come from (see [`subnet`]).
     pub subnet_pool: subnet::SubnetPool,
+    /// Whether component volumes are fixed-size images (`hdd` enforced) or plain Docker
+    /// volumes (see [`volume`]).
+    pub volumes: DataVolumes,
 }
 
 impl RuntimeConfig {
@@ -121,6 +127,7 @@ impl RuntimeConfig {
             prepared_image_max_age: Duration::from_secs(10 * 60),
             loopback_registries: Vec::new(),
             subnet_pool: subnet::SubnetPool::default(),
+            volumes: DataVolumes::Unbounded,
             give_up_after_crashes: DEFAULT_GIVE_UP_AFTER_CRASHES,
         }
     }

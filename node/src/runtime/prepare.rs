@@ -19,7 +19,6 @@ use bollard::Docker;
 use bollard::query_parameters::InspectNetworkOptions;
 use futures_util::future::join_all;
 
-use super::container;
 use super::error::{Op, RuntimeError};
 use super::image::PullReport;
 use super::lifecycle::Existing;
@@ -316,27 +315,6 @@ impl Runtime {
             }
         }
         self.create_app_network(docker, plan).await.map(|_| true)
-    }
-
-    /// Creates the app's data volumes (idempotent in Docker); returns how many.
-    pub(crate) async fn ensure_volumes(
-        &self,
-        docker: &Docker,
-        plan: &AppPlan,
-    ) -> Result<usize, RuntimeError> {
-        let requests = container::volume_requests(plan, &self.ctx());
-        let n = requests.len();
-        join_all(requests.into_iter().map(|v| async move {
-            docker.create_volume(v).await.map_err(|e| {
-                self.inner
-                    .engine
-                    .classify(e, Op::Other("creating a volume"))
-            })
-        }))
-        .await
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()?;
-        Ok(n)
     }
 }
 

@@ -1,7 +1,8 @@
-//! Removing an app: its containers, network and volumes, then the images nobody uses.
+//! Removing an app: its containers, network and volumes (with their images and loop
+//! devices when fixed-size), then the images nobody uses.
 
 use bollard::Docker;
-use bollard::query_parameters::{ListVolumesOptions, RemoveContainerOptions, StopContainerOptions};
+use bollard::query_parameters::{RemoveContainerOptions, StopContainerOptions};
 use futures_util::future::join_all;
 
 use super::container::labels;
@@ -136,33 +137,7 @@ impl Runtime {
                     .classify(e, Op::Other("removing the app network")));
             }
         };
-        let vols = docker
-            .list_volumes(Some(ListVolumesOptions {
-                filters: Some(self.node_filter(Some(app))),
-            }))
-            .await
-            .map_err(|e| self.inner.engine.classify(e, Op::Other("listing volumes")))?;
-        let mut volumes = 0;
-        for v in vols.volumes.unwrap_or_default() {
-            match docker
-                .remove_volume(
-                    &v.name,
-                    None::<bollard::query_parameters::RemoveVolumeOptions>,
-                )
-                .await
-            {
-                Ok(()) => volumes += 1,
-                Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code: 404, ..
-                }) => {}
-                Err(e) => {
-                    return Err(self
-                        .inner
-                        .engine
-                        .classify(e, Op::Other("removing a volume")));
-                }
-            }
-        }
+        let volumes = self.remove_volumes(docker, app).await?;
         Ok(RemovalReport {
             containers: existing.len(),
             network: network_removed,

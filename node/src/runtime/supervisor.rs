@@ -107,6 +107,19 @@ impl Runtime {
                 let restarts =
                     self.update_restart(&app, index, |s| s.on_restart(now), |s| s.restarts);
                 self.inner.counters.restarted();
+                // After a host reboot the fixed-size volumes' loop devices are gone: attach
+                // them again before the engine mounts them.
+                if let Err(e) = self.ensure_volumes(&docker, &managed.plan).await {
+                    self.inner.counters.error(e.kind());
+                    tracing::warn!(app, component = c.component, error = %e, "restart failed");
+                    self.emit(RuntimeEvent::RestartFailed {
+                        app: app.clone(),
+                        component: c.component.clone(),
+                        kind: e.kind(),
+                        message: e.to_string(),
+                    });
+                    continue;
+                }
                 let result = match observed {
                     Some((id, false)) => docker
                         .start_container(&id, None::<StartContainerOptions>)

@@ -44,6 +44,17 @@ impl NodeProc {
         self.child = Some(child);
     }
 
+    /// Sets `flag` to `value` in the daemon's arguments (replacing its value if present).
+    pub fn set_flag(&mut self, flag: &str, value: &str) {
+        match self.args.iter().position(|a| a == flag) {
+            Some(i) => self.args[i + 1] = value.to_string(),
+            None => {
+                self.args.push(flag.to_string());
+                self.args.push(value.to_string());
+            }
+        }
+    }
+
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
@@ -128,6 +139,21 @@ impl Cluster {
 
     /// As [`Cluster::start`], with extra arguments per node (by index).
     pub fn start_with(n: usize, base: u8, extra: impl Fn(usize) -> Vec<String>) -> Cluster {
+        let mut c = Cluster::prepare_with(n, base, extra);
+        for node in &mut c.nodes {
+            node.spawn();
+        }
+        c
+    }
+
+    /// As [`Cluster::start`], but no daemon is started yet: change a node's flags with
+    /// [`NodeProc::set_flag`], then [`NodeProc::spawn`] each.
+    pub fn prepare(n: usize, base: u8, extra: &[&str]) -> Cluster {
+        Self::prepare_with(n, base, |_| extra.iter().map(|s| s.to_string()).collect())
+    }
+
+    /// As [`Cluster::start_with`], without starting the daemons.
+    pub fn prepare_with(n: usize, base: u8, extra: impl Fn(usize) -> Vec<String>) -> Cluster {
         let tmp = tempfile::tempdir().unwrap();
         let run_label = format!(
             "{}-{base}-{}",
@@ -195,9 +221,6 @@ impl Cluster {
                 child: None,
                 args,
             });
-        }
-        for node in &mut nodes {
-            node.spawn();
         }
         Cluster {
             nodes,
@@ -322,7 +345,30 @@ impl Drop for Cluster {
             rm.extend(ids.iter().map(String::as_str));
             let _ = Command::new("docker").args(&rm).output();
         }
+        // Fixed-size volumes: the killed daemons leave their images attached; detach the
+        // loop devices of every image under this cluster's directory before it goes.
+        for dev in loop_devices_under(self._tmp.path()) {
+            let _ = Command::new("losetup").args(["-d", &dev]).output();
+        }
     }
+}
+
+/// Loop devices whose backing file is under `dir`.
+pub fn loop_devices_under(dir: &Path) -> Vec<String> {
+    let root = dir.display().to_string();
+    let Ok(out) = Command::new("losetup")
+        .args(["-n", "-l", "-O", "NAME,BACK-FILE"])
+        .output()
+    else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (dev, file) = l.trim().split_once(char::is_whitespace)?;
+            file.trim().starts_with(&root).then(|| dev.to_string())
+        })
+        .collect()
 }
 
 fn p2p_port(base: u8, i: usize) -> u16 {

@@ -48,6 +48,7 @@ pub fn announcement(key: &Keypair, seq: u64) -> Message {
         claimed_uptime_secs: 60,
         advertise_addr: "/ip4/127.0.0.1/tcp/16125".into(),
         planned_restart: None,
+        network: "0000000000000000".into(),
     })
 }
 

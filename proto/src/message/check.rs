@@ -15,6 +15,10 @@ pub const MAX_APP_NAME_LEN: usize = 64;
 /// port and a `/p2p/<peer id>` suffix (58 bytes) fits with room to spare.
 pub const MAX_ADDR_LEN: usize = 512;
 
+/// Longest network id: the node writes 16 hex digits; the bound keeps room for another
+/// scheme while refusing a megabyte of junk.
+pub const MAX_NETWORK_LEN: usize = 64;
+
 /// Most winners in one assignment: FluxOS allows at most 100 instances of an app.
 pub const MAX_WINNERS: usize = 100;
 
@@ -131,6 +135,16 @@ fn check_announcement(a: &NodeAnnouncement) -> Result<(), MessageError> {
             field: "advertise_addr",
             len: a.advertise_addr.len(),
             max: MAX_ADDR_LEN,
+        });
+    }
+    if a.network.is_empty() {
+        return Err(MessageError::Empty { field: "network" });
+    }
+    if a.network.len() > MAX_NETWORK_LEN {
+        return Err(MessageError::TooLong {
+            field: "network",
+            len: a.network.len(),
+            max: MAX_NETWORK_LEN,
         });
     }
     if let Some(w) = a.planned_restart {

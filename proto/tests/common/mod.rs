@@ -65,13 +65,14 @@ pub fn announcement() -> impl Strategy<Value = NodeAnnouncement> {
         (
             "/ip4/[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}/tcp/[0-9]{1,5}",
             restart_window(),
+            "[0-9a-f]{16}",
         ),
     )
         .prop_map(
             |(
                 (node, seq, tier, location),
                 (total, used, bench_score, claimed_uptime_secs),
-                (advertise_addr, planned_restart),
+                (advertise_addr, planned_restart, network),
             )| NodeAnnouncement {
                 node,
                 seq,
@@ -83,6 +84,7 @@ pub fn announcement() -> impl Strategy<Value = NodeAnnouncement> {
                 claimed_uptime_secs,
                 advertise_addr,
                 planned_restart,
+                network,
             },
         )
 }

@@ -198,6 +198,31 @@ pub async fn ntp_synchronized(timeout: Duration) -> Option<bool> {
     }
 }
 
+/// App volumes can be made fixed-size here (loop devices, `losetup`, `mkfs.ext4`), or are
+/// unbounded by configuration.
+pub fn volumes(mode: crate::config::VolumeMode) -> Check {
+    const WHAT: &str = "volumes";
+    match mode {
+        crate::config::VolumeMode::Unbounded => Check::warn(
+            WHAT,
+            "docker.volumes = \"unbounded\": apps' hdd is not enforced, one app may fill the disk",
+            "set docker.volumes = \"loop\" on a host with loop devices",
+        ),
+        crate::config::VolumeMode::Loop => match crate::runtime::volume::loop_support() {
+            Ok(()) => Check::ok(
+                WHAT,
+                "fixed-size: loop devices, losetup and mkfs.ext4 available",
+            ),
+            Err(reason) => Check::fail(
+                WHAT,
+                reason,
+                "give the daemon loop devices (scripts/fluxnode.service), or set \
+                 docker.volumes = \"unbounded\" knowing hdd is then not enforced",
+            ),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
