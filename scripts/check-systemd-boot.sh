@@ -137,6 +137,9 @@ labels = ["io.fluxnode.test=1", "io.fluxnode.testrun=$run"]
 name_suffix = "_$run"
 # The test image comes from the local registry on loopback, refused unless listed.
 loopback_registries = ["127.0.0.1:5000"]
+# This container has no loop devices (Docker gives it no /dev/loop-control); fixed-size
+# volumes are checked on the host by node/tests/daemon_volumes.rs.
+volumes = "unbounded"
 [bench]
 quick = true
 TOML

@@ -113,6 +113,9 @@ HEAD
       FLUXNODE_DOCKER_NAME_SUFFIX: "-node$i"
       FLUXNODE_DOCKER_LABELS: "io.fluxnode.test=1,io.fluxnode.testnet=1"
       FLUXNODE_DOCKER_LOOPBACK_REGISTRIES: "127.0.0.1:5000"
+      # The node image is FROM scratch (no mkfs.ext4, no losetup) and its container has no
+      # /dev/loop-control: plain volumes here; node/tests/daemon_volumes.rs checks fixed-size ones.
+      FLUXNODE_DOCKER_VOLUMES: unbounded
       FLUXNODE_TIER_PROFILE: testnet
       FLUXNODE_GENESIS: \${FLUXNODE_TESTNET_GENESIS:-0}
       FLUXNODE_BLOCK_TIME: \${FLUXNODE_TESTNET_BLOCK_TIME:-1s}
