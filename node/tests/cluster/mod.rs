@@ -103,6 +103,19 @@ impl NodeProc {
         serde_json::from_slice(&out.stdout).ok()
     }
 
+    /// GET `path` whatever the status (a 503 from `/readyz` carries its reasons): the
+    /// status code and the JSON body.
+    pub fn get_status(&self, path: &str) -> Option<(u16, serde_json::Value)> {
+        let out = Command::new("curl")
+            .args(["-s", "--max-time", "5", "-w", "\n%{http_code}"])
+            .arg(format!("{}{path}", self.api_url()))
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let (body, code) = text.trim_end().rsplit_once('\n')?;
+        Some((code.parse().ok()?, serde_json::from_str(body).ok()?))
+    }
+
     pub fn get_text(&self, path: &str) -> Option<String> {
         let out = Command::new("curl")
             .args([
