@@ -112,6 +112,9 @@ pub struct Metrics {
     pub health_probe_failures: Counter,
     /// Instances this node gave up (unhealthy after restarts, crash loop, failed restart).
     pub instances_given_up: Counter,
+    /// Strikes this node gave other nodes: placements that never served while the app
+    /// served elsewhere (the struck node is not called for bids for its hold-off).
+    pub placement_strikes: Counter,
     /// 1 while the Docker engine answers its ping within the timeout, else 0.
     pub docker_engine_up: Gauge,
 
@@ -163,6 +166,7 @@ impl Metrics {
             app_instances_healthy: Family::default(),
             health_probe_failures: Counter::default(),
             instances_given_up: Counter::default(),
+            placement_strikes: Counter::default(),
             docker_engine_up: Gauge::default(),
             container_start_duration: start_buckets(),
             image_pull_duration: pull_buckets(),
@@ -273,6 +277,11 @@ impl Metrics {
             "instances_given_up",
             "Instances this node gave up for the network to re-place: unhealthy after restarts, crash loop, or a failed restart",
             m.instances_given_up.clone(),
+        );
+        r.register(
+            "placement_strikes",
+            "Strikes this node gave other nodes: a placement it assigned that never served while the app served elsewhere; the struck node is not called for bids until its hold-off ends",
+            m.placement_strikes.clone(),
         );
         r.register(
             "docker_engine_up",

@@ -32,17 +32,21 @@ pub enum Tree {
     Uptime,
     /// Benchmark results of this host, keyed by run label (e.g. "latest").
     Benchmarks,
+    /// Strikes this node holds against other nodes (placements that never served), keyed
+    /// by node id.
+    Standing,
 }
 
 impl Tree {
     /// Every tree, in a fixed order.
-    pub const ALL: [Tree; 6] = [
+    pub const ALL: [Tree; 7] = [
         Tree::AppSpecs,
         Tree::Bids,
         Tree::Assignments,
         Tree::Instances,
         Tree::Uptime,
         Tree::Benchmarks,
+        Tree::Standing,
     ];
 
     /// The sled tree name. Changing one orphans the records stored under the old name.
@@ -54,6 +58,7 @@ impl Tree {
             Tree::Instances => "instances",
             Tree::Uptime => "uptime",
             Tree::Benchmarks => "benchmarks",
+            Tree::Standing => "standing",
         }
     }
 
@@ -65,6 +70,7 @@ impl Tree {
             Tree::Instances => 3,
             Tree::Uptime => 4,
             Tree::Benchmarks => 5,
+            Tree::Standing => 6,
         }
     }
 }

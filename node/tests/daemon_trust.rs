@@ -167,7 +167,9 @@ fn a_node_that_is_not_ready_gets_no_assignments() {
     c.wait_ready(Duration::from_secs(90));
     let ready = c.nodes[1].get_status("/readyz");
     assert!(
-        ready.as_ref().is_some_and(|(code, r)| *code == 503 && r["ready"] == false),
+        ready
+            .as_ref()
+            .is_some_and(|(code, r)| *code == 503 && r["ready"] == false),
         "node 2 ready? {ready:?}"
     );
     // Two instances wanted; only node 1 can run one.

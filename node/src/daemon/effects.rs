@@ -33,6 +33,14 @@ pub struct HostingRecord {
     pub running: bool,
 }
 
+/// What a standing record stores (the `standing` tree, one key per node id): this node's
+/// strikes against that node and when its hold-off ends (unix ms).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct StandingRecord {
+    pub count: u32,
+    pub until_ms: Millis,
+}
+
 impl Daemon {
     /// Feeds one input to the protocol and carries out everything that follows, including
     /// messages this node sends to itself (a coordinator may call itself for bids).
@@ -310,7 +318,7 @@ impl Daemon {
         });
     }
 
-    fn persist(&mut self, rec: &PersistRecord) {
+    fn persist(&mut self, rec: &PersistRecord<NodeId>) {
         let t = Instant::now();
         let r = match rec {
             PersistRecord::Hosting { app, running } => {
@@ -319,6 +327,23 @@ impl Daemon {
             }
             PersistRecord::Released { app } => {
                 self.store.delete(Tree::Assignments, app).map(|_| ())
+            }
+            PersistRecord::Standing { node, strikes } => {
+                self.metrics.placement_strikes.inc();
+                tracing::warn!(
+                    %node,
+                    strikes = strikes.count,
+                    held_off_s = strikes.until.saturating_sub(self.clock.now()) / 1_000,
+                    "a placement on this node never served while the app served elsewhere; not calling it for bids until its hold-off ends"
+                );
+                self.store.put(
+                    Tree::Standing,
+                    &node.to_string(),
+                    &StandingRecord {
+                        count: strikes.count,
+                        until_ms: strikes.until,
+                    },
+                )
             }
         };
         self.metrics

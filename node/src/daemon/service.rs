@@ -219,6 +219,8 @@ impl Daemon {
             Message::RunningReport(r) => {
                 for msg in self.members.on_running_report(&r) {
                     let _ = self.view.apply(&msg, now);
+                    // The protocol watches what its placements come to (standing).
+                    self.drive(Input::Message { from, msg: &msg });
                 }
             }
             Message::LedgerSummary(s) => self.on_ledger_summary(from, &s),

@@ -6,12 +6,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prometheus_client::registry::Registry as MetricRegistry;
+use proto::keys::NodeId;
 use proto::tier::{Resources, Tier};
 use scheduler::model::Params;
-use scheduler::protocol::{Input, Node, NodeConfig, View};
+use scheduler::protocol::{Input, Node, NodeConfig, Strikes, View};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use super::effects::StandingRecord;
 use super::{Clock, Daemon, DaemonHandle, members::Members, registry::Registry, wire::SelfFacts};
 use crate::bench::{self, BenchOptions, BenchReport};
 use crate::config::Config;
@@ -190,6 +192,7 @@ pub async fn start(
         probes: Default::default(),
     };
     daemon.announce_self_locally();
+    daemon.restore_standing();
     daemon.adopt_running().await;
     runtime.spawn_supervisor(Duration::from_secs(5));
 
@@ -219,6 +222,33 @@ impl Daemon {
             self.last_announcement = Some(a);
         }
         self.view.refresh(now);
+    }
+
+    /// Gives the protocol back the strikes it persisted against other nodes, so a restart
+    /// does not clear a liar's record. A record that cannot be read is skipped with a
+    /// warning naming it (the node only forgets a strike).
+    fn restore_standing(&mut self) {
+        let records = match self.store.list::<StandingRecord>(Tree::Standing) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the standing records; starting with none");
+                return;
+            }
+        };
+        for (key, rec) in records {
+            let Ok(node) = key.parse::<NodeId>() else {
+                tracing::warn!(
+                    key,
+                    "standing record under a key that is not a node id; skipped"
+                );
+                continue;
+            };
+            let strikes = Strikes {
+                count: rec.count,
+                until: rec.until_ms,
+            };
+            self.drive(Input::Standing { node, strikes });
+        }
     }
 
     /// Takes over the containers this node ran before a restart (same container ids);

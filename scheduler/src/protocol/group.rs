@@ -45,16 +45,23 @@ impl<P: Peer> Node<P> {
         restart_until: Option<Millis>,
         health: Health,
         now: Millis,
+        view: &View<P>,
+        out: &mut Vec<Output<P>>,
     ) {
         if let Some(r) = self.rounds.get_mut(app) {
             r.acked(node);
         }
-        let Some(h) = self.hosted.get_mut(app) else {
-            return;
-        };
         if node == self.id {
             return;
         }
+        match status {
+            BeatStatus::Running if health == Health::Healthy => self.standing.served(app, node),
+            BeatStatus::Leaving => self.gave_back(app, node, now, view, out),
+            _ => {}
+        }
+        let Some(h) = self.hosted.get_mut(app) else {
+            return;
+        };
         if status == BeatStatus::Leaving {
             if h.group.remove(&node).is_some() {
                 // One short now (a member gave its instance up or was stopped): whoever
@@ -81,6 +88,28 @@ impl<P: Peer> Node<P> {
         m.restart_until = restart_until;
         m.last_heard = now;
         m.health = health;
+    }
+
+    /// `node` gave its instance of `app` back (a goodbye beat or a not-running report): a
+    /// strike when this node assigned it, it never served, and the app serves elsewhere
+    /// (see [`super::standing`]).
+    pub(crate) fn gave_back(
+        &mut self,
+        app: &Arc<str>,
+        node: P,
+        now: Millis,
+        view: &View<P>,
+        out: &mut Vec<Output<P>>,
+    ) {
+        let here = node != self.id && self.health_of(app) == Some(Health::Healthy);
+        let serves_elsewhere = here
+            || view
+                .locations(app)
+                .iter()
+                .any(|&(q, _)| q != node && view.health(app, q) == Health::Healthy);
+        if let Some(strikes) = self.standing.gave_back(app, node, serves_elsewhere, now) {
+            out.push(Output::Persist(PersistRecord::Standing { node, strikes }));
+        }
     }
 
     pub(crate) fn beat(&self, app: &Arc<str>, status: BeatStatus) -> Msg<P> {

@@ -20,11 +20,13 @@ mod group;
 mod msg;
 mod node;
 mod round;
+pub mod standing;
 mod view;
 
 pub use check::CheckError;
 pub use msg::{BeatStatus, Health, Msg};
 pub use node::{Input, Node, NodeConfig, Output, PersistRecord};
+pub use standing::Strikes;
 pub use view::{AppEntry, AppRecord, ChainClock, Member, View};
 
 use std::fmt::{Debug, Display};

@@ -8,6 +8,7 @@ use proto::tier::{Resources, SYSTEM_RESERVE};
 use super::group::{GroupMember, named_member, pending_member};
 use super::msg::{BeatStatus, Health, Msg};
 use super::round::Round;
+use super::standing::{Standing, Strikes};
 use super::view::View;
 use super::{
     ANNOUNCE_EVERY, ANNOUNCE_MIN_GAP, BEAT_EVERY, GIVE_UP_HOLD_OFF, Millis, Peer, RESERVE_SLACK,
@@ -81,6 +82,12 @@ pub enum Input<'a, P> {
         app: Arc<str>,
         ok: bool,
     },
+    /// At start-up: a record of strikes against `node` this node persisted
+    /// ([`PersistRecord::Standing`]).
+    Standing {
+        node: P,
+        strikes: Strikes,
+    },
 }
 
 /// What the node asks its host to do.
@@ -95,18 +102,20 @@ pub enum Output<P> {
     StopApp(Arc<str>),
     /// Remove containers, network and volumes (expiry + grace, or owner cancel).
     RemoveApp(Arc<str>),
-    Persist(PersistRecord),
+    Persist(PersistRecord<P>),
     /// Deliver [`Input::Tick`] at this time.
     SetTimer(Millis),
 }
 
 /// State the daemon must store before acting on the outputs that follow it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PersistRecord {
+pub enum PersistRecord<P> {
     /// The node hosts (or starts) an instance of `app`.
     Hosting { app: Arc<str>, running: bool },
     /// The node no longer hosts `app`.
     Released { app: Arc<str> },
+    /// This node's record of strikes against `node` changed (see [`super::standing`]).
+    Standing { node: P, strikes: Strikes },
 }
 
 /// A node's fixed facts.
@@ -174,6 +183,8 @@ pub struct Node<P: Peer> {
     pub(crate) given_up: BTreeMap<Arc<str>, Millis>,
     /// The container engine answers ([`Input::Engine`]).
     pub(crate) engine_ok: bool,
+    /// Placements this node assigned that never came to serve, by node.
+    pub(crate) standing: Standing<P>,
 }
 
 fn offered_of(total: Resources, base_used: Resources) -> (Capacity, Capacity) {
@@ -211,6 +222,7 @@ impl<P: Peer> Node<P> {
             ports_busy: BTreeMap::new(),
             given_up: BTreeMap::new(),
             engine_ok: true,
+            standing: Standing::default(),
         }
     }
 
@@ -231,6 +243,17 @@ impl<P: Peer> Node<P> {
     /// Apps this node gave up and will not bid for until the time given.
     pub fn held_off(&self) -> impl Iterator<Item = (&Arc<str>, Millis)> {
         self.given_up.iter().map(|(a, &t)| (a, t))
+    }
+
+    /// Whether this node watches its placement of `app` on `p` (it assigned it, and has not
+    /// yet seen it serve or be given back).
+    pub fn watches(&self, app: &str, p: P) -> bool {
+        self.standing.watches(app, p)
+    }
+
+    /// This node's strikes against other nodes (see [`super::standing`]).
+    pub fn strikes(&self) -> impl Iterator<Item = (P, Strikes)> + '_ {
+        self.standing.strikes()
     }
 
     /// Live members of a hosted app's group as this node sees them from beats (itself
@@ -311,6 +334,7 @@ impl<P: Peer> Node<P> {
                 }
             }
             Input::Engine { ok } => self.engine_ok = ok,
+            Input::Standing { node, strikes } => self.standing.restore(node, strikes),
             Input::GiveUp { app } => {
                 self.given_up.insert(app.clone(), now + GIVE_UP_HOLD_OFF);
                 self.reservations.retain(|(a, _, _), _| *a != app);
@@ -411,6 +435,7 @@ impl<P: Peer> Node<P> {
                 self.watch.remove(app);
                 self.rerun.remove(app);
                 self.declined.retain(|(a, _), _| a != app);
+                self.standing.forget_app(app);
             }
             Msg::CallForBids {
                 app,
@@ -442,7 +467,7 @@ impl<P: Peer> Node<P> {
                 status,
                 restart_until,
                 health,
-            } => self.on_beat(app, *node, *status, *restart_until, *health, now),
+            } => self.on_beat(app, *node, *status, *restart_until, *health, now, view, out),
             Msg::Gone { app, node, .. } => {
                 // Taken for dead by its group while it still runs the app (a partition,
                 // a stall): say so again, so every view lists it once more.
@@ -472,7 +497,21 @@ impl<P: Peer> Node<P> {
                     self.release(app, out);
                 }
             }
-            Msg::Renew { .. } | Msg::Announce { .. } | Msg::Running { .. } => {}
+            Msg::Running {
+                node,
+                app,
+                running,
+                health,
+            } => {
+                if *running {
+                    if *health == Health::Healthy {
+                        self.standing.served(app, *node);
+                    }
+                } else {
+                    self.gave_back(app, *node, now, view, out);
+                }
+            }
+            Msg::Renew { .. } | Msg::Announce { .. } => {}
         }
         let _ = from;
     }
@@ -637,6 +676,7 @@ impl<P: Peer> Node<P> {
         self.declined.retain(|_, &mut until| until > now);
         self.ports_busy.retain(|_, &mut until| until > now);
         self.given_up.retain(|_, &mut until| until > now);
+        self.standing.tick(now);
         self.retry_at.retain(|_, &mut t| t > now);
         self.tick_rounds(now, view, out);
 

@@ -83,6 +83,8 @@ impl<P: Peer> Node<P> {
             skip.extend(h.group.keys().copied());
         }
         skip.extend(self.unresponsive.keys().copied());
+        // Nodes whose placements did not come to serve, for their hold-off.
+        skip.extend(self.standing.held_off_now(now));
         skip.extend(
             self.declined
                 .keys()
@@ -249,7 +251,10 @@ impl<P: Peer> Node<P> {
         let live = live_members(self, app, now);
         let mut nodes: Vec<NodeInfo> = Vec::new();
         let mut peer_of: BTreeMap<String, P> = BTreeMap::new();
-        for &p in live.iter().chain(r.bids.iter()) {
+        // A bidder struck since it was called (its placement elsewhere did not serve) is
+        // not picked.
+        let bidders = r.bids.iter().filter(|&&p| !self.standing.held_off(p, now));
+        for &p in live.iter().chain(bidders) {
             if peer_of.values().any(|&q| q == p) {
                 continue;
             }
@@ -330,6 +335,11 @@ impl<P: Peer> Node<P> {
                 view,
             );
             out.extend(own);
+        }
+        for &w in &winners {
+            if w != self.id {
+                self.standing.placed(app, w, now);
+            }
         }
         if let Some(h) = self.hosted.get_mut(app) {
             for &w in &winners {

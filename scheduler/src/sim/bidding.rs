@@ -478,8 +478,23 @@ impl Sim<'_> {
 
     /// One event per broadcast of membership or running state: applied to every view
     /// (owner actions travel as [`Ev::Gossip`], into each node's own ledger).
-    fn broadcast(&mut self, _from: u32, msg: Msg<u32>, now: Millis) {
+    fn broadcast(&mut self, from: u32, msg: Msg<u32>, now: Millis) {
         self.lv.apply_all(&msg, now);
+        // A running report also reaches the protocol of the nodes watching that placement
+        // (standing), as the daemon hands every report to its node; the others ignore it,
+        // so only those are run, which keeps a broadcast O(watchers), not O(nodes).
+        if let Msg::Running { app, node, .. } = &msg {
+            for i in 0..self.nodes.len() {
+                if self.net.alive[i] && self.nodes[i].watches(app, *node) {
+                    let outs = self.nodes[i].handle(
+                        Input::Message { from, msg: &msg },
+                        now,
+                        self.lv.view_of(i),
+                    );
+                    self.outputs(i as u32, outs, now);
+                }
+            }
+        }
     }
 
     /// An owner action enters at node `from` (its API) and is gossiped from there.

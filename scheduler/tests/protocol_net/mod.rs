@@ -8,7 +8,7 @@ use std::sync::Arc;
 use proto::tier::Resources;
 use scheduler::model::{AppDemand, Params};
 use scheduler::protocol::{
-    AppRecord, ChainClock, Input, Millis, Msg, Node, NodeConfig, Output, TICK, View,
+    AppRecord, ChainClock, Input, Millis, Msg, Node, NodeConfig, Output, PersistRecord, TICK, View,
 };
 use scheduler::sim::workload;
 
@@ -26,6 +26,12 @@ pub struct Net {
     /// Nodes on which something else holds the apps' host ports (told before each call,
     /// as the daemon does after trying to bind them).
     pub ports_taken: Vec<bool>,
+    /// Nodes whose every container start fails (a host that claims what it cannot do).
+    pub failing: Vec<bool>,
+    /// Instances report healthy as soon as they start (else they stay "starting").
+    pub healthy_on_start: bool,
+    /// Every record a node asked to persist, with the node.
+    pub persisted: Vec<(u32, PersistRecord<u32>)>,
 }
 
 impl Net {
@@ -55,6 +61,9 @@ impl Net {
             running: vec![Vec::new(); n],
             drop: Box::new(|_, _, _| false),
             ports_taken: vec![false; n],
+            failing: vec![false; n],
+            healthy_on_start: false,
+            persisted: Vec::new(),
         }
     }
 
@@ -68,12 +77,25 @@ impl Net {
                 }
                 Output::Broadcast(m) => {
                     let _ = self.view.apply(&m, now);
+                    // Running reports also reach every node's protocol, as in the daemon.
+                    if matches!(m, Msg::Running { .. }) {
+                        for to in 0..self.nodes.len() as u32 {
+                            if to != from {
+                                self.queue.push_back((from, to, m.clone()));
+                            }
+                        }
+                    }
                 }
-                Output::StartApp(a) => self.running[from as usize].push(a),
+                // A failing node's start fails (at its next tick): nothing runs there.
+                Output::StartApp(a) if !self.failing[from as usize] => {
+                    self.running[from as usize].push(a)
+                }
+                Output::StartApp(_) => {}
                 Output::StopApp(a) | Output::RemoveApp(a) => {
                     self.running[from as usize].retain(|x| *x != a)
                 }
-                Output::Persist(_) | Output::SetTimer(_) => {}
+                Output::Persist(r) => self.persisted.push((from, r)),
+                Output::SetTimer(_) => {}
             }
         }
     }
@@ -134,8 +156,24 @@ impl Net {
                     .map(|(a, _)| a.clone())
                     .collect();
                 for app in starting {
-                    let outs = self.nodes[i].handle(Input::ContainerStarted { app }, t, &self.view);
+                    if self.failing[i] {
+                        let outs =
+                            self.nodes[i].handle(Input::ContainerFailed { app }, t, &self.view);
+                        self.apply(i as u32, outs, t);
+                        continue;
+                    }
+                    let outs = self.nodes[i].handle(
+                        Input::ContainerStarted { app: app.clone() },
+                        t,
+                        &self.view,
+                    );
                     self.apply(i as u32, outs, t);
+                    if self.healthy_on_start {
+                        let health = scheduler::protocol::Health::Healthy;
+                        let outs =
+                            self.nodes[i].handle(Input::Health { app, health }, t, &self.view);
+                        self.apply(i as u32, outs, t);
+                    }
                 }
                 let outs = self.nodes[i].handle(Input::Tick, t, &self.view);
                 self.apply(i as u32, outs, t);
