@@ -115,6 +115,8 @@ pub struct Metrics {
     /// Strikes this node gave other nodes: placements that never served while the app
     /// served elsewhere (the struck node is not called for bids for its hold-off).
     pub placement_strikes: Counter,
+    /// Nodes this node does not call for bids now (struck, within their hold-off).
+    pub nodes_held_off: Gauge,
     /// 1 while the Docker engine answers its ping within the timeout, else 0.
     pub docker_engine_up: Gauge,
 
@@ -167,6 +169,7 @@ impl Metrics {
             health_probe_failures: Counter::default(),
             instances_given_up: Counter::default(),
             placement_strikes: Counter::default(),
+            nodes_held_off: Gauge::default(),
             docker_engine_up: Gauge::default(),
             container_start_duration: start_buckets(),
             image_pull_duration: pull_buckets(),
@@ -282,6 +285,11 @@ impl Metrics {
             "placement_strikes",
             "Strikes this node gave other nodes: a placement it assigned that never served while the app served elsewhere; the struck node is not called for bids until its hold-off ends",
             m.placement_strikes.clone(),
+        );
+        r.register(
+            "nodes_held_off",
+            "Nodes this node does not call for bids now: struck for placements that never served, within their hold-off",
+            m.nodes_held_off.clone(),
         );
         r.register(
             "docker_engine_up",

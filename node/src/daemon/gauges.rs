@@ -39,6 +39,8 @@ impl Daemon {
             return;
         }
         self.app_series.refreshed_at = Some(now);
+        let held_off = self.node.strikes().filter(|(_, s)| s.until > now).count();
+        self.metrics.nodes_held_off.set(held_off as i64);
         let mut current = BTreeSet::new();
         for entry in self.view.apps() {
             let app = &entry.record.name;
