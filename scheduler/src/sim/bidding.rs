@@ -763,8 +763,21 @@ impl Sim<'_> {
             self.stop(ni, &app, now);
             Input::ContainerFailed { app }
         };
+        let started = ok.then(|| match &input {
+            Input::ContainerStarted { app } => app.clone(),
+            _ => unreachable!("an ok start is a ContainerStarted"),
+        });
         let outs = self.nodes[ni].handle(input, now, self.lv.view_of(ni));
         self.outputs(node, outs, now);
+        // A started instance serves (the simulator has no probes): its host reports it
+        // healthy, as the daemon's first passing probe does, which is what tells the
+        // coordinators watching placements (standing) that it came to serve.
+        if let Some(app) = started {
+            let health = crate::protocol::Health::Healthy;
+            let outs =
+                self.nodes[ni].handle(Input::Health { app, health }, now, self.lv.view_of(ni));
+            self.outputs(node, outs, now);
+        }
     }
 
     fn kill(&mut self, now: Millis) {
