@@ -8,22 +8,7 @@ mod cluster;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use cluster::{Cluster, web_spec, write};
-
-fn register(c: &Cluster, spec: &str, file: &str) {
-    let path = write(c.owner_key.parent().unwrap(), file, spec);
-    let out = c.cli(
-        0,
-        &[
-            "app",
-            "register",
-            path.to_str().unwrap(),
-            "--key",
-            c.owner_key.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "register failed: {out:?}");
-}
+use cluster::{Cluster, web_spec};
 
 #[test]
 #[ignore = "full tier: needs Docker and the local registry (scripts/test.sh runs it)"]
@@ -34,7 +19,7 @@ fn explain_says_the_pull_was_refused() {
         "fluxnode-test/busybox:latest",
         "fluxnode-test/never-pushed:v1",
     );
-    register(&c, &spec, "nopull.json");
+    c.register(0, "nopull.json", &spec);
     let node = &c.nodes[0];
     let outcome = c.wait_for("a pull outcome in explain", Duration::from_secs(60), || {
         let v = node.get("/api/v1/apps/nopull/explain")?;
@@ -59,7 +44,7 @@ fn a_node_with_the_port_taken_declines_and_the_other_runs_the_app() {
     let _held = TcpListener::bind(("127.0.0.185", port)).unwrap();
     let c = Cluster::start(2, 184, &[]);
     c.wait_ready(Duration::from_secs(90));
-    register(&c, &web_spec("porttaken", 1, port, 5_000), "porttaken.json");
+    c.register(0, "porttaken.json", &web_spec("porttaken", 1, port, 5_000));
     let running = c.wait_for("one running container", Duration::from_secs(60), || {
         let v = c.containers("porttaken");
         (v.len() == 1).then_some(v)

@@ -65,21 +65,6 @@ fn fast_config(dir: &std::path::Path) -> String {
     .to_string()
 }
 
-fn register(c: &Cluster, name: &str, text: &str) {
-    let path = write(c.owner_key.parent().unwrap(), &format!("{name}.json"), text);
-    let out = c.cli(
-        0,
-        &[
-            "app",
-            "register",
-            path.to_str().unwrap(),
-            "--key",
-            c.owner_key.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "register failed: {out:?}");
-}
-
 /// Node index (0-based) from a container name's `_t{base}n{k}` suffix.
 fn node_of(container: &str) -> usize {
     let k: usize = container.rsplit('n').next().unwrap().parse().unwrap();
@@ -103,17 +88,6 @@ fn locations(c: &Cluster, i: usize, app: &str) -> Option<BTreeMap<String, String
     )
 }
 
-fn metric(c: &Cluster, i: usize, name: &str) -> f64 {
-    c.nodes[i]
-        .get_text("/metrics")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
-
 #[test]
 #[ignore = "full tier: needs Docker, the local registry and running daemons (scripts/test.sh runs it)"]
 fn failing_health_endpoint_is_restarted_then_replaced_on_another_node() {
@@ -123,18 +97,14 @@ fn failing_health_endpoint_is_restarted_then_replaced_on_another_node() {
     c.wait_ready(Duration::from_secs(90));
     let app = "healthweb";
     let port = 31_421;
-    register(
-        &c,
-        app,
-        &spec(
+    c.register(0, &format!("{}.json", app), &spec(
             app,
             port,
             HEALTHY_SCRIPT,
             &[
                 "FLUXNODE_HEALTHCHECK=http:8080/healthz period=1s timeout=1s failures=2 grace=1s restarts=1",
             ],
-        ),
-    );
+        ));
     c.wait_for(
         "3 healthy instances on every node",
         Duration::from_secs(90),
@@ -198,7 +168,7 @@ fn failing_health_endpoint_is_restarted_then_replaced_on_another_node() {
         let now = c.containers(app);
         // (A restart also takes the container out of `docker ps` for a moment: the
         // give-up is read from the victim's own counter.)
-        if gave_up.is_none() && metric(&c, victim, "fluxnode_instances_given_up_total") >= 1.0 {
+        if gave_up.is_none() && c.metric(victim, "fluxnode_instances_given_up_total") >= 1.0 {
             gave_up = Some(t_break.elapsed());
         }
         if gave_up.is_some()
@@ -229,9 +199,9 @@ fn failing_health_endpoint_is_restarted_then_replaced_on_another_node() {
         "replaced {to_replace:?} after the give-up"
     );
     // Restarted there before it was given up.
-    assert!(metric(&c, victim, "fluxnode_container_restarts_total") >= 1.0);
-    assert_eq!(metric(&c, victim, "fluxnode_instances_given_up_total"), 1.0);
-    assert!(metric(&c, victim, "fluxnode_health_probe_failures_total") >= 2.0);
+    assert!(c.metric(victim, "fluxnode_container_restarts_total") >= 1.0);
+    assert_eq!(c.metric(victim, "fluxnode_instances_given_up_total"), 1.0);
+    assert!(c.metric(victim, "fluxnode_health_probe_failures_total") >= 2.0);
 
     // The network ends with exactly three healthy instances, none on the victim.
     c.wait_for(
@@ -275,7 +245,7 @@ fn crash_loop_is_given_up_and_the_node_does_not_win_it_back() {
     let script = "case \"$(hostname)\" in *n1) exit 1;; esac; exec httpd -f -p 8080 -h /";
     // Node 4 holds the port at first, so node 1 is among the first three hosts.
     let hold = TcpListener::bind((c.nodes[3].ip.as_str(), port)).unwrap();
-    register(&c, app, &spec(app, port, script, &[]));
+    c.register(0, &format!("{}.json", app), &spec(app, port, script, &[]));
     c.wait_for("node 1 assigned", Duration::from_secs(60), || {
         c.nodes[0]
             .get("/api/v1/node")
@@ -285,7 +255,7 @@ fn crash_loop_is_given_up_and_the_node_does_not_win_it_back() {
     drop(hold);
     let t0 = Instant::now();
     c.wait_for("crash loop given up", Duration::from_secs(90), || {
-        (metric(&c, 0, "fluxnode_instances_given_up_total") >= 1.0).then_some(())
+        (c.metric(0, "fluxnode_instances_given_up_total") >= 1.0).then_some(())
     });
     let gave_up = t0.elapsed();
     // Node 4 declined the first round (port held), and its coordinator does not call a

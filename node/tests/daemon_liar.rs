@@ -12,29 +12,9 @@ mod cluster;
 
 use std::time::{Duration, Instant};
 
-use cluster::{Cluster, web_spec, write};
+use cluster::{Cluster, web_spec};
 use fluxnode::bench::BenchReport;
 use fluxnode::store::{Store, Tree};
-
-fn register(c: &Cluster, spec: &str, file: &str) {
-    let path = write(c.owner_key.parent().unwrap(), file, spec);
-    let key = c.owner_key.to_str().unwrap();
-    let out = c.cli(
-        0,
-        &["app", "register", path.to_str().unwrap(), "--key", key],
-    );
-    assert!(out.status.success(), "register failed: {out:?}");
-}
-
-/// The value of the sample `name` (no labels) in `node`'s metrics, 0 when absent.
-fn metric(c: &Cluster, node: usize, name: &str) -> f64 {
-    let text = c.nodes[node].get_text("/metrics").unwrap_or_default();
-    text.lines()
-        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
 
 /// Nodes (1-based) running all of `app`'s containers, from their names' suffixes.
 fn hosts(c: &Cluster, app: &str) -> Vec<usize> {
@@ -81,10 +61,10 @@ fn a_lying_node_is_struck_and_apps_reach_n_on_the_honest_nodes() {
     for k in 0..3u16 {
         let name = format!("liar{k}");
         let t = Instant::now();
-        register(
-            &c,
-            &web_spec(&name, 2, 31_961 + k, 100_000),
+        c.register(
+            0,
             &format!("{name}.json"),
+            &web_spec(&name, 2, 31_961 + k, 100_000),
         );
         c.wait_for(
             &format!("{name} at N on the honest nodes"),
@@ -94,13 +74,13 @@ fn a_lying_node_is_struck_and_apps_reach_n_on_the_honest_nodes() {
         times.push(t.elapsed());
     }
     eprintln!("registration -> 2 running on the honest nodes: {times:?}");
-    let won = metric(&c, liar, "fluxnode_bids_won_total");
+    let won = c.metric(liar, "fluxnode_bids_won_total");
     assert!(
         won >= 1.0,
         "the liar never won: it did not lie well enough ({won})"
     );
     let strikes: f64 = (0..2)
-        .map(|i| metric(&c, i, "fluxnode_placement_strikes_total"))
+        .map(|i| c.metric(i, "fluxnode_placement_strikes_total"))
         .sum();
     assert!(strikes >= 1.0, "no honest node struck the liar");
     // Held off: a struck liar is not called by the node that struck it. It can still win
@@ -112,18 +92,18 @@ fn a_lying_node_is_struck_and_apps_reach_n_on_the_honest_nodes() {
         Duration::from_secs(60),
         || {
             (0..2)
-                .any(|i| metric(&c, i, "fluxnode_nodes_held_off") >= 1.0)
+                .any(|i| c.metric(i, "fluxnode_nodes_held_off") >= 1.0)
                 .then_some(())
         },
     );
-    let won_before = metric(&c, liar, "fluxnode_bids_won_total");
+    let won_before = c.metric(liar, "fluxnode_bids_won_total");
     for k in 3..5u16 {
         let name = format!("liar{k}");
         let t = Instant::now();
-        register(
-            &c,
-            &web_spec(&name, 2, 31_961 + k, 100_000),
+        c.register(
+            0,
             &format!("{name}.json"),
+            &web_spec(&name, 2, 31_961 + k, 100_000),
         );
         c.wait_for(
             &format!("{name} at N on the honest nodes"),
@@ -135,7 +115,7 @@ fn a_lying_node_is_struck_and_apps_reach_n_on_the_honest_nodes() {
             t.elapsed()
         );
     }
-    let won_after = metric(&c, liar, "fluxnode_bids_won_total");
+    let won_after = c.metric(liar, "fluxnode_bids_won_total");
     eprintln!("liar bids won: {won} before the hold-off check, {won_after} after two more apps");
     assert!(
         won_after - won_before <= 3.0,

@@ -10,27 +10,7 @@ mod cluster;
 
 use std::time::{Duration, Instant};
 
-use cluster::{Cluster, web_spec, write};
-
-fn register(c: &Cluster, node: usize, spec: &str, file: &str) {
-    let path = write(c.owner_key.parent().unwrap(), file, spec);
-    let key = c.owner_key.to_str().unwrap();
-    let out = c.cli(
-        node,
-        &["app", "register", path.to_str().unwrap(), "--key", key],
-    );
-    assert!(out.status.success(), "register failed: {out:?}");
-}
-
-/// The value of the sample `name{labels}` in `node`'s metrics, 0 when absent.
-fn metric(c: &Cluster, node: usize, sample: &str) -> f64 {
-    let text = c.nodes[node].get_text("/metrics").unwrap_or_default();
-    text.lines()
-        .find(|l| l.starts_with(sample) && l[sample.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
+use cluster::{Cluster, web_spec};
 
 /// Node ids `node` takes as live members (from `explain` of `app`).
 fn members(c: &Cluster, node: usize, app: &str) -> Vec<String> {
@@ -66,18 +46,13 @@ fn a_second_node_claiming_an_address_is_refused_and_never_listed_there() {
     let impostor = node_id(&c, 2);
     // Three instances: two honest nodes cannot hold them all, so a third host would be
     // taken if the impostor counted.
-    register(
-        &c,
-        0,
-        &web_spec("claimed", 3, 31_861, 100_000),
-        "claimed.json",
-    );
+    c.register(0, "claimed.json", &web_spec("claimed", 3, 31_861, 100_000));
     let sample =
         "fluxnode_messages_rejected_total{topic=\"announcements\",reason=\"address_claimed\"}";
     c.wait_for(
         "the claim refused on both honest nodes",
         Duration::from_secs(60),
-        || (metric(&c, 0, sample) >= 1.0 && metric(&c, 1, sample) >= 1.0).then_some(()),
+        || (c.metric(0, sample) >= 1.0 && c.metric(1, sample) >= 1.0).then_some(()),
     );
     // For 25 s (five announcement periods of the impostor): never a member, never listed
     // at node 1's address by anyone but node 1.
@@ -108,8 +83,8 @@ fn a_second_node_claiming_an_address_is_refused_and_never_listed_there() {
     assert!(seen_locations > 0, "the app never ran on the honest nodes");
     eprintln!(
         "claim refusals: node 1 {}, node 2 {}",
-        metric(&c, 0, sample),
-        metric(&c, 1, sample)
+        c.metric(0, sample),
+        c.metric(1, sample)
     );
 }
 
@@ -130,14 +105,9 @@ fn nodes_on_another_tier_profile_or_block_time_are_not_members() {
     c.wait_for(
         "each node refusing the two others",
         Duration::from_secs(60),
-        || (0..3).all(|i| metric(&c, i, sample) >= 2.0).then_some(()),
+        || (0..3).all(|i| c.metric(i, sample) >= 2.0).then_some(()),
     );
-    register(
-        &c,
-        0,
-        &web_spec("netapp", 1, 31_901, 100_000),
-        "netapp.json",
-    );
+    c.register(0, "netapp.json", &web_spec("netapp", 1, 31_901, 100_000));
     c.wait_for("netapp in node 1's view", Duration::from_secs(30), || {
         (!members(&c, 0, "netapp").is_empty()).then_some(())
     });
@@ -173,11 +143,10 @@ fn a_node_that_is_not_ready_gets_no_assignments() {
         "node 2 ready? {ready:?}"
     );
     // Two instances wanted; only node 1 can run one.
-    register(
-        &c,
+    c.register(
         0,
-        &web_spec("readyapp", 2, 31_941, 100_000),
         "readyapp.json",
+        &web_spec("readyapp", 2, 31_941, 100_000),
     );
     c.wait_for("readyapp on node 1", Duration::from_secs(60), || {
         let v = c.containers("readyapp");
@@ -185,8 +154,8 @@ fn a_node_that_is_not_ready_gets_no_assignments() {
     });
     // 30 s of rounds for the missing instance: node 2 never bids, never wins, never starts.
     std::thread::sleep(Duration::from_secs(30));
-    let placed = metric(&c, 1, "fluxnode_bids_placed_total");
-    let won = metric(&c, 1, "fluxnode_bids_won_total");
+    let placed = c.metric(1, "fluxnode_bids_placed_total");
+    let won = c.metric(1, "fluxnode_bids_won_total");
     eprintln!("node 2: bids placed {placed}, won {won}");
     assert_eq!((placed, won), (0.0, 0.0));
     // Node 2's own record of attempts (an assignment it refused would be here).

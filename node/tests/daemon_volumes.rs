@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use cluster::{Cluster, loop_devices_under, web_spec, write};
+use cluster::{Cluster, loop_devices_under, web_spec};
 
 const GIB: u64 = 1 << 30;
 
@@ -25,16 +25,6 @@ fn filler_spec(name: &str, port: u16, expire: u32) -> String {
          exec httpd -f -p 8080 -h /"
     ]);
     v.to_string()
-}
-
-fn register(c: &Cluster, spec: &str, file: &str) {
-    let path = write(c.owner_key.parent().unwrap(), file, spec);
-    let key = c.owner_key.to_str().unwrap();
-    let out = c.cli(
-        0,
-        &["app", "register", path.to_str().unwrap(), "--key", key],
-    );
-    assert!(out.status.success(), "register failed: {out:?}");
 }
 
 fn logs(container: &str) -> String {
@@ -92,7 +82,7 @@ fn an_app_cannot_write_past_its_hdd_and_removal_leaves_no_loop_device() {
     c.wait_ready(Duration::from_secs(90));
     let node = &c.nodes[0];
     let volumes_dir = node.dir.join("volumes");
-    register(&c, &filler_spec("quota", 31_801, 100_000), "quota.json");
+    c.register(0, "quota.json", &filler_spec("quota", 31_801, 100_000));
 
     // The filler's write stops at the volume's size and the app goes on to serve.
     // (Docker's proxy accepts on the host port as soon as the container starts, so the

@@ -370,6 +370,14 @@ impl Daemon {
                                 .image_pull_duration
                                 .observe(p.duration.as_secs_f64());
                         }
+                        if !self.node.hosted().any(|(a, _)| *a == app) {
+                            // Cancelled, stopped or given up while it was starting: the
+                            // removal ran before the start finished and found nothing to
+                            // remove, so these containers would run on for nobody.
+                            tracing::info!(app = %app, "started after this node let it go; removing it");
+                            self.remove_app(app, false);
+                            return;
+                        }
                         tracing::info!(app = %app, ms = report.elapsed.as_millis() as u64, "app running");
                         self.outcomes.running(&app);
                         self.drive(Input::ContainerStarted { app });

@@ -244,6 +244,32 @@ impl Cluster {
         }
     }
 
+    /// Registers the spec `text`, written to `file` in the cluster's directory, through
+    /// node `i`'s CLI with the cluster's owner key; panics with the CLI's output if refused.
+    pub fn register(&self, i: usize, file: &str, text: &str) {
+        let path = write(self.owner_key.parent().unwrap(), file, text);
+        let key = self.owner_key.to_str().unwrap();
+        let out = self.cli(
+            i,
+            &["app", "register", path.to_str().unwrap(), "--key", key],
+        );
+        assert!(out.status.success(), "register failed: {out:?}");
+    }
+
+    /// The value of `sample` in node `i`'s metrics: a name (its first series) or a name
+    /// with labels, exactly; 0 when absent.
+    pub fn metric(&self, i: usize, sample: &str) -> f64 {
+        let text = self.nodes[i].get_text("/metrics").unwrap_or_default();
+        text.lines()
+            .find(|l| {
+                l.strip_prefix(sample)
+                    .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    }
+
     /// Node `i`'s p2p (libp2p TCP) port.
     pub fn p2p_port(&self, i: usize) -> u16 {
         p2p_port(self.base, i)

@@ -37,17 +37,24 @@ impl GroupMember {
 }
 
 impl<P: Peer> Node<P> {
+    /// A [`Msg::Beat`] from a member (anything else is ignored).
     pub(crate) fn on_beat(
         &mut self,
-        app: &Arc<str>,
-        node: P,
-        status: BeatStatus,
-        restart_until: Option<Millis>,
-        health: Health,
+        beat: &Msg<P>,
         now: Millis,
         view: &View<P>,
         out: &mut Vec<Output<P>>,
     ) {
+        let &Msg::Beat {
+            ref app,
+            node,
+            status,
+            restart_until,
+            health,
+        } = beat
+        else {
+            return;
+        };
         if let Some(r) = self.rounds.get_mut(app) {
             r.acked(node);
         }

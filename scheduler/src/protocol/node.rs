@@ -461,13 +461,7 @@ impl<P: Peer> Node<P> {
             }
             Msg::Bid { .. } | Msg::Decline { .. } => self.on_answer(msg, now, view, out),
             Msg::Assignment { .. } => self.on_assignment(msg, now, view, out),
-            Msg::Beat {
-                app,
-                node,
-                status,
-                restart_until,
-                health,
-            } => self.on_beat(app, *node, *status, *restart_until, *health, now, view, out),
+            Msg::Beat { .. } => self.on_beat(msg, now, view, out),
             Msg::Gone { app, node, .. } => {
                 // Taken for dead by its group while it still runs the app (a partition,
                 // a stall): say so again, so every view lists it once more.
