@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use scheduler::model::Params;
-use scheduler::protocol::{BEAT_EVERY, ChainClock, DEAD_AFTER, Input, Msg, TICK, View};
+use scheduler::protocol::{BEAT_EVERY, ChainClock, DEAD_AFTER, Input, Msg, Output, TICK, View};
 use scheduler::sim::workload;
 
 mod protocol_net;
@@ -218,4 +218,67 @@ fn unreachable_member_is_dead_at_once_and_revived_by_its_next_announcement() {
     );
     view.member_unreachable(7, now);
     assert!(!view.is_live(7, now), "an unknown peer stays unknown");
+}
+
+#[test]
+fn a_bid_held_for_a_cancelled_app_does_not_make_the_node_decline_its_successor() {
+    // Two owners register one name at once: a node bids in the round for the losing
+    // registration, then learns the name went to the earlier one (a cancel of the old app,
+    // a registration of the new) and is called for the new app by another coordinator.
+    let mut net = Net::new(3);
+    let demand = app("race", 3);
+    let rec = |owner: &str| {
+        Arc::new(scheduler::protocol::AppRecord {
+            name: Arc::from("race"),
+            owner: owner.into(),
+            demand: demand.clone(),
+            spec_bytes: 100,
+            ports: Vec::new(),
+        })
+    };
+    net.view.apply(&Msg::Register(rec("loser")), 0).unwrap();
+    let call = |coordinator: u32| Msg::CallForBids {
+        app: Arc::from("race"),
+        round: 1,
+        coordinator,
+        deadline: 800,
+    };
+    let bid_of = |outs: &[Output<u32>]| {
+        outs.iter()
+            .any(|o| matches!(o, Output::Send(_, Msg::Bid { .. })))
+    };
+    let outs = net.nodes[1].handle(
+        Input::Message {
+            from: 0,
+            msg: &call(0),
+        },
+        10,
+        &net.view,
+    );
+    assert!(bid_of(&outs), "bids for the first: {outs:?}");
+    let cancel = Msg::Cancel {
+        app: Arc::from("race"),
+    };
+    net.view.apply(&cancel, 20).unwrap();
+    let _ = net.nodes[1].handle(
+        Input::Message {
+            from: 0,
+            msg: &cancel,
+        },
+        20,
+        &net.view,
+    );
+    // The ledger replaces the entry (as `View::apply_ledger_change` does): a view that
+    // holds the winner's registration under the name.
+    let mut after = Net::new(3).view;
+    after.apply(&Msg::Register(rec("winner")), 20).unwrap();
+    let outs = net.nodes[1].handle(
+        Input::Message {
+            from: 2,
+            msg: &call(2),
+        },
+        30,
+        &after,
+    );
+    assert!(bid_of(&outs), "bids for the successor at once: {outs:?}");
 }

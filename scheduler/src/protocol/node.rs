@@ -436,6 +436,10 @@ impl<P: Peer> Node<P> {
                 self.rerun.remove(app);
                 self.declined.retain(|(a, _), _| a != app);
                 self.standing.forget_app(app);
+                // A bid held for a round of the old app would make this node decline
+                // every call for the new one until it lapsed, and each coordinator would
+                // then skip it for `DECLINE_MEMORY`.
+                self.reservations.retain(|(a, _, _), _| a != app);
             }
             Msg::CallForBids {
                 app,
