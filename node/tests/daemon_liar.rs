@@ -57,8 +57,8 @@ fn a_lying_node_is_struck_and_apps_reach_n_on_the_honest_nodes() {
         ready.as_ref().is_some_and(|(code, _)| *code == 200),
         "the liar must look ready: {ready:?}"
     );
-    let mut times = Vec::new();
-    for k in 0..3u16 {
+    // Registers app `liar{k}` (2 instances) and waits until it runs on the honest nodes.
+    let place = |k: u16| {
         let name = format!("liar{k}");
         let t = Instant::now();
         c.register(
@@ -71,8 +71,9 @@ fn a_lying_node_is_struck_and_apps_reach_n_on_the_honest_nodes() {
             Duration::from_secs(60),
             || (hosts(&c, &name) == [1, 2]).then_some(()),
         );
-        times.push(t.elapsed());
-    }
+        t.elapsed()
+    };
+    let times: Vec<Duration> = (0..3).map(place).collect();
     eprintln!("registration -> 2 running on the honest nodes: {times:?}");
     let won = c.metric(liar, "fluxnode_bids_won_total");
     assert!(
@@ -97,24 +98,8 @@ fn a_lying_node_is_struck_and_apps_reach_n_on_the_honest_nodes() {
         },
     );
     let won_before = c.metric(liar, "fluxnode_bids_won_total");
-    for k in 3..5u16 {
-        let name = format!("liar{k}");
-        let t = Instant::now();
-        c.register(
-            0,
-            &format!("{name}.json"),
-            &web_spec(&name, 2, 31_961 + k, 100_000),
-        );
-        c.wait_for(
-            &format!("{name} at N on the honest nodes"),
-            Duration::from_secs(60),
-            || (hosts(&c, &name) == [1, 2]).then_some(()),
-        );
-        eprintln!(
-            "{name}: 2 running on the honest nodes after {:?}",
-            t.elapsed()
-        );
-    }
+    let later: Vec<Duration> = (3..5).map(place).collect();
+    eprintln!("2 more apps: 2 running on the honest nodes after {later:?}");
     let won_after = c.metric(liar, "fluxnode_bids_won_total");
     eprintln!("liar bids won: {won} before the hold-off check, {won_after} after two more apps");
     assert!(
