@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use cluster::{Cluster, web_spec, write};
+use cluster::{Cluster, web_spec};
 
 /// A unix socket in front of the real Docker socket. While `hang` is set, bytes are held:
 /// new connections are accepted and never answered, open ones stall.
@@ -67,22 +67,7 @@ fn pipe(mut from: UnixStream, mut to: UnixStream, hang: Arc<AtomicBool>) {
 }
 
 fn register(c: &Cluster, name: &str, port: u16) {
-    let path = write(
-        c.owner_key.parent().unwrap(),
-        &format!("{name}.json"),
-        &web_spec(name, 3, port, 5_000),
-    );
-    let out = c.cli(
-        0,
-        &[
-            "app",
-            "register",
-            path.to_str().unwrap(),
-            "--key",
-            c.owner_key.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "register failed: {out:?}");
+    c.register(0, &format!("{name}.json"), &web_spec(name, 3, port, 5_000));
 }
 
 /// Node ids of the hosts `app show --json` on node `i` lists.

@@ -15,43 +15,17 @@ use std::net::TcpListener;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use cluster::{Cluster, write};
+use cluster::{Cluster, web_spec, write};
 
 const HEALTHY_SCRIPT: &str = "mkdir -p /www; [ -f /data/broken ] || echo ok > /www/healthz; \
                               exec httpd -f -p 8080 -h /www";
 
+/// The cluster's 3-instance web app, running `script` with `env`.
 fn spec(name: &str, port: u16, script: &str, env: &[&str]) -> String {
-    let registry =
-        std::env::var("FLUXNODE_TEST_REGISTRY").unwrap_or_else(|_| "127.0.0.1:5000".into());
-    serde_json::json!({
-        "version": 8,
-        "name": name,
-        "description": "fluxnode health test app",
-        "owner": "0x0c894752ba986f3f6f081eeb05c1c4a482fe8717",
-        "compose": [{
-            "name": "web",
-            "description": "busybox httpd",
-            "repotag": format!("{registry}/fluxnode-test/busybox:latest"),
-            "ports": [port],
-            "domains": [""],
-            "environmentParameters": env,
-            "commands": ["sh", "-c", script],
-            "containerPorts": [8080],
-            "containerData": "/data",
-            "cpu": 0.1,
-            "ram": 128,
-            "hdd": 1,
-            "repoauth": ""
-        }],
-        "instances": 3,
-        "contacts": [],
-        "geolocation": [],
-        "expire": 5_000,
-        "nodes": [],
-        "staticip": false,
-        "enterprise": ""
-    })
-    .to_string()
+    let mut v: serde_json::Value = serde_json::from_str(&web_spec(name, 3, port, 5_000)).unwrap();
+    v["compose"][0]["commands"] = serde_json::json!(["sh", "-c", script]);
+    v["compose"][0]["environmentParameters"] = serde_json::json!(env);
+    v.to_string()
 }
 
 /// Short restart delays and an early crash-loop give-up, so the test sees both in seconds.
@@ -97,7 +71,7 @@ fn failing_health_endpoint_is_restarted_then_replaced_on_another_node() {
     c.wait_ready(Duration::from_secs(90));
     let app = "healthweb";
     let port = 31_421;
-    c.register(0, &format!("{}.json", app), &spec(
+    c.register(0, &format!("{app}.json"), &spec(
             app,
             port,
             HEALTHY_SCRIPT,
@@ -245,7 +219,7 @@ fn crash_loop_is_given_up_and_the_node_does_not_win_it_back() {
     let script = "case \"$(hostname)\" in *n1) exit 1;; esac; exec httpd -f -p 8080 -h /";
     // Node 4 holds the port at first, so node 1 is among the first three hosts.
     let hold = TcpListener::bind((c.nodes[3].ip.as_str(), port)).unwrap();
-    c.register(0, &format!("{}.json", app), &spec(app, port, script, &[]));
+    c.register(0, &format!("{app}.json"), &spec(app, port, script, &[]));
     c.wait_for("node 1 assigned", Duration::from_secs(60), || {
         c.nodes[0]
             .get("/api/v1/node")

@@ -108,6 +108,9 @@ impl<P: Peer> Node<P> {
         view: &View<P>,
         out: &mut Vec<Output<P>>,
     ) {
+        if !self.standing.watches(app, node) {
+            return;
+        }
         let here = node != self.id && self.health_of(app) == Some(Health::Healthy);
         let serves_elsewhere = here
             || view

@@ -481,8 +481,8 @@ impl Sim<'_> {
     fn broadcast(&mut self, from: u32, msg: Msg<u32>, now: Millis) {
         self.lv.apply_all(&msg, now);
         // A running report also reaches the protocol of the nodes watching that placement
-        // (standing), as the daemon hands every report to its node; the others ignore it,
-        // so only those are run, which keeps a broadcast O(watchers), not O(nodes).
+        // (standing), as the daemon hands every report to its node; the others would
+        // ignore it, so only the watchers' protocols are run (a map lookup per node).
         if let Msg::Running { app, node, .. } = &msg {
             for i in 0..self.nodes.len() {
                 if self.net.alive[i] && self.nodes[i].watches(app, *node) {
