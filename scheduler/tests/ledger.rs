@@ -141,7 +141,7 @@ fn a_name_is_free_after_a_cancel_and_old_actions_cannot_touch_the_new_app() {
     let old = reg("alice", 1_000, "shop", 1_001, &[]);
     let old_cancel = cancel("alice", 2_000, "shop"); // height 1,002
     let old_renew = renew("alice", 1_500, "shop", 1_001, 9_000);
-    let new = reg("alice", 3_000, "shop", 1_003, &[]);
+    let new = reg("alice", 3_000, "shop", 1_004, &[]);
     let l = ledger_of(&[
         new.clone(),
         old_cancel.clone(),
@@ -156,7 +156,7 @@ fn a_name_is_free_after_a_cancel_and_old_actions_cannot_touch_the_new_app() {
     );
     assert_eq!(app.expire, 5_000, "the old app's renewal stays with it");
     // Another owner may take the name after the cancel too.
-    let bob = reg("bob", 2_500, "Shop", 1_002, &[]);
+    let bob = reg("bob", 2_500, "Shop", 1_003, &[]);
     let l = ledger_of(&[old, old_cancel, bob.clone(), new]);
     assert_eq!(l.app("shop").unwrap().registration, bob.id);
 }
@@ -202,8 +202,11 @@ fn ended_apps_leave_with_a_tombstone_that_refuses_replays() {
     let mut l = Ledger::new(clock());
     l.insert(a.clone(), NOW).unwrap();
     l.insert(c.clone(), NOW).unwrap();
-    assert!(l.prune(1_009).is_empty(), "not yet");
-    let gone = l.prune(1_010);
+    assert!(
+        l.prune(1_010).is_empty(),
+        "not yet: the name is held through the cancel's block"
+    );
+    let gone = l.prune(1_011);
     assert_eq!(gone.len(), 1);
     assert!(gone[0].after.is_none());
     assert_eq!(l.actions().count(), 0);
@@ -234,8 +237,8 @@ fn a_registration_that_lost_leaves_with_the_winner() {
     let a = reg("alice", 1, "shop", 1_000, &[]);
     let b = reg("bob", 1, "shop", 1_001, &[]);
     let mut l = ledger_of(&[a.clone(), b.clone()]);
-    l.insert(cancel("alice", 3_000, "shop"), NOW).unwrap(); // ends at 1,003
-    l.prune(1_003);
+    l.insert(cancel("alice", 3_000, "shop"), NOW).unwrap(); // ends at 1,004
+    l.prune(1_004);
     assert!(
         l.app("shop").is_none(),
         "bob lost for good: {:?}",
@@ -243,6 +246,35 @@ fn a_registration_that_lost_leaves_with_the_winner() {
     );
     assert!(!l.contains(&b.id));
     l.check().unwrap();
+}
+
+#[test]
+fn a_cancel_does_not_revive_a_rival_of_its_own_block() {
+    // Both registered at 1,000; alice's wins. Her cancel lands in the same block: bob's
+    // registration was made while she held the name and stays lost, on every order.
+    let a = reg("alice", 1, "shop", 1_000, &[]);
+    let b = reg("bob", 2, "shop", 1_000, &[]);
+    let (first, second) = if (1_000, a.id) < (1_000, b.id) {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    let c = cancel(&first.owner, 500, "shop"); // height 1,000
+    for order in [
+        [&first, &second, &c],
+        [&c, &second, &first],
+        [&second, &c, &first],
+    ] {
+        let mut l = ledger_of(&order.map(|x| x.clone()));
+        let app = l.app("shop").unwrap();
+        assert_eq!(app.registration, first.id);
+        assert!(app.cancelled());
+        assert_eq!(app.end, 1_001, "held through the cancel's block");
+        l.prune(1_001);
+        assert!(l.app("shop").is_none(), "{:?}", l.app("shop"));
+        assert!(!l.contains(&second.id), "the rival leaves with the winner");
+        l.check().unwrap();
+    }
 }
 
 #[test]

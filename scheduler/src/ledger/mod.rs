@@ -13,8 +13,10 @@
 //!   (the hash of the signed action). Each is accepted when, at its height, its name
 //!   (case-insensitive, as in FluxOS) is free and none of its host ports is held by an
 //!   accepted app; otherwise it lost, for good. Names and ports are held from an app's
-//!   registration height until its `end`: the height of its cancel, or its removal
-//!   height (expiry + grace) — so a name is free again after a cancel or a removal.
+//!   registration height until its `end`: the block after its cancel's (a rival
+//!   registration of the cancel's own block was made while the name was held, and stays
+//!   lost), or its removal height (expiry + grace) — so a name is free again after a
+//!   cancel or a removal.
 //! - Renewals and cancels are ordered by the owner-signed sequence number (`seq`, the
 //!   owner's signing time in ms). An action belongs to the registration of the same
 //!   name and owner with the greatest `seq` below its own, so an action signed for an old

@@ -171,9 +171,13 @@ fn fold<T>(
         }
     }
     let removal = removal_height(app.height, app.expire);
+    // A cancelled app holds its name and ports through its cancel's block: a rival
+    // registration of the same block was made while the app held the name (it lost when
+    // it was made), so the cancel must not hand the name to it afterwards. The name is
+    // free from the next block on.
     app.end = app
         .cancelled_at
-        .map_or(removal, |c| c.min(removal))
+        .map_or(removal, |c| (c + 1).min(removal))
         .max(record.demand.height);
     Folded {
         app,
