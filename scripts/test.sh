@@ -68,11 +68,9 @@ if [ "${1:-}" = "--" ]; then
 fi
 cargo_args=()
 test_args=(--include-ignored)
-# Left out of the full tier, each by name: the two-owner conflict test is not yet passing
-# (README, "The app ledger"), the one-daemon 200-app test has not yet had a green run on
-# this machine, and the 100,000-app memory run is run by hand for figures.
+# Left out of the full tier, each by name: the one-daemon 200-app test has not yet had a
+# green run on this machine, and the 100,000-app memory run is run by hand for figures.
 test_args+=(
-    --skip one_name_registered_by_two_owners_at_once_ends_with_one_owner_everywhere
     --skip one_daemon_hosts_two_hundred_apps_each_on_its_own_network
     --skip a_ledger_that_saw_100000_apps_come_and_go_stays_small
 )

@@ -160,3 +160,43 @@ fn stopping_a_served_instance_is_no_strike() {
     assert_eq!(net.hosts("web").len(), 3);
     assert!(strikes_against(&net, quitter).is_empty());
 }
+
+/// A whole group lost, and the first replacements placed by the app's home fail to start
+/// (on the real testbed: the registry refused their pulls at that moment). The home places
+/// again after the short pause of a failed round, not after the orphan pause of
+/// 2 × START_GRACE (60 s), which alone took the real recovery past the 60 s bound.
+#[test]
+fn an_orphan_whose_first_replacements_fail_is_placed_again_within_seconds() {
+    let mut net = Net::new(12);
+    net.healthy_on_start = true;
+    net.register(&app("lost", 3), 0);
+    net.run(0, 70_000);
+    let hosts = net.hosts("lost");
+    assert_eq!(hosts.len(), 3);
+    // The three hosts die at once and leave every view; the first replacements fail.
+    let killed_at = 71_000;
+    for &h in &hosts {
+        net.alive[h] = false;
+        net.view.member_unreachable(h as u32, killed_at);
+    }
+    net.view.refresh(killed_at);
+    net.failing = (0..12).map(|i| !hosts.contains(&i)).collect();
+    net.run(killed_at, killed_at + 1_000);
+    assert!(
+        net.hosts("lost").is_empty(),
+        "the first replacements failed"
+    );
+    net.failing = vec![false; 12];
+    let mut t = killed_at + 2_000;
+    while t <= killed_at + 120_000 && net.hosts("lost").len() < 3 {
+        net.run(t, t);
+        t += TICK;
+    }
+    assert_eq!(net.hosts("lost").len(), 3, "never back at N");
+    let back = t - killed_at;
+    eprintln!("back at N {back} ms after the kill, the first replacements having failed");
+    assert!(
+        back < 20_000,
+        "{back} ms: the home waited out the orphan pause"
+    );
+}

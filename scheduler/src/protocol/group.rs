@@ -111,6 +111,16 @@ impl<P: Peer> Node<P> {
         if !self.standing.watches(app, node) {
             return;
         }
+        if !self.hosted.contains_key(app) {
+            // Placed by this node as the app's home (its whole group was gone): a winner
+            // that gives it back before serving is replaced after the short pause of a
+            // failed round, not after the orphan pause of 2 × START_GRACE — with a whole
+            // group lost and the first winners' starts failing (a registry that refused
+            // the pull at that moment), that pause alone took the real recovery past 60 s.
+            if let Some(t) = self.retry_at.get_mut(app) {
+                *t = (*t).min(now + super::RETRY_AFTER);
+            }
+        }
         let here = node != self.id && self.health_of(app) == Some(Health::Healthy);
         let serves_elsewhere = here
             || view
