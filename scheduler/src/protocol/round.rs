@@ -363,6 +363,37 @@ impl<P: Peer> Node<P> {
         out.push(Output::SetTimer(now + ACK_WAIT));
     }
 
+    /// Instances the running reports place on live nodes that this group has never heard
+    /// from: the other half of a healed partition, which placed the app again while cut
+    /// off. Their beats reach this group within a beat period (`group_duties` adds them
+    /// and beats them); placing for them meanwhile made extras that the merged group then
+    /// stopped, and stopping by coordinators that did not yet know each other placed
+    /// again (`fluxnode sim --node-ledgers` with a partition: apps above N 30 s after
+    /// the heal). Only instances reported within two beat periods count (a start just
+    /// made): a member this group lost, or one silent since before this node joined, has
+    /// an older report, and its replacement never waits for this.
+    fn unheard_instances(
+        &self,
+        app: &Arc<str>,
+        live: &BTreeSet<P>,
+        now: Millis,
+        view: &View<P>,
+    ) -> usize {
+        let Some(h) = self.hosted.get(app) else {
+            return 0;
+        };
+        view.locations(app)
+            .iter()
+            .filter(|&&(p, reported)| {
+                now.saturating_sub(reported) < 2 * super::BEAT_EVERY
+                    && !live.contains(&p)
+                    && !h.left.contains_key(&p)
+                    && view.is_live(p, now)
+                    && h.group.get(&p).is_none_or(|m| m.last_heard == 0)
+            })
+            .count()
+    }
+
     /// As coordinator of a hosted app: start a round for missing instances, or stop the
     /// extras the scheduler's keep rule ranks lowest.
     pub(crate) fn reconcile(
@@ -378,7 +409,9 @@ impl<P: Peer> Node<P> {
         let wanted = entry.record.demand.instances as usize;
         let live = live_members(self, app, now);
         if live.len() < wanted {
-            if !self.retry_at.contains_key(app) {
+            if live.len() + self.unheard_instances(app, &live, now, view) < wanted
+                && !self.retry_at.contains_key(app)
+            {
                 self.start_round(app, now, view, out);
             }
             return;
