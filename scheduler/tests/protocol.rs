@@ -282,3 +282,93 @@ fn a_bid_held_for_a_cancelled_app_does_not_make_the_node_decline_its_successor()
     );
     assert!(bid_of(&outs), "bids for the successor at once: {outs:?}");
 }
+
+/// After a heal the merged group's coordinator stops a node that the other half's round
+/// had just assigned; that round's resend of the same assignment (its ack was lost) must
+/// not start the instance again — it did, and the coordinator ignored the restarted
+/// member for `LEFT_MEMORY`, so the app stayed above N. A new round is taken as ever.
+#[test]
+fn a_resent_assignment_for_a_round_the_node_has_left_is_answered_with_a_goodbye() {
+    let mut net = Net::new(4);
+    let demand = app("x", 2);
+    let rec = Arc::new(scheduler::protocol::AppRecord {
+        name: Arc::from("x"),
+        owner: "o".into(),
+        demand,
+        spec_bytes: 100,
+        ports: Vec::new(),
+    });
+    net.view.apply(&Msg::Register(rec), 0).unwrap();
+    let assignment = |round: u64| Msg::Assignment {
+        app: Arc::from("x"),
+        round,
+        coordinator: 1u32,
+        group: Arc::from(vec![0u32, 2]),
+    };
+    let starts = |outs: &[Output<u32>]| {
+        outs.iter()
+            .filter(|o| matches!(o, Output::StartApp(_)))
+            .count()
+    };
+    let first = assignment(7);
+    let outs = net.nodes[0].handle(
+        Input::Message {
+            from: 1,
+            msg: &first,
+        },
+        1_000,
+        &net.view,
+    );
+    assert_eq!(starts(&outs), 1, "{outs:?}");
+    // Stopped by a member of its group (node 2 coordinates the merged group).
+    let stop = Msg::Stop {
+        app: Arc::from("x"),
+        coordinator: 2,
+        node: 0,
+    };
+    let outs = net.nodes[0].handle(
+        Input::Message {
+            from: 2,
+            msg: &stop,
+        },
+        2_000,
+        &net.view,
+    );
+    assert!(
+        outs.iter().any(|o| matches!(o, Output::StopApp(_))),
+        "{outs:?}"
+    );
+    // The resend of round 7: a goodbye to its coordinator, no start.
+    let outs = net.nodes[0].handle(
+        Input::Message {
+            from: 1,
+            msg: &first,
+        },
+        2_500,
+        &net.view,
+    );
+    assert_eq!(starts(&outs), 0, "{outs:?}");
+    assert!(
+        outs.iter().any(|o| matches!(
+            o,
+            Output::Send(
+                1,
+                Msg::Beat {
+                    status: scheduler::protocol::BeatStatus::Leaving,
+                    ..
+                }
+            )
+        )),
+        "{outs:?}"
+    );
+    // A later round is a new decision.
+    let outs = net.nodes[0].handle(
+        Input::Message {
+            from: 1,
+            msg: &assignment(8),
+        },
+        3_000,
+        &net.view,
+    );
+    assert_eq!(starts(&outs), 1, "{outs:?}");
+}

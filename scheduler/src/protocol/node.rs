@@ -185,6 +185,12 @@ pub struct Node<P: Peer> {
     pub(crate) engine_ok: bool,
     /// Placements this node assigned that never came to serve, by node.
     pub(crate) standing: Standing<P>,
+    /// Assignments this node took, (app, coordinator, round) → when: a resend of one it
+    /// has since left (stopped by the merged group's coordinator) is answered with a
+    /// goodbye, not taken again. Taking it again started an instance the merged group had
+    /// just stopped, and the group's coordinator ignored it for `LEFT_MEMORY` — the app
+    /// stayed above N for 20 s after a heal (`fluxnode sim --node-ledgers`, seed 209).
+    pub(crate) taken: BTreeMap<(Arc<str>, P, u64), Millis>,
 }
 
 fn offered_of(total: Resources, base_used: Resources) -> (Capacity, Capacity) {
@@ -223,6 +229,7 @@ impl<P: Peer> Node<P> {
             given_up: BTreeMap::new(),
             engine_ok: true,
             standing: Standing::default(),
+            taken: BTreeMap::new(),
         }
     }
 
@@ -585,6 +592,20 @@ impl<P: Peer> Node<P> {
         self.watch.remove(app);
         let reservation = self.reservations.remove(&(app.clone(), coordinator, round));
         let chosen = group.contains(&self.id);
+        let key = (app.clone(), coordinator, round);
+        if chosen && !self.hosted.contains_key(app) && self.taken.contains_key(&key) {
+            out.push(Output::Send(
+                coordinator,
+                Msg::Beat {
+                    app: app.clone(),
+                    node: self.id,
+                    status: BeatStatus::Leaving,
+                    restart_until: None,
+                    health: Health::Unhealthy,
+                },
+            ));
+            return;
+        }
         if let Some(h) = self.hosted.get_mut(app) {
             for &p in group.iter() {
                 if p != self.id && !h.group.contains_key(&p) {
@@ -628,6 +649,7 @@ impl<P: Peer> Node<P> {
             (_, None) => return,
         };
         self.used = self.used.saturating_add(cap);
+        self.taken.insert(key, now);
         // Any other open bid for this app (another coordinator's round) is void now.
         self.reservations.retain(|(a, _, _), _| a != app);
         self.announce_dirty = true;
@@ -674,6 +696,9 @@ impl<P: Peer> Node<P> {
         self.declined.retain(|_, &mut until| until > now);
         self.ports_busy.retain(|_, &mut until| until > now);
         self.given_up.retain(|_, &mut until| until > now);
+        // Resends of an assignment come within a few ACK_WAITs of the first.
+        self.taken
+            .retain(|_, &mut t| now.saturating_sub(t) < super::LEFT_MEMORY);
         self.standing.tick(now);
         self.retry_at.retain(|_, &mut t| t > now);
         self.tick_rounds(now, view, out);

@@ -442,6 +442,15 @@ impl<P: Peer> Node<P> {
         ) else {
             return;
         };
+        if o.stop.is_empty() {
+            return;
+        }
+        // Beat every member now, before the stopped ones' goodbyes reach them: a member
+        // that has not yet heard this coordinator (the other half of a healed partition)
+        // would otherwise take itself for coordinator, see the goodbyes and place the
+        // stopped instances again (`fluxnode sim --node-ledgers`, seed 447).
+        let status = self.status_of(app);
+        self.beat_group(app, status, out);
         for s in o.stop {
             let Some(&p) = peer_of.get(&s.node) else {
                 continue;
