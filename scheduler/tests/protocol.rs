@@ -372,3 +372,58 @@ fn a_resent_assignment_for_a_round_the_node_has_left_is_answered_with_a_goodbye(
     );
     assert_eq!(starts(&outs), 1, "{outs:?}");
 }
+
+/// A node that joins late learns every old app as a registration (the ledger arrives by
+/// sync). As an app's home it must not place an app the running reports already locate:
+/// the 20-daemon run saw 32 apps above their count once replacement nodes joined.
+#[test]
+fn a_home_that_learns_a_running_app_late_does_not_place_it_again() {
+    let mut net = Net::new(8);
+    let demand = app("old", 2);
+    let rec = Arc::new(scheduler::protocol::AppRecord {
+        name: Arc::from("old"),
+        owner: "o".into(),
+        demand,
+        spec_bytes: 100,
+        ports: Vec::new(),
+    });
+    let register = Msg::Register(rec);
+    net.view.apply(&register, 0).unwrap();
+    let home = net.view.homes("old")[0] as usize;
+    let calls = |outs: &[Output<u32>]| {
+        outs.iter()
+            .filter(|o| matches!(o, Output::Send(_, Msg::CallForBids { .. })))
+            .count()
+    };
+    // A new app: its home calls for bids at once.
+    let mut fresh = net.nodes[home].clone();
+    let outs = fresh.handle(
+        Input::Message {
+            from: 0,
+            msg: &register,
+        },
+        0,
+        &net.view,
+    );
+    assert!(calls(&outs) > 0, "{outs:?}");
+    // The same registration once running reports locate it on two other nodes: nothing.
+    let others: Vec<u32> = (0..8u32).filter(|&p| p as usize != home).take(2).collect();
+    for &p in &others {
+        let r = Msg::Running {
+            node: p,
+            app: Arc::from("old"),
+            running: true,
+            health: scheduler::protocol::Health::Healthy,
+        };
+        net.view.apply(&r, 0).unwrap();
+    }
+    let outs = net.nodes[home].handle(
+        Input::Message {
+            from: 0,
+            msg: &register,
+        },
+        0,
+        &net.view,
+    );
+    assert_eq!(calls(&outs), 0, "{outs:?}");
+}

@@ -141,6 +141,14 @@ impl Members {
         }
     }
 
+    /// `Running` messages for `app` from every node whose last report lists it.
+    pub fn reports_of(&self, app: &str) -> Vec<Msg<NodeId>> {
+        self.running
+            .iter()
+            .filter_map(|(node, apps)| apps.get(app).map(|&h| running(*node, app, true, h)))
+            .collect()
+    }
+
     /// Apps `node` reported running last.
     pub fn running_of(&self, node: &NodeId) -> Option<BTreeSet<String>> {
         self.running.get(node).map(|m| m.keys().cloned().collect())
@@ -239,5 +247,11 @@ mod tests {
             m.on_running_report(&r3),
             vec![running(a.node, "c", true, Health::Healthy)]
         );
+        // What the last reports say of one app, for an app the view learns late.
+        assert_eq!(
+            m.reports_of("b"),
+            vec![running(a.node, "b", true, Health::Unhealthy)]
+        );
+        assert!(m.reports_of("a").is_empty());
     }
 }

@@ -288,6 +288,16 @@ impl Daemon {
                 }
             }
             msgs.extend(self.view.apply_ledger_change(ch, now));
+            // A node that learns an app late (it just joined and the ledger arrived by
+            // sync) has usually been told where it runs already: every peer sends its
+            // running report on connecting, before the ledger. Those reports named an app
+            // the view did not know yet; located now, so that its home does not take the
+            // app for a new one and place it a second time.
+            if let (None, Some(a)) = (&ch.before, &ch.after) {
+                for m in self.members.reports_of(a.name()) {
+                    let _ = self.view.apply(&m, now);
+                }
+            }
         }
         self.view.refresh(now);
         let id = self.id;

@@ -421,6 +421,9 @@ impl<P: Peer> Node<P> {
             Msg::Register(rec) => {
                 let homes = view.homes(&rec.name);
                 match homes.iter().position(|&h| h == self.id) {
+                    // Running already (a node that just joined learns old apps as
+                    // registrations): its group takes care of it.
+                    Some(0) if !view.locations(&rec.name).is_empty() => {}
                     Some(0) => self.start_round(&rec.name, now, view, out),
                     Some(k) => {
                         self.watch
