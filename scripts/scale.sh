@@ -57,14 +57,16 @@ source "$ROOT/scripts/lib/registry.sh"
 SC_REGISTRY=$FLUXNODE_TEST_REGISTRY
 SC_IMAGE=$SC_REGISTRY/fluxnode-test/busybox:latest
 
+SC_REMOVALS=()
 cleanup() {
     local rc=$?
     set +e
     sc_monitor_stop
     sc_stop_all
     # The background removals of killed hosts' containers first: a network whose
-    # container is still being removed cannot be removed.
-    wait 2>/dev/null
+    # container is still being removed cannot be removed. (Only those: a bare `wait`
+    # would also wait for the registry this script may have started, for ever.)
+    [ ${#SC_REMOVALS[@]} = 0 ] || wait "${SC_REMOVALS[@]}" 2>/dev/null
     sc_docker_clean
     sc_docker_clean
     sc_net_down
@@ -104,9 +106,6 @@ docker image inspect "$SC_IMAGE" >/dev/null 2>&1 &&
 "$SC_BIN" key generate --out "$SC_STATE/owner.key" >/dev/null
 sc_raise_neigh
 sc_net_up "$SC_N"
-# The network that fills the blocked pool (failing nodes get only this pool).
-docker network create --subnet "$SC_BLOCKED_POOL" --label io.fluxnode.test=1 \
-    --label "io.fluxnode.scale=$SC_RUN" "$SC_BLOCK_NET" >/dev/null
 sc_monitor_start
 
 # A Flux v8 spec: INSTANCES copies of one small busybox component with no ports.
@@ -292,6 +291,7 @@ for r in $(seq 1 "$SC_ROUNDS"); do
             ids=$(docker network ls -q --filter "label=io.fluxnode.node=$h")
             [ -z "$ids" ] || docker network rm $ids >/dev/null 2>&1 || true
         ) 9>&- &
+        SC_REMOVALS+=($!)
     done
     # Samples taken from now on see the containers gone; the latest one may predate that.
     t_gone=$(sc_now)
@@ -315,13 +315,17 @@ FIG[kill_all]=$(sc_median <"$SC_STATE/t_kill_all")
 # --- failing ------------------------------------------------------------------------------------
 
 # The failing nodes: the last FAILING, restarted (SIGTERM; they keep their key and adopt
-# their running apps) with only the full pool.
+# their running apps) with an app subnet pool that is Docker's own bridge subnet: they are
+# ready, bid and win, and the engine refuses every app network they create, so every start
+# fails — the simulator's `--failing-nodes`. (A pool that is merely full is seen at bid
+# time: such a node declines and never fails a start.)
 failing=()
 for i in $(seq $((SC_N - SC_FAILING + 1)) "$SC_N"); do failing+=("$i"); done
-sc_log "failing: restarting nodes ${failing[*]} with a full app subnet pool"
+bridge=$(docker network inspect bridge --format '{{(index .IPAM.Config 0).Subnet}}')
+sc_log "failing: restarting nodes ${failing[*]} with Docker's bridge subnet $bridge as their app pool"
 for i in "${failing[@]}"; do
     sc_stop "$i"
-    sc_start "$i" same --docker-app-subnet-pool "$SC_BLOCKED_POOL" --docker-app-subnet-prefix 24
+    sc_start "$i" same --docker-app-subnet-pool "$bridge" --docker-app-subnet-prefix "${bridge#*/}"
 done
 sc_wait_mesh 180 >/dev/null || sc_log "failing nodes not meshed after 180 s"
 fail_before=0

@@ -23,10 +23,6 @@ SC_API_PORT=16127
 # App networks come from a pool of the run's own (a /24 per app), not the default
 # 172.23.0.0/16 other tests on this engine use.
 SC_APP_POOL=10.196.0.0/16
-# A pool taken in full by one network of ours: a node given it fails every app start
-# (no subnet left), which is how scale.sh makes a node that keeps failing.
-SC_BLOCKED_POOL=10.195.0.0/24
-SC_BLOCK_NET=fluxnode-scale-block
 SC_GEOS=(EU_DE_HE NA_US_CA AS_JP_13 EU_FR_IDF OC_AU_NSW)
 
 sc_log() { printf '[scale %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }

@@ -145,7 +145,9 @@ impl Daemon {
 
     pub(super) fn on_network(&mut self, ev: NetworkEvent) {
         match ev {
-            NetworkEvent::Message { message, .. } => self.on_message(message),
+            NetworkEvent::Message {
+                message, origin, ..
+            } => self.on_message(message, origin == crate::network::Origin::Direct),
             NetworkEvent::PeerConnected(peer) => {
                 self.peers.insert(peer);
                 self.disconnected.remove(&peer);
@@ -198,7 +200,8 @@ impl Daemon {
         }
     }
 
-    fn on_message(&mut self, opened: Opened) {
+    /// `direct`: sent to this node alone. Owner actions come so only from anti-entropy.
+    fn on_message(&mut self, opened: Opened, direct: bool) {
         let now = self.clock.now();
         let from = opened.signer;
         if from == self.id {
@@ -241,7 +244,7 @@ impl Daemon {
             }
             m @ (Message::AppRegistration(_) | Message::AppRenewal(_) | Message::AppCancel(_)) => {
                 match self.registry.receive(m, height, Origin::Peer) {
-                    Ok(acc) => self.apply_owner_action(acc, false),
+                    Ok(acc) => self.apply_owner_action(acc, false, direct),
                     Err(e) => self.owner_action_refused(&e),
                 }
             }
@@ -261,7 +264,8 @@ impl Daemon {
 
     /// Relays an accepted owner action when it came from the API (gossip relays itself)
     /// and carries its consequences to the view and the protocol.
-    pub(super) fn apply_owner_action(&mut self, acc: Accepted, publish: bool) {
+    /// `synced`: the action came by anti-entropy (see [`Daemon::apply_ledger_changes`]).
+    pub(super) fn apply_owner_action(&mut self, acc: Accepted, publish: bool, synced: bool) {
         if !acc.new {
             return;
         }
@@ -269,13 +273,22 @@ impl Daemon {
             let now = self.clock.now();
             self.publish(acc.message.clone(), now);
         }
-        self.apply_ledger_changes(&acc.changes);
+        self.apply_ledger_changes(&acc.changes, synced);
     }
 
     /// Brings the view in line with changes of the ledger and lets the protocol act on
     /// them: a new app's home starts a round; hosts of a cancelled app, or of one whose
     /// registration lost its name to an earlier one, remove it.
-    pub(super) fn apply_ledger_changes(&mut self, changes: &[Change]) {
+    ///
+    /// An app learnt by anti-entropy (`synced`) is not a new registration to this node:
+    /// its home learnt it when it was made, and it runs, or is being placed, already. The
+    /// protocol is not told of it as a registration (as at start-up, where the stored
+    /// ledger goes to the view alone); were it told, a node that just joined — knowing
+    /// few members yet, and so taking itself for the home of many apps — placed every app
+    /// it was home for a second time (the 20-daemon run: 28 apps above their count once
+    /// replacement nodes joined). One that runs nowhere becomes an orphan and its home
+    /// places it.
+    pub(super) fn apply_ledger_changes(&mut self, changes: &[Change], synced: bool) {
         if changes.is_empty() {
             return;
         }
@@ -302,6 +315,9 @@ impl Daemon {
         self.view.refresh(now);
         let id = self.id;
         for msg in msgs {
+            if synced && matches!(msg, Msg::Register(_)) {
+                continue;
+            }
             self.drive(Input::Message {
                 from: id,
                 msg: &msg,
@@ -322,7 +338,7 @@ impl Daemon {
                         }
                     }
                 }
-                self.apply_ledger_changes(&changes)
+                self.apply_ledger_changes(&changes, false)
             }
             Err(e) => {
                 tracing::error!(error = %e, "pruning the app ledger failed");

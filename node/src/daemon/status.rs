@@ -110,7 +110,7 @@ impl Daemon {
                 message: "the node is shutting down; send it to another node".into(),
             });
         }
-        self.apply_owner_action(acc, true);
+        self.apply_owner_action(acc, true, false);
         self.app_status(&name).ok_or(ApiError::Internal {
             message: format!("app {name:?} was stored but is not in the view"),
         })

@@ -363,7 +363,7 @@ impl Sim<'_> {
                 Ev::SyncBatch { to, actions } => {
                     if self.net.alive[to as usize] {
                         for a in actions {
-                            self.take_action(to as usize, a, now);
+                            self.take_action(to as usize, a, now, true);
                         }
                     }
                 }
@@ -499,7 +499,7 @@ impl Sim<'_> {
 
     /// An owner action enters at node `from` (its API) and is gossiped from there.
     fn owner_action(&mut self, from: u32, action: Action<()>, now: Millis) {
-        self.take_action(from as usize, action.clone(), now);
+        self.take_action(from as usize, action.clone(), now, false);
         let receivers = self.net.alive.iter().filter(|&&a| a).count() as u64;
         self.net
             .count(receivers.saturating_sub(1), action_bytes(&action));
@@ -529,13 +529,15 @@ impl Sim<'_> {
             {
                 continue;
             }
-            self.take_action(to, action.clone(), now);
+            self.take_action(to, action.clone(), now, false);
         }
     }
 
     /// Node `node`'s ledger takes an action; the nodes sharing that ledger act on the
     /// apps that changed.
-    fn take_action(&mut self, node: usize, action: Action<()>, now: Millis) {
+    /// `synced`: delivered by anti-entropy. As in the daemon, an app learnt so is not a
+    /// registration to the node's protocol (its home learnt it when it was made).
+    fn take_action(&mut self, node: usize, action: Action<()>, now: Millis, synced: bool) {
         let g = self.lv.group[node];
         if self.lv.ledgers[g].contains(&action.id) {
             return;
@@ -549,7 +551,10 @@ impl Sim<'_> {
         let members: Vec<usize> = (0..self.nodes.len())
             .filter(|&i| self.lv.group[i] == g && self.net.reachable(node, i, now))
             .collect();
-        for msg in &msgs {
+        for msg in msgs
+            .iter()
+            .filter(|m| !(synced && matches!(m, Msg::Register(_))))
+        {
             for &i in &members {
                 let from = i as u32;
                 let outs =
