@@ -39,7 +39,9 @@ usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' 
 
 if [ "${FLUXNODE_SCALE_LOCKED:-}" != 1 ]; then
     echo "[scale] waiting for /tmp/fluxnode-heavy.lock" >&2
-    exec env FLUXNODE_SCALE_LOCKED=1 flock /tmp/fluxnode-heavy.lock "$0" "$@"
+    # -o: the lock stays with flock; no child of the script (the registry it may start)
+    # holds it after the run.
+    exec env FLUXNODE_SCALE_LOCKED=1 flock -o /tmp/fluxnode-heavy.lock "$0" "$@"
 fi
 
 SC_N=$1
@@ -71,6 +73,7 @@ cleanup() {
     sc_docker_clean
     sc_net_down
     sc_restore_neigh
+    [ "${SC_OWN_REGISTRY:-}" != 1 ] || registry_down
     [ "${FLUXNODE_SCALE_KEEP:-}" = 1 ] || [ "$rc" != 0 ] || rm -rf "$SC_STATE"
     [ "$rc" = 0 ] || sc_log "failed (exit $rc); logs in $SC_STATE"
     exit "$rc"
@@ -99,6 +102,8 @@ cp "$SC_BIN" "$SC_STATE/fluxnode"
 SC_BIN=$SC_STATE/fluxnode
 trap 'exit 130' INT TERM
 
+# A registry this run starts is stopped at its end; one that was running is left alone.
+curl -fsS "http://$SC_REGISTRY/v2/" >/dev/null 2>&1 || SC_OWN_REGISTRY=1
 registry_up
 docker image inspect "$SC_IMAGE" >/dev/null 2>&1 &&
     curl -fsS "http://$SC_REGISTRY/v2/fluxnode-test/busybox/tags/list" >/dev/null 2>&1 ||

@@ -195,11 +195,12 @@ fn three_daemons_place_locate_and_cancel() {
     c.wait_for("all containers removed", Duration::from_secs(40), || {
         c.containers("clustertest").is_empty().then_some(())
     });
-    // A cancel ends the app in the ledger: no node lists it any more (its name is free
-    // again, with a tombstone refusing replays of the old app's actions).
+    // A cancel ends the app in the ledger: it holds its name through the cancel's block
+    // (30 s here), then no node lists it any more (its name is free again, with a
+    // tombstone refusing replays of the old app's actions).
     c.wait_for(
         "clustertest gone from every ledger",
-        Duration::from_secs(20),
+        Duration::from_secs(45),
         || {
             c.nodes
                 .iter()
