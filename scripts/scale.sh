@@ -331,6 +331,8 @@ sc_log "failing: restarting nodes ${failing[*]} with Docker's bridge subnet $bri
 for i in "${failing[@]}"; do
     sc_stop "$i"
     sc_start "$i" same --docker-app-subnet-pool "$bridge" --docker-app-subnet-prefix "${bridge#*/}"
+    kill -0 "$(cat "$SC_STATE/n$i.pid")" 2>/dev/null ||
+        sc_die "failing node $i did not start again: $(tail -3 "$(cat "$SC_STATE/n$i.dir")/daemon.log")"
 done
 sc_wait_mesh 180 >/dev/null || sc_log "failing nodes not meshed after 180 s"
 fail_before=0

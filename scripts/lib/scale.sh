@@ -107,8 +107,10 @@ sc_docker_clean() {
 # namespace, with a new data directory and key (`fresh`: a new or replaced machine) or the
 # last one (`same`: a restart), and records its pid.
 sc_start() {
-    local i=$1 mode=$2 gen dir ns boot=() j before
+    local i=$1 mode=$2 gen dir ns boot=() j before pool=()
     shift 2
+    # The run's app pool unless the caller gives its own (the daemon refuses the flag twice).
+    [[ " $* " == *" --docker-app-subnet-pool "* ]] || pool=(--docker-app-subnet-pool "$SC_APP_POOL")
     gen=$(cat "$SC_STATE/n$i.gen" 2>/dev/null || echo 0)
     if [ "$mode" = fresh ] || [ "$gen" = 0 ]; then
         gen=$((gen + 1))
@@ -132,7 +134,7 @@ sc_start() {
         --api-listen "$(sc_ip "$i"):$SC_API_PORT" --tier-profile testnet --bench-quick true \
         --mdns false --docker-label "io.fluxnode.test=1,io.fluxnode.scale=$SC_RUN" \
         --docker-name-suffix "_fxs$i" --docker-loopback-registry "$SC_REGISTRY" \
-        --docker-app-subnet-pool "$SC_APP_POOL" "${boot[@]}" "$@" \
+        "${pool[@]}" "${boot[@]}" "$@" \
         >/dev/null 2>>"$dir/daemon.log" 9>&- &
     echo $! >"$SC_STATE/n$i.pid"
     disown $!
