@@ -401,6 +401,17 @@ impl<P: Peer> Node<P> {
         out
     }
 
+    /// The beat that tells a coordinator this node does not (or no longer) run `app`.
+    fn goodbye(&self, app: &Arc<str>) -> Msg<P> {
+        Msg::Beat {
+            app: app.clone(),
+            node: self.id,
+            status: BeatStatus::Leaving,
+            restart_until: None,
+            health: Health::Unhealthy,
+        }
+    }
+
     pub(crate) fn status_of(&self, app: &str) -> BeatStatus {
         match self.hosted.get(app) {
             Some(h) if h.running => BeatStatus::Running,
@@ -597,16 +608,7 @@ impl<P: Peer> Node<P> {
         let chosen = group.contains(&self.id);
         let key = (app.clone(), coordinator, round);
         if chosen && !self.hosted.contains_key(app) && self.taken.contains_key(&key) {
-            out.push(Output::Send(
-                coordinator,
-                Msg::Beat {
-                    app: app.clone(),
-                    node: self.id,
-                    status: BeatStatus::Leaving,
-                    restart_until: None,
-                    health: Health::Unhealthy,
-                },
-            ));
+            out.push(Output::Send(coordinator, self.goodbye(app)));
             return;
         }
         if let Some(h) = self.hosted.get_mut(app) {
@@ -635,16 +637,7 @@ impl<P: Peer> Node<P> {
             (_, Some(e)) => {
                 let cap = Capacity::from(e.record.demand.resources);
                 if held_off || !cap.fits_within(&self.free()) || !view.placeable(app, now) {
-                    out.push(Output::Send(
-                        coordinator,
-                        Msg::Beat {
-                            app: app.clone(),
-                            node: self.id,
-                            status: BeatStatus::Leaving,
-                            restart_until: None,
-                            health: Health::Unhealthy,
-                        },
-                    ));
+                    out.push(Output::Send(coordinator, self.goodbye(app)));
                     return;
                 }
                 cap
