@@ -375,10 +375,24 @@ scenario_partition() {
         fail "peer counts do not show the partition (node1 $p1, want 1; node3 $p3, want $((nodes - 3)))"
     t=$(now_ms)
     "$tn" heal
-    wait_count "$APP" 3 90 >/dev/null || fail "not back to exactly 3 after the heal"
-    t=$(($(now_ms) - t))
-    stays_at 3
-    result "partition: exactly 3 running $(secs "$t") s after the heal (peak $max during the split; target <= 30 s)"
+    # Settled: exactly 3 for 10 s running. When every host was on one side, the other
+    # side's orphan placement can start just after the heal; the merged group then stops
+    # the extras, so the figure is the time until the count settles, not the first 3.
+    local since="" settled="" peak=0
+    while [ $(($(now_ms) - t)) -lt 90000 ]; do
+        c=$(count_running "$APP")
+        [ "$c" -gt "$peak" ] && peak=$c
+        if [ "$c" = 3 ]; then
+            [ -n "$since" ] || since=$(now_ms)
+            [ $(($(now_ms) - since)) -ge 10000 ] && { settled=$since; break; }
+        else
+            since=""
+        fi
+        sleep 0.5
+    done
+    [ -n "$settled" ] || fail "not settled at exactly 3 (for 10 s) within 90 s of the heal"
+    t=$((settled - t))
+    result "partition: exactly 3 running $(secs "$t") s after the heal, and for 10 s after (peak $max during the split, $peak after the heal; target <= 30 s)"
     [ "$t" -le 30000 ] || echo "  WARNING: above the 30 s target"
     tn_wait_ready "$nodes" 60 || fail "nodes did not reconnect after the heal"
 }
