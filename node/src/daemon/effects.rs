@@ -134,16 +134,12 @@ impl Daemon {
                 let report = self.running_report();
                 self.publish(Message::RunningReport(report), now);
             }
-            Msg::Gone { app, node, .. } => {
-                let _ = self.view.apply(&msg, now);
-                // As for a peer's `Gone` (service.rs): the host's next running report lists
-                // the app as new again, so a host this node's group gave up that comes back
-                // (a healed partition) is located again. Without it the host's unchanged
-                // report changed nothing, and the ingress behind this node left a serving
-                // instance out for good (e2e `partition` then `ingress`).
-                if !self.view.locations(app).iter().any(|l| l.0 == *node) {
-                    self.members.forget(node, app);
-                }
+            Msg::Gone { .. } => {
+                // Its own `Gone` forgets the host's report as a peer's does: without it the
+                // host's unchanged report after a heal changed nothing, and the ingress
+                // behind this node left a serving instance out for good (e2e `partition`
+                // then `ingress`).
+                self.apply_gone(&msg, now);
                 if let Some(m) = wire::placement_to_wire(&msg, Resources::default()) {
                     self.publish(m, now);
                 }

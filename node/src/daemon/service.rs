@@ -233,12 +233,8 @@ impl Daemon {
                     node: g.node,
                     by: g.by,
                 };
-                let had = self.view.locations(&g.app).iter().any(|l| l.0 == g.node);
-                let _ = self.view.apply(&msg, now);
-                let gone = !self.view.locations(&g.app).iter().any(|l| l.0 == g.node);
-                if had && gone {
+                if self.apply_gone(&msg, now) {
                     tracing::info!(app = %g.app, node = %g.node, by = %g.by, "host gone for its group; no longer a location");
-                    self.members.forget(&g.node, &g.app);
                 }
                 self.drive(Input::Message { from, msg: &msg });
             }
@@ -260,6 +256,28 @@ impl Daemon {
     fn owner_action_refused(&self, e: &super::registry::RegistryError) {
         tracing::debug!(error = %e, "owner action refused");
         self.rejected(Topic::Apps, "registry");
+    }
+
+    /// Applies a group's `Gone` (a peer's or this node's own) to the view. When the host
+    /// stops being a location, its last running report is forgotten too, so its next
+    /// report lists the app as new again and a host that comes back (a healed partition)
+    /// is located again. Returns whether the location went.
+    pub(super) fn apply_gone(
+        &mut self,
+        msg: &Msg<NodeId>,
+        now: scheduler::protocol::Millis,
+    ) -> bool {
+        let Msg::Gone { app, node, .. } = msg else {
+            return false;
+        };
+        let located = |d: &Self| d.view.locations(app).iter().any(|l| l.0 == *node);
+        let had = located(self);
+        let _ = self.view.apply(msg, now);
+        let went = had && !located(self);
+        if went {
+            self.members.forget(node, app);
+        }
+        went
     }
 
     /// Relays an accepted owner action when it came from the API (gossip relays itself)
