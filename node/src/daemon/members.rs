@@ -57,6 +57,8 @@ pub struct Members {
     /// Apps in each node's last running report (kept apart from announcements: a report
     /// can arrive before the node's first announcement).
     running: BTreeMap<NodeId, BTreeMap<String, Health>>,
+    /// When each node sealed the report `running` holds (its envelope's signed time).
+    report_sent: BTreeMap<NodeId, u64>,
 }
 
 impl Members {
@@ -112,9 +114,19 @@ impl Members {
         Some((info, super::wire::announce_msg(a)))
     }
 
-    /// Turns a node's running report into per-app changes since its previous report
-    /// (started, stopped, or a new health).
-    pub fn on_running_report(&mut self, r: &RunningReport) -> Vec<Msg<NodeId>> {
+    /// Turns a node's running report, sealed at `sent_ms`, into per-app changes since its
+    /// previous report (started, stopped, or a new health). A report older than the one
+    /// held changes nothing: a peer's report comes both directly (on connecting) and by
+    /// gossip, and the two can arrive in either order. Taken as news, the older one
+    /// located an instance the node had already stopped, for good (it reports on change
+    /// only), and that node was never asked to host the app again (the three-daemon
+    /// partition test: the winner stayed at two instances of three).
+    pub fn on_running_report(&mut self, r: &RunningReport, sent_ms: u64) -> Vec<Msg<NodeId>> {
+        let last = self.report_sent.entry(r.node).or_insert(0);
+        if sent_ms < *last {
+            return Vec::new();
+        }
+        *last = sent_ms;
         let now_map: BTreeMap<String, Health> =
             r.apps.iter().map(|a| (a.app.clone(), a.health)).collect();
         let before = self.running.entry(r.node).or_default();
@@ -139,14 +151,6 @@ impl Members {
         if let Some(apps) = self.running.get_mut(node) {
             apps.remove(app);
         }
-    }
-
-    /// `Running` messages for `app` from every node whose last report lists it.
-    pub fn reports_of(&self, app: &str) -> Vec<Msg<NodeId>> {
-        self.running
-            .iter()
-            .filter_map(|(node, apps)| apps.get(app).map(|&h| running(*node, app, true, h)))
-            .collect()
     }
 
     /// Apps `node` reported running last.
@@ -221,13 +225,13 @@ mod tests {
             node: a.node,
             apps: vec![app("a"), app("b")],
         };
-        assert_eq!(m.on_running_report(&r1).len(), 2);
-        assert!(m.on_running_report(&r1).is_empty());
+        assert_eq!(m.on_running_report(&r1, 1).len(), 2);
+        assert!(m.on_running_report(&r1, 1).is_empty());
         let r2 = RunningReport {
             node: a.node,
             apps: vec![app("b"), app("c")],
         };
-        let changes = m.on_running_report(&r2);
+        let changes = m.on_running_report(&r2, 2);
         assert_eq!(
             changes,
             vec![
@@ -239,19 +243,15 @@ mod tests {
         let mut r3 = r2.clone();
         r3.apps[0].health = Health::Unhealthy;
         assert_eq!(
-            m.on_running_report(&r3),
+            m.on_running_report(&r3, 3),
             vec![running(a.node, "b", true, Health::Unhealthy)]
         );
+        // An older report (sealed before the last one) changes nothing.
+        assert!(m.on_running_report(&r1, 2).is_empty());
         m.forget(&a.node, "c");
         assert_eq!(
-            m.on_running_report(&r3),
+            m.on_running_report(&r3, 3),
             vec![running(a.node, "c", true, Health::Healthy)]
         );
-        // What the last reports say of one app, for an app the view learns late.
-        assert_eq!(
-            m.reports_of("b"),
-            vec![running(a.node, "b", true, Health::Unhealthy)]
-        );
-        assert!(m.reports_of("a").is_empty());
     }
 }

@@ -204,6 +204,7 @@ impl Daemon {
     fn on_message(&mut self, opened: Opened, direct: bool) {
         let now = self.clock.now();
         let from = opened.signer;
+        let sent_ms = opened.timestamp_ms;
         if from == self.id {
             return;
         }
@@ -220,7 +221,7 @@ impl Daemon {
                 }
             }
             Message::RunningReport(r) => {
-                for msg in self.members.on_running_report(&r) {
+                for msg in self.members.on_running_report(&r, sent_ms) {
                     let _ = self.view.apply(&msg, now);
                     // The protocol watches what its placements come to (standing).
                     self.drive(Input::Message { from, msg: &msg });
@@ -318,17 +319,12 @@ impl Daemon {
                     tracing::info!(app = %a.name(), lost = %b.owner(), holder = %a.owner(), "an earlier registration holds the name");
                 }
             }
-            msgs.extend(self.view.apply_ledger_change(ch, now));
             // A node that learns an app late (it just joined and the ledger arrived by
             // sync) has usually been told where it runs already: every peer sends its
-            // running report on connecting, before the ledger. Those reports named an app
-            // the view did not know yet; located now, so that its home does not take the
-            // app for a new one and place it a second time.
-            if let (None, Some(a)) = (&ch.before, &ch.after) {
-                for m in self.members.reports_of(a.name()) {
-                    let _ = self.view.apply(&m, now);
-                }
-            }
+            // running report on connecting, before the ledger. The view kept those
+            // reports and locates the app with them, so its home does not take it for a
+            // new one and place it a second time.
+            msgs.extend(self.view.apply_ledger_change(ch, now));
         }
         self.view.refresh(now);
         let id = self.id;

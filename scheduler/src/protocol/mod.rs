@@ -16,6 +16,7 @@
 //! simulator dense `u32` indices, so broadcast fan-out costs a loop, not a hash lookup.
 
 mod check;
+mod early;
 mod group;
 mod msg;
 mod node;

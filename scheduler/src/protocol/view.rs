@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use proto::tier::Resources;
 
+use super::early::EarlyReports;
 use super::msg::{Health, Msg};
 use super::{BACKUPS, MEMBER_DEAD_AFTER, Millis, Peer, START_GRACE, name_hash, rendezvous};
 use crate::expiry::{BLOCK_SECONDS, expiry_height, removal_height};
@@ -167,6 +168,8 @@ pub struct View<P: Peer> {
     orphans: Vec<Arc<str>>,
     /// Health of each location, by (app hash, peer key), from running reports.
     health: BTreeMap<(u64, u64), Health>,
+    /// Running reports of apps not held yet, the locations of each when it arrives.
+    early: EarlyReports,
 }
 
 impl<P: Peer> View<P> {
@@ -185,6 +188,7 @@ impl<P: Peer> View<P> {
             live_changed: true,
             orphans: Vec::new(),
             health: BTreeMap::new(),
+            early: EarlyReports::default(),
         }
     }
 
@@ -321,6 +325,7 @@ impl<P: Peer> View<P> {
                 }
                 let hash = name_hash(&rec.name);
                 let homes = self.rank_homes(hash, now);
+                let locations = self.early.take(&rec.name);
                 self.apps.insert(
                     rec.name.clone(),
                     AppEntry {
@@ -331,7 +336,7 @@ impl<P: Peer> View<P> {
                         hash,
                         seen_at: now,
                         homes,
-                        locations: BTreeMap::new(),
+                        locations,
                     },
                 );
             }
@@ -387,14 +392,24 @@ impl<P: Peer> View<P> {
                 health,
             } => {
                 let k = self.key(*node);
-                if let Some(e) = self.apps.get_mut(app) {
-                    if *running {
-                        e.locations.insert(k, now);
-                        self.health.insert((e.hash, k), *health);
-                    } else {
-                        e.locations.remove(&k);
-                        self.health.remove(&(e.hash, k));
+                let hash = match self.apps.get_mut(app) {
+                    Some(e) => {
+                        if *running {
+                            e.locations.insert(k, now);
+                        } else {
+                            e.locations.remove(&k);
+                        }
+                        e.hash
                     }
+                    None => {
+                        self.early.note(app, k, *running, now);
+                        name_hash(app)
+                    }
+                };
+                if *running {
+                    self.health.insert((hash, k), *health);
+                } else {
+                    self.health.remove(&(hash, k));
                 }
             }
             Msg::Gone { app, node, by } => {
@@ -428,15 +443,25 @@ impl<P: Peer> View<P> {
     /// `Register` for an app new here (its home starts a round).
     pub fn apply_ledger_change(&mut self, ch: &crate::ledger::Change, now: Millis) -> Vec<Msg<P>> {
         let mut out = Vec::new();
+        // Where the name runs, kept when an earlier registration takes it over: the
+        // winner's hosts reported their instances while this node held the loser and do
+        // not report again (nothing changed for them), so the winner must not start here
+        // with no locations (an orphan, which its home would place a second time). The
+        // loser's hosts are told to remove theirs by the `Cancel` below and drop out when
+        // they report it stopped.
+        let mut located = BTreeMap::new();
         if let Some(b) = &ch.before {
             let gone = ch
                 .after
                 .as_ref()
                 .is_none_or(|a| a.registration != b.registration);
-            if gone && self.apps.remove(&b.record.name).is_some() {
-                out.push(Msg::Cancel {
-                    app: b.record.name.clone(),
-                });
+            if gone {
+                if let Some(old) = self.apps.remove(&b.record.name) {
+                    located = old.locations;
+                    out.push(Msg::Cancel {
+                        app: b.record.name.clone(),
+                    });
+                }
             }
         }
         let Some(a) = &ch.after else {
@@ -455,6 +480,7 @@ impl<P: Peer> View<P> {
             None => {
                 let hash = name_hash(&name);
                 let homes = self.rank_homes(hash, now);
+                located.extend(self.early.take(&name));
                 self.apps.insert(
                     name.clone(),
                     AppEntry {
@@ -465,7 +491,7 @@ impl<P: Peer> View<P> {
                         hash,
                         seen_at: now,
                         homes,
-                        locations: BTreeMap::new(),
+                        locations: located,
                     },
                 );
                 if !a.cancelled() {
@@ -518,6 +544,12 @@ impl<P: Peer> View<P> {
         }
         if self.live_changed {
             self.live_changed = false;
+            let live: BTreeSet<u64> = self
+                .snapshot_peers
+                .iter()
+                .filter_map(|p| self.keys.get(p).copied())
+                .collect();
+            self.early.retain_nodes(|k| live.contains(&k));
             let hashes: Vec<(Arc<str>, u64)> =
                 self.apps.iter().map(|(n, e)| (n.clone(), e.hash)).collect();
             for (name, h) in hashes {
