@@ -528,6 +528,17 @@ impl<P: Peer> Node<P> {
                     }
                 } else {
                     self.gave_back(app, *node, now, view, out);
+                    // A node declines a call for an app it runs already. Once it stops
+                    // running it (it ran the registration that lost the name, or a
+                    // coordinator stopped it as an extra), that decline says nothing any
+                    // more: were it kept for `DECLINE_MEMORY`, a group that needs this
+                    // node (three nodes, three instances) stayed short for a minute
+                    // after a healed partition (`ledger_cluster`'s partition round).
+                    if self.declined.remove(&(app.clone(), *node)).is_some()
+                        && self.hosted.contains_key(app)
+                    {
+                        self.rerun.entry(app.clone()).or_insert(now);
+                    }
                 }
             }
             Msg::Renew { .. } | Msg::Announce { .. } => {}

@@ -1,0 +1,47 @@
+//! Rules for the moments after a healed partition, when the two halves of a group and the
+//! two ledgers meet, driven by hand (see `protocol.rs`).
+
+use std::sync::Arc;
+
+use scheduler::protocol::{DECLINE_MEMORY, Health, Msg, Output};
+
+mod protocol_net;
+use protocol_net::{Net, app};
+
+/// Three nodes, three instances: node 0 declines the first call (it runs the app already:
+/// the registration that lost the name after the heal), so the group is one short and
+/// node 0 is the only node that can fill it. Once node 0 reports it stopped that
+/// instance, its decline says nothing any more and the coordinator calls it at the next
+/// tick. Without the report (it may overtake the decline), a coordinator with nobody else
+/// to ask asks a node that declined more than `RETRY_AFTER` ago again. Before both rules
+/// the group stayed short for `DECLINE_MEMORY`: the real three-daemon partition round
+/// waited a minute at two instances, and failed.
+#[test]
+fn a_node_that_declined_while_it_ran_the_app_is_called_again_once_it_stops() {
+    let hosts_at = |reports_stop: bool, until: u64| {
+        let mut net = Net::new(3);
+        // Declining for its own reason (here a host port, as for "runs it already").
+        net.ports_taken[0] = true;
+        net.register(&app("x", 3), 0);
+        net.run(0, 10_000);
+        assert_eq!(net.hosts("x"), vec![1, 2], "node 0 declined");
+        net.ports_taken[0] = false;
+        if reports_stop {
+            let stopped = Msg::Running {
+                node: 0,
+                app: Arc::from("x"),
+                running: false,
+                health: Health::Unhealthy,
+            };
+            net.apply(0, vec![Output::Broadcast(stopped)], 10_000);
+        }
+        net.run(10_000, until);
+        net.hosts("x")
+    };
+    // With the report: called at the next tick.
+    assert_eq!(hosts_at(true, 11_000), vec![0, 1, 2]);
+    assert_eq!(hosts_at(false, 11_000), vec![1, 2]);
+    // Without it: asked again as the only candidate, well inside the decline memory.
+    const { assert!(DECLINE_MEMORY > 20_000) };
+    assert_eq!(hosts_at(false, 20_000), vec![0, 1, 2]);
+}
