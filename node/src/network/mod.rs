@@ -15,6 +15,7 @@ mod codec;
 mod handle;
 pub mod health;
 mod publish_queue;
+mod redial;
 mod service;
 
 use std::str::FromStr;

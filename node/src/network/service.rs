@@ -9,6 +9,7 @@ use libp2p::metrics::Recorder;
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::OutboundRequestId;
 use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns, noise, tcp, yamux};
 use prometheus_client::registry::Registry;
 use proto::encoding;
@@ -20,6 +21,7 @@ use super::behaviour::{Behaviour, BehaviourEvent, KAD_PROTOCOL, score_thresholds
 use super::handle::{Command, NetworkHandle, PeerInfo};
 use super::health::{Observation, Tracker};
 use super::publish_queue::PublishQueue;
+use super::redial::LostPeers;
 use super::{NetworkError, NetworkEvent, NetworkOptions, libp2p_keypair, node_id, peer_id};
 use crate::metrics::Metrics;
 
@@ -95,6 +97,7 @@ pub fn spawn(
         listen_addrs: Vec::new(),
         last_bootstrap_dial: None,
         health: Tracker::default(),
+        lost: LostPeers::default(),
     };
     service.dial_bootstrap();
     tokio::spawn(service.run(command_rx));
@@ -120,6 +123,8 @@ struct Service {
     listen_addrs: Vec<Multiaddr>,
     last_bootstrap_dial: Option<tokio::time::Instant>,
     health: Tracker,
+    /// Peers whose last connection closed, dialled again until they answer.
+    lost: LostPeers,
 }
 
 fn now_ms() -> u64 {
@@ -213,6 +218,7 @@ impl Service {
     fn on_retry_tick(&mut self) {
         self.retry_queued(None);
         self.dial_bootstrap();
+        self.redial_lost();
         self.check_gossip();
     }
 
@@ -256,6 +262,21 @@ impl Service {
                 tracing::warn!(detail = %verdict.detail, "gossip isolated: this node is not ready");
             }
             self.emit(NetworkEvent::GossipHealth(verdict));
+        }
+    }
+
+    /// Dials peers this node lost (see [`super::redial`]) on the addresses it knew them by
+    /// and those Kademlia has learnt since.
+    fn redial_lost(&mut self) {
+        for (peer, addrs) in self.lost.due(tokio::time::Instant::now()) {
+            let opts = DialOpts::peer_id(peer)
+                .addresses(addrs)
+                .extend_addresses_through_behaviour()
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build();
+            if let Err(e) = self.swarm.dial(opts) {
+                tracing::debug!(%peer, error = %e, "redial of a lost peer failed");
+            }
         }
     }
 
@@ -354,6 +375,7 @@ impl Service {
     }
 
     fn on_connected(&mut self, peer: PeerId, addr: Multiaddr) {
+        self.lost.found(&peer);
         let addrs = self.connected.entry(peer).or_default();
         let first = addrs.is_empty();
         addrs.push(addr);
@@ -368,7 +390,8 @@ impl Service {
 
     fn on_disconnected(&mut self, peer: PeerId, addr: &Multiaddr, remaining: u32) {
         if remaining == 0 {
-            self.connected.remove(&peer);
+            let addrs = self.connected.remove(&peer).unwrap_or_default();
+            self.lost.lost(peer, addrs, tokio::time::Instant::now());
             tracing::debug!(%peer, "peer disconnected");
             if let Some(node) = node_id(&peer) {
                 self.emit(NetworkEvent::PeerDisconnected(node));
