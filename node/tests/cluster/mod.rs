@@ -295,8 +295,17 @@ impl Cluster {
         }
     }
 
+    /// Prints each daemon's log tail; with `FLUXNODE_TEST_LOG_DIR` set, also copies each
+    /// whole log there (a failure's tail is often not enough to tell which step stalled).
     pub fn dump(&self) {
+        let keep = std::env::var_os("FLUXNODE_TEST_LOG_DIR").map(PathBuf::from);
         for (i, n) in self.nodes.iter().enumerate() {
+            if let Some(dir) = &keep {
+                let to = dir.join(format!("{}-node{}.log", self.run_label, i + 1));
+                let _ = std::fs::create_dir_all(dir);
+                let _ = std::fs::copy(n.dir.join("daemon.log"), &to);
+                eprintln!("node {} log kept at {}", i + 1, to.display());
+            }
             eprintln!(
                 "---- node {} ({}) log tail ----\n{}",
                 i + 1,
@@ -349,6 +358,8 @@ impl Cluster {
                 return v;
             }
             if Instant::now() > deadline {
+                // Said before the logs as well: a long dump can hide the panic message.
+                eprintln!("timed out after {timeout:?} waiting for {what}");
                 self.dump();
                 panic!("timed out after {timeout:?} waiting for {what}");
             }
