@@ -13,18 +13,18 @@ use std::time::Duration;
 use libp2p::{Multiaddr, PeerId};
 use tokio::time::Instant;
 
-/// First redial this long after the loss, then twice as long after each failed one: a
-/// heal is usually seen within seconds, and a node that stays away costs one dial per
-/// [`MAX_INTERVAL`].
+/// First redial this long after the loss, then twice as long after each failed one, up
+/// to [`MAX_INTERVAL`].
 const FIRST_INTERVAL: Duration = Duration::from_secs(5);
-/// Five minutes: Kademlia's own periodic bootstrap interval.
-const MAX_INTERVAL: Duration = Duration::from_secs(300);
+/// A healed partition is seen within this long: the merge of the two halves' groups and
+/// ledgers waits for it, and a node that stays away costs one dial per 30 s.
+const MAX_INTERVAL: Duration = Duration::from_secs(30);
 /// A peer away this long is given up: the daemon took it for dead long before (30 s),
 /// and a node that comes back dials its bootstrap peers itself.
-const REDIAL_FOR: Duration = Duration::from_secs(3600);
-/// At most this many lost peers are tracked (the longest-lost are dropped first), so a
-/// churning network cannot grow the table without bound.
-const MAX_LOST: usize = 1024;
+const REDIAL_FOR: Duration = Duration::from_secs(1800);
+/// At most this many lost peers are tracked (the longest-lost are dropped first): at
+/// most some 9 dials a second even when all of them stay away.
+const MAX_LOST: usize = 256;
 
 struct Lost {
     since: Instant,
@@ -108,8 +108,11 @@ mod tests {
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].0, a);
         assert_eq!(due[0].1.len(), 1);
-        // Given up after an hour.
-        assert!(l.due(at(3600)).is_empty());
+        // At most every 30 s, and given up after half an hour.
+        assert_eq!(l.due(at(75)).len(), 1);
+        assert!(l.due(at(104)).is_empty());
+        assert_eq!(l.due(at(105)).len(), 1);
+        assert!(l.due(at(1800)).is_empty());
         assert!(l.peers.is_empty());
     }
 
