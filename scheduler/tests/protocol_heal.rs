@@ -45,3 +45,29 @@ fn a_node_that_declined_while_it_ran_the_app_is_called_again_once_it_stops() {
     const { assert!(DECLINE_MEMORY > 20_000) };
     assert_eq!(hosts_at(false, 20_000), vec![0, 1, 2]);
 }
+
+/// The same group, but node 0 is first reported running the app (the losing
+/// registration's instance, reported when the partition healed) for a beat period, so the
+/// coordinator adds it to its group as a member not yet heard from. Its report that it
+/// stopped must take it out again: left there, the coordinator never called it for the
+/// app until `FORGET_AFTER` (10 minutes) — the real partition round, again.
+#[test]
+fn a_loser_host_known_only_as_a_location_is_called_once_it_stops() {
+    let mut net = Net::new(3);
+    net.ports_taken[0] = true;
+    net.register(&app("x", 3), 0);
+    net.run(0, 10_000);
+    assert_eq!(net.hosts("x"), vec![1, 2]);
+    net.ports_taken[0] = false;
+    let rep = |running: bool| Msg::Running {
+        node: 0,
+        app: Arc::from("x"),
+        running,
+        health: Health::Healthy,
+    };
+    net.apply(0, vec![Output::Broadcast(rep(true))], 10_000);
+    net.run(10_000, 17_000);
+    net.apply(0, vec![Output::Broadcast(rep(false))], 17_000);
+    net.run(17_000, 40_000);
+    assert_eq!(net.hosts("x"), vec![0, 1, 2]);
+}

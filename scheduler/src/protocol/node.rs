@@ -534,9 +534,16 @@ impl<P: Peer> Node<P> {
                     // more: were it kept for `DECLINE_MEMORY`, a group that needs this
                     // node (three nodes, three instances) stayed short for a minute
                     // after a healed partition (`ledger_cluster`'s partition round).
-                    if self.declined.remove(&(app.clone(), *node)).is_some()
-                        && self.hosted.contains_key(app)
-                    {
+                    let declined = self.declined.remove(&(app.clone(), *node)).is_some();
+                    // Nor is it a member of this group any more. A node known only as a
+                    // location (the loser's host, reported on reconnecting) was added as
+                    // a member not yet heard from; left there, it was never called for
+                    // the app until `FORGET_AFTER` (10 minutes).
+                    let member = self
+                        .hosted
+                        .get_mut(app)
+                        .is_some_and(|h| h.group.remove(node).is_some());
+                    if (declined || member) && self.hosted.contains_key(app) {
                         self.rerun.entry(app.clone()).or_insert(now);
                     }
                 }
