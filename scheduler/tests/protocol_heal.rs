@@ -71,3 +71,32 @@ fn a_loser_host_known_only_as_a_location_is_called_once_it_stops() {
     net.run(17_000, 40_000);
     assert_eq!(net.hosts("x"), vec![0, 1, 2]);
 }
+
+/// Node 0 is cut off while the group is placed: it never answers the call, and the
+/// coordinator skips it as unresponsive. Heard from again after the heal (any message:
+/// here its running report), it is called at the next round, not `UNRESPONSIVE_FOR`
+/// (a minute) after the unanswered call.
+#[test]
+fn a_node_cut_off_during_a_call_is_called_again_once_heard_from() {
+    let hosts_at = |heard: bool, until: u64| {
+        let mut net = Net::new(3);
+        net.drop = Box::new(|from, to, _| from == 0 || to == 0);
+        net.register(&app("x", 3), 0);
+        net.run(0, 10_000);
+        assert_eq!(net.hosts("x"), vec![1, 2], "node 0 cut off");
+        net.drop = Box::new(|_, _, _| false);
+        if heard {
+            let report = Msg::Running {
+                node: 0,
+                app: Arc::from("y"),
+                running: false,
+                health: Health::Unhealthy,
+            };
+            net.apply(0, vec![Output::Broadcast(report)], 10_000);
+        }
+        net.run(10_000, until);
+        net.hosts("x")
+    };
+    assert_eq!(hosts_at(true, 20_000), vec![0, 1, 2]);
+    assert_eq!(hosts_at(false, 20_000), vec![1, 2]);
+}

@@ -428,6 +428,13 @@ impl<P: Peer> Node<P> {
         view: &View<P>,
         out: &mut Vec<Output<P>>,
     ) {
+        // Heard from, so not unresponsive any more. A call made while a partition cut the
+        // node off went unanswered; kept for `UNRESPONSIVE_FOR` after the heal, that
+        // skipped the node for every app of the coordinator — on three daemons, the only
+        // node that could take the third instance, for a minute.
+        if from != self.id {
+            self.unresponsive.remove(&from);
+        }
         match msg {
             Msg::Register(rec) => {
                 let homes = view.homes(&rec.name);
