@@ -100,3 +100,30 @@ fn a_node_cut_off_during_a_call_is_called_again_once_heard_from() {
     assert_eq!(hosts_at(true, 20_000), vec![0, 1, 2]);
     assert_eq!(hosts_at(false, 20_000), vec![1, 2]);
 }
+
+#[test]
+fn tmp_short_partition() {
+    for heal in [2_000u64, 3_000, 4_000, 6_000, 9_000] {
+        for gap in [0u64, 1_000, 5_000] {
+            let mut net = Net::new(3);
+            net.drop = Box::new(|from, to, _| from == 0 || to == 0);
+            net.register(&app("x", 3), 0);
+            net.run(0, heal);
+            net.drop = Box::new(|_, _, _| false);
+            let rep = |running: bool| Msg::Running {
+                node: 0,
+                app: Arc::from("x"),
+                running,
+                health: Health::Healthy,
+            };
+            net.apply(0, vec![Output::Broadcast(rep(true))], heal);
+            net.pump(heal);
+            if gap > 0 {
+                net.run(heal, heal + gap);
+            }
+            net.apply(0, vec![Output::Broadcast(rep(false))], heal + gap);
+            net.run(heal + gap, heal + gap + 20_000);
+            assert_eq!(net.hosts("x"), vec![0, 1, 2], "heal {heal} gap {gap}");
+        }
+    }
+}

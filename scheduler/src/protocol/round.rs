@@ -74,13 +74,23 @@ impl<P: Peer> Node<P> {
             return;
         }
         let missing = wanted - live.len();
-        // Never call a node that may still run the app (dead members included), that
-        // ignored this coordinator recently, or that declined this app recently (the
-        // view's capacity figures lag behind reservations; asking again would only hear
-        // the same answer).
+        // Never call a node that may still run the app (live members, and dead ones the
+        // running reports still place), that ignored this coordinator recently, or that
+        // declined this app recently (the view's capacity figures lag behind
+        // reservations; asking again would only hear the same answer). A dead member
+        // nothing places is called like any node (one that runs the app after all
+        // declines): after a heal, a late assignment of the other half's round named a
+        // node that had already stopped its instance, and skipping it as a member kept
+        // the three-daemon partition round a third short for `FORGET_AFTER`.
         let mut skip: BTreeSet<P> = BTreeSet::new();
         if let Some(h) = self.hosted.get(app) {
-            skip.extend(h.group.keys().copied());
+            let located: BTreeSet<P> = view.locations(app).iter().map(|&(p, _)| p).collect();
+            skip.extend(
+                h.group
+                    .iter()
+                    .filter(|(p, m)| m.alive(now) || located.contains(p))
+                    .map(|(&p, _)| p),
+            );
         }
         skip.extend(self.unresponsive.keys().copied());
         // Nodes whose placements did not come to serve, for their hold-off.
@@ -374,7 +384,11 @@ impl<P: Peer> Node<P> {
         if let Some(h) = self.hosted.get_mut(app) {
             for &w in &winners {
                 if w != self.id {
-                    h.group.entry(w).or_insert_with(|| pending_member(w, now));
+                    // A dead member called again starts over as a new one.
+                    let m = h.group.entry(w).or_insert_with(|| pending_member(w, now));
+                    if !m.alive(now) {
+                        *m = pending_member(w, now);
+                    }
                 }
             }
         }
