@@ -101,8 +101,12 @@ fn a_node_cut_off_during_a_call_is_called_again_once_heard_from() {
     assert_eq!(hosts_at(false, 20_000), vec![1, 2]);
 }
 
+/// Node 0 is cut off while the app is placed, for a few seconds (the real partition round
+/// healed within 2 to 9 s), then reports the app running (the other half's instance)
+/// and, at once or a little later, stopped: whatever the timing, the group ends at N
+/// with node 0 in it.
 #[test]
-fn tmp_short_partition() {
+fn after_a_short_partition_the_group_ends_at_n_whatever_the_timing() {
     for heal in [2_000u64, 3_000, 4_000, 6_000, 9_000] {
         for gap in [0u64, 1_000, 5_000] {
             let mut net = Net::new(3);
