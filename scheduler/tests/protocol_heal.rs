@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use scheduler::protocol::{DECLINE_MEMORY, Health, Msg, Output};
+use scheduler::protocol::{DECLINE_MEMORY, Health, Input, Msg, Output};
 
 mod protocol_net;
 use protocol_net::{Net, app};
@@ -73,26 +73,31 @@ fn a_loser_host_known_only_as_a_location_is_called_once_it_stops() {
 }
 
 /// Node 0 is cut off while the group is placed: it never answers the call, and the
-/// coordinator skips it as unresponsive. Heard from again after the heal (any message:
-/// here its running report), it is called at the next round, not `UNRESPONSIVE_FOR`
-/// (a minute) after the unanswered call.
+/// coordinator skips it as unresponsive. Connected again after the heal, it is called at
+/// the next round, not `UNRESPONSIVE_FOR` (a minute) after the unanswered call; a message
+/// alone (gossip reaches a coordinator from a node merely slow to answer) does not clear
+/// the mark.
 #[test]
-fn a_node_cut_off_during_a_call_is_called_again_once_heard_from() {
-    let hosts_at = |heard: bool, until: u64| {
+fn a_node_cut_off_during_a_call_is_called_again_once_reconnected() {
+    let hosts_at = |reconnected: bool, until: u64| {
         let mut net = Net::new(3);
         net.drop = Box::new(|from, to, _| from == 0 || to == 0);
         net.register(&app("x", 3), 0);
         net.run(0, 10_000);
         assert_eq!(net.hosts("x"), vec![1, 2], "node 0 cut off");
         net.drop = Box::new(|_, _, _| false);
-        if heard {
-            let report = Msg::Running {
-                node: 0,
-                app: Arc::from("y"),
-                running: false,
-                health: Health::Unhealthy,
-            };
-            net.apply(0, vec![Output::Broadcast(report)], 10_000);
+        let report = Msg::Running {
+            node: 0,
+            app: Arc::from("y"),
+            running: false,
+            health: Health::Unhealthy,
+        };
+        net.apply(0, vec![Output::Broadcast(report)], 10_000);
+        if reconnected {
+            for i in 1..3 {
+                let outs = net.nodes[i].handle(Input::Reconnected { peer: 0 }, 10_000, &net.view);
+                net.apply(i as u32, outs, 10_000);
+            }
         }
         net.run(10_000, until);
         net.hosts("x")
@@ -114,6 +119,10 @@ fn after_a_short_partition_the_group_ends_at_n_whatever_the_timing() {
             net.register(&app("x", 3), 0);
             net.run(0, heal);
             net.drop = Box::new(|_, _, _| false);
+            for i in 1..3 {
+                let outs = net.nodes[i].handle(Input::Reconnected { peer: 0 }, heal, &net.view);
+                net.apply(i as u32, outs, heal);
+            }
             let rep = |running: bool| Msg::Running {
                 node: 0,
                 app: Arc::from("x"),

@@ -151,6 +151,7 @@ impl Daemon {
             NetworkEvent::PeerConnected(peer) => {
                 self.peers.insert(peer);
                 self.disconnected.remove(&peer);
+                self.drive(Input::Reconnected { peer });
                 self.sync_peer(peer);
                 self.node.announce_soon();
             }

@@ -88,6 +88,11 @@ pub enum Input<'a, P> {
         node: P,
         strikes: Strikes,
     },
+    /// The network has a connection to `peer` again (it had none). A call made while the
+    /// two were cut off went unanswered; that says nothing about the peer now.
+    Reconnected {
+        peer: P,
+    },
 }
 
 /// What the node asks its host to do.
@@ -342,6 +347,16 @@ impl<P: Peer> Node<P> {
             }
             Input::Engine { ok } => self.engine_ok = ok,
             Input::Standing { node, strikes } => self.standing.restore(node, strikes),
+            // Kept for `UNRESPONSIVE_FOR` after a heal, the mark from a call made during
+            // the partition skipped the peer for every app of this coordinator: on three
+            // daemons, the only node that could take the third instance, for a minute.
+            // Only a new connection clears it: a peer that is merely slow to answer (a
+            // loaded host) keeps sending gossip, and calling it again each round made
+            // every round wait out its window (`scripts/scale.sh 20`: registration → 3
+            // running went from a 4 s median to 11 s when any message cleared it).
+            Input::Reconnected { peer } => {
+                self.unresponsive.remove(&peer);
+            }
             Input::GiveUp { app } => {
                 self.given_up.insert(app.clone(), now + GIVE_UP_HOLD_OFF);
                 self.reservations.retain(|(a, _, _), _| *a != app);
@@ -428,13 +443,6 @@ impl<P: Peer> Node<P> {
         view: &View<P>,
         out: &mut Vec<Output<P>>,
     ) {
-        // Heard from, so not unresponsive any more. A call made while a partition cut the
-        // node off went unanswered; kept for `UNRESPONSIVE_FOR` after the heal, that
-        // skipped the node for every app of the coordinator — on three daemons, the only
-        // node that could take the third instance, for a minute.
-        if from != self.id {
-            self.unresponsive.remove(&from);
-        }
         match msg {
             Msg::Register(rec) => {
                 let homes = view.homes(&rec.name);

@@ -398,6 +398,22 @@ impl Sim<'_> {
                     let other: Vec<usize> = (0..self.nodes.len())
                         .filter(|&j| self.net.side[j] != self.net.side[ii])
                         .collect();
+                    // The daemon tells its protocol of every new connection; only peers
+                    // this node holds as unresponsive care (a call during the cut).
+                    let marked: Vec<u32> = self.nodes[ii]
+                        .unresponsive
+                        .keys()
+                        .copied()
+                        .filter(|&p| self.net.side[p as usize] != self.net.side[ii])
+                        .collect();
+                    for peer in marked {
+                        let outs = self.nodes[ii].handle(
+                            Input::Reconnected { peer },
+                            now,
+                            self.lv.view_of(ii),
+                        );
+                        self.outputs(i, outs, now);
+                    }
                     for _ in 0..SYNC_PEERS {
                         if let Some(&j) = other.choose(&mut self.rng) {
                             self.exchange(ii, j, now);
