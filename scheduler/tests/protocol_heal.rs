@@ -8,6 +8,21 @@ use scheduler::protocol::{DECLINE_MEMORY, Health, Input, Msg, Output};
 mod protocol_net;
 use protocol_net::{Net, app};
 
+/// Node 0's running report for `app`, broadcast as the daemon does.
+fn report_of_node0(net: &mut Net, app: &str, running: bool, now: u64) {
+    let report = Msg::Running {
+        node: 0,
+        app: Arc::from(app),
+        running,
+        health: if running {
+            Health::Healthy
+        } else {
+            Health::Unhealthy
+        },
+    };
+    net.apply(0, vec![Output::Broadcast(report)], now);
+}
+
 /// Three nodes, three instances: node 0 declines the first call (it runs the app already:
 /// the registration that lost the name after the heal), so the group is one short and
 /// node 0 is the only node that can fill it. Once node 0 reports it stopped that
@@ -27,13 +42,7 @@ fn a_node_that_declined_while_it_ran_the_app_is_called_again_once_it_stops() {
         assert_eq!(net.hosts("x"), vec![1, 2], "node 0 declined");
         net.ports_taken[0] = false;
         if reports_stop {
-            let stopped = Msg::Running {
-                node: 0,
-                app: Arc::from("x"),
-                running: false,
-                health: Health::Unhealthy,
-            };
-            net.apply(0, vec![Output::Broadcast(stopped)], 10_000);
+            report_of_node0(&mut net, "x", false, 10_000);
         }
         net.run(10_000, until);
         net.hosts("x")
@@ -59,15 +68,9 @@ fn a_loser_host_known_only_as_a_location_is_called_once_it_stops() {
     net.run(0, 10_000);
     assert_eq!(net.hosts("x"), vec![1, 2]);
     net.ports_taken[0] = false;
-    let rep = |running: bool| Msg::Running {
-        node: 0,
-        app: Arc::from("x"),
-        running,
-        health: Health::Healthy,
-    };
-    net.apply(0, vec![Output::Broadcast(rep(true))], 10_000);
+    report_of_node0(&mut net, "x", true, 10_000);
     net.run(10_000, 17_000);
-    net.apply(0, vec![Output::Broadcast(rep(false))], 17_000);
+    report_of_node0(&mut net, "x", false, 17_000);
     net.run(17_000, 40_000);
     assert_eq!(net.hosts("x"), vec![0, 1, 2]);
 }
@@ -86,13 +89,7 @@ fn a_node_cut_off_during_a_call_is_called_again_once_reconnected() {
         net.run(0, 10_000);
         assert_eq!(net.hosts("x"), vec![1, 2], "node 0 cut off");
         net.drop = Box::new(|_, _, _| false);
-        let report = Msg::Running {
-            node: 0,
-            app: Arc::from("y"),
-            running: false,
-            health: Health::Unhealthy,
-        };
-        net.apply(0, vec![Output::Broadcast(report)], 10_000);
+        report_of_node0(&mut net, "y", false, 10_000);
         if reconnected {
             for i in 1..3 {
                 let outs = net.nodes[i].handle(Input::Reconnected { peer: 0 }, 10_000, &net.view);
@@ -123,18 +120,12 @@ fn after_a_short_partition_the_group_ends_at_n_whatever_the_timing() {
                 let outs = net.nodes[i].handle(Input::Reconnected { peer: 0 }, heal, &net.view);
                 net.apply(i as u32, outs, heal);
             }
-            let rep = |running: bool| Msg::Running {
-                node: 0,
-                app: Arc::from("x"),
-                running,
-                health: Health::Healthy,
-            };
-            net.apply(0, vec![Output::Broadcast(rep(true))], heal);
+            report_of_node0(&mut net, "x", true, heal);
             net.pump(heal);
             if gap > 0 {
                 net.run(heal, heal + gap);
             }
-            net.apply(0, vec![Output::Broadcast(rep(false))], heal + gap);
+            report_of_node0(&mut net, "x", false, heal + gap);
             net.run(heal + gap, heal + gap + 20_000);
             assert_eq!(net.hosts("x"), vec![0, 1, 2], "heal {heal} gap {gap}");
         }
