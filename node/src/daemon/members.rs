@@ -56,9 +56,15 @@ pub struct Members {
     nodes: BTreeMap<NodeId, Observed>,
     /// Apps in each node's last running report (kept apart from announcements: a report
     /// can arrive before the node's first announcement).
-    running: BTreeMap<NodeId, BTreeMap<String, Health>>,
-    /// When each node sealed the report `running` holds (its envelope's signed time).
-    report_sent: BTreeMap<NodeId, u64>,
+    running: BTreeMap<NodeId, LastReport>,
+}
+
+/// A node's last running report as applied.
+#[derive(Debug, Default)]
+struct LastReport {
+    /// When the node sealed it (its envelope's signed time).
+    sent_ms: u64,
+    apps: BTreeMap<String, Health>,
 }
 
 impl Members {
@@ -122,14 +128,14 @@ impl Members {
     /// only), and that node was never asked to host the app again (the three-daemon
     /// partition test: the winner stayed at two instances of three).
     pub fn on_running_report(&mut self, r: &RunningReport, sent_ms: u64) -> Vec<Msg<NodeId>> {
-        let last = self.report_sent.entry(r.node).or_insert(0);
-        if sent_ms < *last {
+        let last = self.running.entry(r.node).or_default();
+        if sent_ms < last.sent_ms {
             return Vec::new();
         }
-        *last = sent_ms;
+        last.sent_ms = sent_ms;
         let now_map: BTreeMap<String, Health> =
             r.apps.iter().map(|a| (a.app.clone(), a.health)).collect();
-        let before = self.running.entry(r.node).or_default();
+        let before = &mut last.apps;
         let mut out: Vec<Msg<NodeId>> = Vec::new();
         for (app, &health) in &now_map {
             if before.get(app) != Some(&health) {
@@ -148,14 +154,16 @@ impl Members {
     /// The group of `app` gave `node` up (it missed its beats): its next report lists the
     /// app as new again, so a host that comes back is located again.
     pub fn forget(&mut self, node: &NodeId, app: &str) {
-        if let Some(apps) = self.running.get_mut(node) {
-            apps.remove(app);
+        if let Some(last) = self.running.get_mut(node) {
+            last.apps.remove(app);
         }
     }
 
     /// Apps `node` reported running last.
     pub fn running_of(&self, node: &NodeId) -> Option<BTreeSet<String>> {
-        self.running.get(node).map(|m| m.keys().cloned().collect())
+        self.running
+            .get(node)
+            .map(|last| last.apps.keys().cloned().collect())
     }
 }
 
