@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::Millis;
+use super::msg::Health;
 
 /// At most this many (app, node) reports are kept: a peer cannot grow the map without
 /// bound by reporting names nobody registered. 65,536 is some five times the instances of
@@ -21,13 +22,14 @@ pub const EARLY_REPORTS_MAX: usize = 65_536;
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct EarlyReports {
-    by_app: BTreeMap<Arc<str>, BTreeMap<u64, Millis>>,
+    /// App → node key → when reported, with the health it reported.
+    by_app: BTreeMap<Arc<str>, BTreeMap<u64, (Millis, Health)>>,
     len: usize,
 }
 
 impl EarlyReports {
-    /// Node `key` reported `app` running (or stopped) at `now`.
-    pub fn note(&mut self, app: &Arc<str>, key: u64, running: bool, now: Millis) {
+    /// Node `key` reported `app` running with `health` (or stopped) at `now`.
+    pub fn note(&mut self, app: &Arc<str>, key: u64, running: bool, health: Health, now: Millis) {
         if running {
             if self.len >= EARLY_REPORTS_MAX {
                 return;
@@ -36,7 +38,7 @@ impl EarlyReports {
                 .by_app
                 .entry(app.clone())
                 .or_default()
-                .insert(key, now)
+                .insert(key, (now, health))
                 .is_none()
             {
                 self.len += 1;
@@ -52,7 +54,7 @@ impl EarlyReports {
     }
 
     /// The reports of `app`, now that the view holds it.
-    pub fn take(&mut self, app: &str) -> BTreeMap<u64, Millis> {
+    pub fn take(&mut self, app: &str) -> BTreeMap<u64, (Millis, Health)> {
         let at = self.by_app.remove(app).unwrap_or_default();
         self.len -= at.len();
         at
@@ -84,15 +86,15 @@ mod tests {
     fn reports_are_kept_until_taken_stopped_or_their_node_dies() {
         let mut e = EarlyReports::default();
         let (a, b): (Arc<str>, Arc<str>) = (Arc::from("a"), Arc::from("b"));
-        e.note(&a, 1, true, 10);
-        e.note(&a, 2, true, 11);
-        e.note(&a, 2, true, 12);
-        e.note(&b, 1, true, 13);
+        e.note(&a, 1, true, Health::Healthy, 10);
+        e.note(&a, 2, true, Health::Healthy, 11);
+        e.note(&a, 2, true, Health::Healthy, 12);
+        e.note(&b, 1, true, Health::Healthy, 13);
         assert_eq!(e.len(), 3);
-        e.note(&a, 1, false, 14);
+        e.note(&a, 1, false, Health::Unhealthy, 14);
         e.retain_nodes(|k| k != 1);
         assert_eq!(e.len(), 1);
-        assert_eq!(e.take("a"), BTreeMap::from([(2, 12)]));
+        assert_eq!(e.take("a"), BTreeMap::from([(2, (12, Health::Healthy))]));
         assert!(e.take("b").is_empty());
         assert_eq!(e.len(), 0);
     }
@@ -102,11 +104,11 @@ mod tests {
         let mut e = EarlyReports::default();
         let a: Arc<str> = Arc::from("a");
         for k in 0..EARLY_REPORTS_MAX as u64 + 10 {
-            e.note(&a, k, true, 0);
+            e.note(&a, k, true, Health::Healthy, 0);
         }
         assert_eq!(e.len(), EARLY_REPORTS_MAX);
-        e.note(&a, 0, false, 1);
-        e.note(&a, u64::MAX, true, 1);
+        e.note(&a, 0, false, Health::Unhealthy, 1);
+        e.note(&a, u64::MAX, true, Health::Healthy, 1);
         assert_eq!(e.len(), EARLY_REPORTS_MAX);
     }
 }

@@ -325,7 +325,7 @@ impl<P: Peer> View<P> {
                 }
                 let hash = name_hash(&rec.name);
                 let homes = self.rank_homes(hash, now);
-                let locations = self.early.take(&rec.name);
+                let locations = self.take_early(&rec.name, hash);
                 self.apps.insert(
                     rec.name.clone(),
                     AppEntry {
@@ -392,24 +392,18 @@ impl<P: Peer> View<P> {
                 health,
             } => {
                 let k = self.key(*node);
-                let hash = match self.apps.get_mut(app) {
+                match self.apps.get_mut(app) {
                     Some(e) => {
                         if *running {
                             e.locations.insert(k, now);
+                            self.health.insert((e.hash, k), *health);
                         } else {
                             e.locations.remove(&k);
+                            self.health.remove(&(e.hash, k));
                         }
-                        e.hash
                     }
-                    None => {
-                        self.early.note(app, k, *running, now);
-                        name_hash(app)
-                    }
-                };
-                if *running {
-                    self.health.insert((hash, k), *health);
-                } else {
-                    self.health.remove(&(hash, k));
+                    // Kept, with its health, until the app arrives (bounded there).
+                    None => self.early.note(app, k, *running, *health, now),
                 }
             }
             Msg::Gone { app, node, by } => {
@@ -480,7 +474,7 @@ impl<P: Peer> View<P> {
             None => {
                 let hash = name_hash(&name);
                 let homes = self.rank_homes(hash, now);
-                located.extend(self.early.take(&name));
+                located.extend(self.take_early(&name, hash));
                 self.apps.insert(
                     name.clone(),
                     AppEntry {
@@ -500,6 +494,17 @@ impl<P: Peer> View<P> {
             }
         }
         out
+    }
+
+    /// The early running reports of `name` (app hash `hash`) as its locations, their
+    /// health recorded as for any location.
+    fn take_early(&mut self, name: &str, hash: u64) -> BTreeMap<u64, Millis> {
+        let mut located = BTreeMap::new();
+        for (k, (at, health)) in self.early.take(name) {
+            located.insert(k, at);
+            self.health.insert((hash, k), health);
+        }
+        located
     }
 
     fn rank_homes(&self, app_hash: u64, now: Millis) -> Vec<u64> {
