@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use scheduler::protocol::{DEAD_AFTER, GIVE_UP_HOLD_OFF, Health, Input, TICK};
+use scheduler::protocol::{
+    DEAD_AFTER, FAILED_START_HOLD_OFF, GIVE_UP_HOLD_OFF, Health, Input, TICK,
+};
 
 mod protocol_net;
 use protocol_net::{Net, app};
@@ -127,4 +129,42 @@ fn a_node_whose_engine_does_not_answer_places_nothing_new() {
     }
     net.run(20_000, 80_000);
     assert_eq!(net.hosts("db").len(), 3, "recovers by itself");
+}
+
+/// Starts of `app` that failed on `node` so far (each failed start releases the instance).
+fn failed_starts(net: &Net, node: usize, name: &str) -> usize {
+    net.persisted
+        .iter()
+        .filter(|(n, r)| {
+            *n as usize == node
+                && matches!(r, scheduler::protocol::PersistRecord::Released { app } if &**app == name)
+        })
+        .count()
+}
+
+#[test]
+fn a_node_whose_start_failed_does_not_take_the_app_again_during_the_hold_off() {
+    // Three nodes can host the app; one of them fails every start, and no instance ever
+    // reports healthy (a fresh app whose other starts are slow), so no strike applies.
+    let mut net = Net::new(6);
+    let failing = 2;
+    for i in 0..6 {
+        net.ports_taken[i] = i > 2;
+    }
+    net.failing[failing] = true;
+    net.register(&app("web", 3), 0);
+    let until = FAILED_START_HOLD_OFF - 2 * TICK;
+    net.run(0, until);
+    assert_eq!(
+        failed_starts(&net, failing, "web"),
+        1,
+        "one failed start in the hold-off, not one per round"
+    );
+    assert_eq!(net.hosts("web").len(), 2, "the others run it");
+    // Past the hold-off the node bids again (the failure may have been transient).
+    net.run(until + TICK, FAILED_START_HOLD_OFF + 20_000);
+    assert!(
+        failed_starts(&net, failing, "web") >= 2,
+        "called again after the hold-off"
+    );
 }

@@ -127,6 +127,15 @@ pub const DECLINE_MEMORY: Millis = 60_000;
 /// can only fit here, is not locked out for long.
 pub const GIVE_UP_HOLD_OFF: Millis = 600_000;
 
+/// A host whose start of an app failed does not bid for that app again for this long, so
+/// the coordinator's next rounds (every [`RETRY_AFTER`]) go to other nodes. Half a minute:
+/// a failure that is the host's (no free app subnet, a port another program holds) would
+/// otherwise be repeated every round, and a transient one (a registry that refused one
+/// pull) on a network with no other room costs at most this long. Shorter than
+/// [`GIVE_UP_HOLD_OFF`]: a failed start took nothing from anyone; a given-up instance was
+/// serving and may fail again after serving a while.
+pub const FAILED_START_HOLD_OFF: Millis = 30_000;
+
 /// Internal tick period: timers below are checked at this granularity.
 pub const TICK: Millis = 1_000;
 

@@ -11,8 +11,8 @@ use super::round::Round;
 use super::standing::{Standing, Strikes};
 use super::view::View;
 use super::{
-    ANNOUNCE_EVERY, ANNOUNCE_MIN_GAP, BEAT_EVERY, GIVE_UP_HOLD_OFF, Millis, Peer, RESERVE_SLACK,
-    START_GRACE, TAKEOVER_AFTER, TICK, name_hash,
+    ANNOUNCE_EVERY, ANNOUNCE_MIN_GAP, BEAT_EVERY, FAILED_START_HOLD_OFF, GIVE_UP_HOLD_OFF, Millis,
+    Peer, RESERVE_SLACK, START_GRACE, TAKEOVER_AFTER, TICK, name_hash,
 };
 use crate::model::Capacity;
 
@@ -184,7 +184,8 @@ pub struct Node<P: Peer> {
     pub(crate) restart_until: Option<Millis>,
     /// Apps this host cannot run ([`Input::LocalCheck`]), until when that answer holds.
     pub(crate) ports_busy: BTreeMap<Arc<str>, Millis>,
-    /// Apps this host gave up ([`Input::GiveUp`]) and does not bid for until the time.
+    /// Apps this host gave up ([`Input::GiveUp`]) or failed to start
+    /// ([`Input::ContainerFailed`]) and does not bid for until the time.
     pub(crate) given_up: BTreeMap<Arc<str>, Millis>,
     /// The container engine answers ([`Input::Engine`]).
     pub(crate) engine_ok: bool,
@@ -324,7 +325,21 @@ impl<P: Peer> Node<P> {
                     self.beat_group(&app, BeatStatus::Running, &mut out);
                 }
             }
-            Input::ContainerFailed { app } | Input::ContainerExited { app } => {
+            Input::ContainerFailed { app } => {
+                // A start that failed here fails again at once more often than not (no
+                // free app subnet, a port held by another program, the engine refusing
+                // the image): bidding for the app again handed it straight back, and
+                // one node failed the same app every 0.7 s for 6 s while others were
+                // free (`scripts/scale.sh`, failing phase). The coordinator hears the
+                // release now and the decline when it calls this node again.
+                if self.hosted.contains_key(&app) {
+                    let until = now + FAILED_START_HOLD_OFF;
+                    let e = self.given_up.entry(app.clone()).or_insert(until);
+                    *e = (*e).max(until);
+                }
+                self.release(&app, &mut out);
+            }
+            Input::ContainerExited { app } => {
                 self.release(&app, &mut out);
             }
             Input::Health { app, health } => {
