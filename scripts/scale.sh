@@ -319,13 +319,21 @@ FIG[kill_all]=$(sc_median <"$SC_STATE/t_kill_all")
 
 # --- failing ------------------------------------------------------------------------------------
 
-# The failing nodes: the last FAILING, restarted (SIGTERM; they keep their key and adopt
-# their running apps) with an app subnet pool that is Docker's own bridge subnet: they are
-# ready, bid and win, and the engine refuses every app network they create, so every start
-# fails — the simulator's `--failing-nodes`. (A pool that is merely full is seen at bid
-# time: such a node declines and never fails a start.)
+# The failing nodes, restarted (SIGTERM; they keep their key and adopt their running apps)
+# with an app subnet pool that is Docker's own bridge subnet: they are ready, bid and win,
+# and the engine refuses every app network they create, so every start fails — the
+# simulator's `--failing-nodes`. They are the FAILING live nodes hosting the fewest
+# instances: a full node is never called, and failing nodes chosen among full ones failed
+# nothing (one run: 0 failed starts against the simulator's 14, whose nodes start empty).
 failing=()
-for i in $(seq $((SC_N - SC_FAILING + 1)) "$SC_N"); do failing+=("$i"); done
+hosted_by=$(docker ps --filter "label=io.fluxnode.scale=$SC_RUN" --format '{{.Label "io.fluxnode.node"}}')
+while read -r _ i; do
+    [ "${#failing[@]}" -lt "$SC_FAILING" ] || break
+    failing+=("$i")
+done < <(for i in $(seq 1 "$SC_N"); do
+    sc_alive "$i" || continue
+    printf '%s %s\n' "$(grep -cxF "$(cat "$SC_STATE/n$i.id")" <<<"$hosted_by" || true)" "$i"
+done | sort -n -k1,1 -k2,2)
 bridge=$(docker network inspect bridge --format '{{(index .IPAM.Config 0).Subnet}}')
 sc_log "failing: restarting nodes ${failing[*]} with Docker's bridge subnet $bridge as their app pool"
 for i in "${failing[@]}"; do
