@@ -68,11 +68,6 @@ if [ "${1:-}" = "--" ]; then
 fi
 cargo_args=()
 test_args=(--include-ignored)
-# Left out of the full tier, by name: the one-daemon 200-app test has not yet had a green
-# run on this machine.
-test_args+=(
-    --skip one_daemon_hosts_two_hundred_apps_each_on_its_own_network
-)
 while [ $# -gt 0 ]; do
     if [ "$1" = "--" ]; then
         shift
