@@ -210,13 +210,20 @@ impl Daemon {
         self.send_message(to, message, now);
     }
 
-    /// A bid leaves (to a peer or to this node as coordinator): count it, remember when its
-    /// reservation lapses, and get the app ready to start.
+    /// A bid leaves (to a peer or to this node as coordinator): count it and remember when
+    /// its reservation lapses; its app is prepared if it is still open after
+    /// [`super::bids::PREPARE_AFTER`] ([`Daemon::prepare_due`]).
     fn on_bid_placed(&mut self, app: &Arc<str>, round: u64, now: Millis) {
         self.metrics.bids_placed.inc();
         let lapses = now + scheduler::protocol::ROUND_WINDOW + scheduler::protocol::RESERVE_SLACK;
-        self.bids.insert((app.clone(), round), lapses);
-        self.prepare_app(app);
+        self.bids.open(app.clone(), round, lapses, now);
+    }
+
+    /// Prepares the apps of bids open for [`super::bids::PREPARE_AFTER`].
+    pub(super) fn prepare_due(&mut self, now: Millis) {
+        for app in self.bids.due(now) {
+            self.prepare_app(&app);
+        }
     }
 
     /// Signs a message and sends it to one peer in the background.

@@ -9,6 +9,7 @@
 //! removals run as tasks whose results come back as inputs, records are written to the
 //! store before anything that depends on them.
 
+mod bids;
 mod clock;
 mod effects;
 mod gauges;
@@ -91,8 +92,8 @@ pub struct Daemon {
     peers: BTreeSet<NodeId>,
     /// Peers whose last connection closed, and when.
     disconnected: std::collections::BTreeMap<NodeId, Millis>,
-    /// Bids this node placed, by (app, round), and when their reservation lapses.
-    bids: std::collections::BTreeMap<(Arc<str>, u64), Millis>,
+    /// Bids this node placed and not yet heard the end of.
+    bids: bids::OpenBids,
     last_announcement: Option<NodeAnnouncement>,
     single_node: bool,
     docker_ok: bool,

@@ -45,6 +45,10 @@ impl Daemon {
             let now = self.clock.now();
             let wake = self.next_timer.unwrap_or(now + TICK).min(now + TICK);
             let sleep = tokio::time::sleep(Duration::from_millis(wake.saturating_sub(now)));
+            let prepare_at = self.bids.next_due();
+            let prepare = tokio::time::sleep(Duration::from_millis(
+                prepare_at.map_or(0, |t| t.saturating_sub(now)),
+            ));
             tokio::select! {
                 ev = events.recv() => match ev {
                     Some(ev) => self.on_network(ev),
@@ -60,6 +64,7 @@ impl Daemon {
                 Some(req) = self.requests.recv() => self.on_request(req),
                 ev = runtime_events.recv() => self.on_runtime_event(ev),
                 _ = sleep => self.on_tick(),
+                _ = prepare, if prepare_at.is_some() => self.prepare_due(self.clock.now()),
                 _ = watchdog.tick() => self.on_watchdog(),
                 Ok(()) = engine.changed() => {
                     let ok = *engine.borrow_and_update();
@@ -377,12 +382,14 @@ impl Daemon {
             app, round, group, ..
         } = msg
         {
-            if self.bids.remove(&(app.clone(), *round)).is_some() {
+            if let Some(closed) = self.bids.close(app, *round) {
                 if group.contains(&self.id) {
                     self.metrics.bids_won.inc();
                 } else {
                     self.metrics.bids_lost.inc();
-                    self.undo_lost_bid(app.clone());
+                    if closed.prepared {
+                        self.undo_lost_bid(app.clone());
+                    }
                 }
             }
         }
@@ -390,10 +397,15 @@ impl Daemon {
 
     /// Removes what was prepared for a lost bid (network, volumes, created containers),
     /// unless the app runs or starts here after all, or another bid for it is still open.
-    fn undo_lost_bid(&self, app: Arc<str>) {
+    fn undo_lost_bid(&mut self, app: Arc<str>) {
         let hosted = self.node.hosted().any(|(a, _)| *a == app);
-        let bidding = self.bids.keys().any(|(a, _)| *a == app);
-        if hosted || bidding || self.starting.contains(&app) {
+        let bidding = self.bids.bidding(&app);
+        if bidding {
+            return;
+        }
+        // Either way the prepared objects are settled: the app's own now, or removed.
+        self.bids.settled(&app);
+        if hosted || self.starting.contains(&app) {
             return;
         }
         let rt = self.runtime.clone();
@@ -406,16 +418,11 @@ impl Daemon {
 
     /// Bids whose reservation lapsed without an assignment were lost.
     fn expire_bids(&mut self, now: scheduler::protocol::Millis) {
-        let lapsed: Vec<(Arc<str>, u64)> = self
-            .bids
-            .iter()
-            .filter(|(_, lapses)| **lapses <= now)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in lapsed {
-            self.bids.remove(&key);
+        for (app, closed) in self.bids.lapse(now) {
             self.metrics.bids_lost.inc();
-            self.undo_lost_bid(key.0);
+            if closed.prepared {
+                self.undo_lost_bid(app);
+            }
         }
     }
 

@@ -172,7 +172,7 @@ pub async fn start(
         starting: BTreeSet::new(),
         peers: BTreeSet::new(),
         disconnected: Default::default(),
-        bids: std::collections::BTreeMap::new(),
+        bids: Default::default(),
         last_announcement: None,
         single_node: config.network.single_node,
         docker_ok: matches!(
