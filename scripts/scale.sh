@@ -319,26 +319,26 @@ FIG[kill_all]=$(sc_median <"$SC_STATE/t_kill_all")
 
 # --- failing ------------------------------------------------------------------------------------
 
-# The failing nodes, restarted (SIGTERM; they keep their key and adopt their running apps)
-# with an app subnet pool that is Docker's own bridge subnet: they are ready, bid and win,
-# and the engine refuses every app network they create, so every start fails — the
-# simulator's `--failing-nodes`. They are the FAILING live nodes whose instance count is
-# nearest the median, so they are called as often as a typical node, as the simulator's
-# failing nodes are (its nodes all start alike): nodes chosen among the full ones were never
-# called (0 failed starts against the simulator's 14), and the emptiest ones (fresh
-# replacements) were every coordinator's first pick (20 against 6).
+# The failing phase starts from an empty network, as the simulator's run does: with the
+# earlier phases' apps left in place, the emptiest nodes (the kill rounds' fresh
+# replacements) took every placement, so failing nodes chosen among the full ones failed
+# nothing (0 failed starts against the simulator's 7), and chosen among the empty ones
+# failed every app (20 against 6).
+sc_log "failing: cancelling the ${#all_apps[@]} apps of the earlier phases"
+for a in "${all_apps[@]}"; do
+    "$SC_BIN" app cancel "$a" --key "$SC_STATE/owner.key" --api "$(sc_api "$(nth_live 1)")" >/dev/null 2>&1 ||
+        sc_log "failing: cancelling $a failed"
+done
+for _ in $(seq 1 600); do
+    [ -z "$(docker ps -q --filter "label=io.fluxnode.scale=$SC_RUN")" ] && break
+    sleep 0.5
+done
+[ -z "$(docker ps -q --filter "label=io.fluxnode.scale=$SC_RUN")" ] || sc_log "failing: containers still running 300 s after the cancels"
+# The failing nodes, restarted (SIGTERM; they keep their key) with an app subnet pool that
+# is Docker's own bridge subnet: they are ready, bid and win, and the engine refuses every
+# app network they create, so every start fails — the simulator's `--failing-nodes`.
 failing=()
-hosted_by=$(docker ps --filter "label=io.fluxnode.scale=$SC_RUN" --format '{{.Label "io.fluxnode.node"}}')
-while read -r _ i; do
-    [ "${#failing[@]}" -lt "$SC_FAILING" ] || break
-    failing+=("$i")
-done < <(for i in $(seq 1 "$SC_N"); do
-    sc_alive "$i" || continue
-    printf '%s %s\n' "$(grep -cxF "$(cat "$SC_STATE/n$i.id")" <<<"$hosted_by" || true)" "$i"
-done | sort -n -k1,1 -k2,2 | awk '{ c[NR] = $1; n[NR] = $2 } END {
-    m = c[int((NR + 1) / 2)]
-    for (i = 1; i <= NR; i++) { d = c[i] - m; if (d < 0) d = -d; printf "%d %s\n", d, n[i] }
-}' | sort -n -k1,1 -k2,2)
+for i in $(seq $((SC_N - SC_FAILING + 1)) "$SC_N"); do failing+=("$i"); done
 bridge=$(docker network inspect bridge --format '{{(index .IPAM.Config 0).Subnet}}')
 sc_log "failing: restarting nodes ${failing[*]} with Docker's bridge subnet $bridge as their app pool"
 for i in "${failing[@]}"; do
