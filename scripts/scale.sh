@@ -289,12 +289,23 @@ for r in $(seq 1 "$SC_ROUNDS"); do
     # once, and they are removed in the background (on a loaded engine `docker rm` of a
     # dozen containers took minutes, and counting them meanwhile showed apps above N).
     for h in $hosts; do echo "$h" >>"$SC_STATE/dead_ids"; done
-    for h in $hosts; do
+    # Their disks went with them too: their app volumes and the loop devices under them.
+    # Left behind, a replacement at the same address (the same container-name suffix)
+    # found its predecessor's volume under an app's name and failed every start of it.
+    dirs=()
+    for i in "${nodes[@]}"; do dirs+=("$(cat "$SC_STATE/n$i.dir")"); done
+    for j in "${!nodes[@]}"; do
+        h=$(sc_id "${nodes[$j]}")
+        dir=${dirs[$j]}
         (
             ids=$(docker ps -aq --filter "label=io.fluxnode.node=$h")
             [ -z "$ids" ] || docker rm -f -v $ids >/dev/null 2>&1 || true
             ids=$(docker network ls -q --filter "label=io.fluxnode.node=$h")
             [ -z "$ids" ] || docker network rm $ids >/dev/null 2>&1 || true
+            ids=$(docker volume ls -q --filter "label=io.fluxnode.node=$h")
+            [ -z "$ids" ] || docker volume rm -f $ids >/dev/null 2>&1 || true
+            losetup -n -l -O NAME,BACK-FILE | awk -v d="$dir/" 'index($2, d) == 1 { print $1 }' |
+                xargs -r losetup -d 2>/dev/null || true
         ) 9>&- &
         SC_REMOVALS+=($!)
     done

@@ -12,7 +12,7 @@ use super::standing::{Standing, Strikes};
 use super::view::View;
 use super::{
     ANNOUNCE_EVERY, ANNOUNCE_MIN_GAP, BEAT_EVERY, FAILED_START_HOLD_OFF, GIVE_UP_HOLD_OFF, Millis,
-    Peer, RESERVE_SLACK, START_GRACE, TAKEOVER_AFTER, TICK, name_hash,
+    Peer, RESERVE_SLACK, RETRY_AFTER, START_GRACE, TAKEOVER_AFTER, TICK, name_hash,
 };
 use crate::model::Capacity;
 
@@ -336,6 +336,15 @@ impl<P: Peer> Node<P> {
                     let until = now + FAILED_START_HOLD_OFF;
                     let e = self.given_up.entry(app.clone()).or_insert(until);
                     *e = (*e).max(until);
+                }
+                // This node may also be the app's home, having placed it on itself (an
+                // orphan's home paces its rounds `2 × START_GRACE` apart). A peer's failed
+                // start brings its home's next round forward (`gave_back`); its own must
+                // too: otherwise the next round came a minute later, after the hold-off,
+                // and the home, the emptiest node, won and failed again (a replaced node
+                // of `scripts/scale.sh` failed one app three times, a minute apart).
+                if let Some(t) = self.retry_at.get_mut(&app) {
+                    *t = (*t).min(now + RETRY_AFTER);
                 }
                 self.release(&app, &mut out);
             }
