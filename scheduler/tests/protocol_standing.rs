@@ -261,3 +261,32 @@ fn an_orphan_its_home_failed_to_start_goes_elsewhere_within_seconds() {
         "{back} ms: the home waited out the orphan pause"
     );
 }
+
+/// A view that learned an app moments ago waits `2 × START_GRACE` for running reports
+/// before calling it an orphan — but not when the hosts it knows of are members it saw
+/// die: a whole group lost soon after a node joined (the home of many apps, as replaced
+/// nodes are) was re-placed a minute after the kill instead of at once.
+#[test]
+fn a_group_lost_soon_after_the_view_learned_the_app_is_placed_again_at_once() {
+    let mut net = Net::new(12);
+    net.healthy_on_start = true;
+    net.register(&app("young", 2), 0);
+    net.run(0, 5_000);
+    let hosts = net.hosts("young");
+    assert_eq!(hosts.len(), 2);
+    let killed_at = 6_000;
+    for &h in &hosts {
+        net.alive[h] = false;
+        net.view.member_unreachable(h as u32, killed_at);
+    }
+    net.view.refresh(killed_at);
+    let mut t = killed_at;
+    while t <= killed_at + 120_000 && net.hosts("young").len() < 2 {
+        net.run(t, t);
+        t += TICK;
+    }
+    assert_eq!(net.hosts("young").len(), 2, "never back at N");
+    let back = t - killed_at;
+    eprintln!("back at N {back} ms after the kill, 6 s after the registration");
+    assert!(back < 15_000, "{back} ms: waited for the new-app grace");
+}

@@ -565,13 +565,26 @@ impl<P: Peer> View<P> {
             }
         }
         let height = self.height(now);
+        // An app is an orphan when nothing live runs it. A view that learned the app less
+        // than `2 × START_GRACE` ago waits for running reports first (a joining node knows
+        // the ledger before it knows where apps run, and placing then made extras) —
+        // unless the view knows where it ran and every one of those hosts is a member it
+        // saw die: that is a whole group lost, not missing news. Waiting then too, a node
+        // that had joined just before the group died (the kill rounds' replacements on
+        // `scripts/scale.sh`, homes of many apps) re-placed its orphans a minute after the
+        // kill instead of 30 s.
+        let dead_member = |k: u64| {
+            self.peer(k)
+                .is_some_and(|p| self.members.contains_key(&p) && !self.is_live(p, now))
+        };
         self.orphans = self
             .apps
             .iter()
             .filter(|(_, e)| {
+                let lost = !e.locations.is_empty() && e.locations.keys().all(|&k| dead_member(k));
                 !e.cancelled
                     && height < expiry_height(e.height, e.expire)
-                    && now.saturating_sub(e.seen_at) > 2 * START_GRACE
+                    && (lost || now.saturating_sub(e.seen_at) > 2 * START_GRACE)
                     && !e
                         .locations
                         .keys()
