@@ -385,6 +385,10 @@ impl Daemon {
             if let Some(closed) = self.bids.close(app, *round) {
                 if group.contains(&self.id) {
                     self.metrics.bids_won.inc();
+                    // What was prepared is the app's own now.
+                    if !self.bids.bidding(app) {
+                        self.bids.settled(app);
+                    }
                 } else {
                     self.metrics.bids_lost.inc();
                     if closed.prepared {
