@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use super::container::labels;
 use super::error::{Op, RuntimeError};
 use super::plan::{RegistryAuth, normalize_image, registry_of};
-use super::{PullPolicy, Runtime};
+use super::{AppPlan, PullPolicy, Runtime};
 
 /// Outcome of making one image available.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,11 +120,14 @@ impl Runtime {
     ) -> Result<Vec<String>, RuntimeError> {
         images.sort();
         images.dedup();
-        // Apps prepared for a bid count as users too: their start must find the image.
+        // Apps prepared for a bid or starting count as users too: their start must find
+        // the image.
+        let starting: Vec<AppPlan> = self.starting_map().values().cloned().collect();
         let planned: Vec<String> = self
             .plans()
             .iter()
             .chain(self.prepared_map().values().map(|p| &p.plan))
+            .chain(starting.iter())
             .flat_map(|p| p.components.iter().map(|c| normalize_image(&c.repotag)))
             .collect();
         let containers = self.list_containers(docker, None).await?;

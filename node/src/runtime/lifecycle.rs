@@ -58,7 +58,13 @@ impl Runtime {
     /// record deleted, so another node can take the instance cleanly.
     pub async fn start_app(&self, plan: AppPlan) -> Result<StartReport, RuntimeError> {
         let app = plan.app.clone();
+        // Its images are in use from now on: another app's removal collecting images
+        // must not delete one between this start's pull check and its `docker create`
+        // ("No such image" on three daemons at once when starts were no longer always
+        // prepared at bid time, whose record protected them before).
+        self.starting_map().insert(app.clone(), plan.clone());
         let r = self.start_app_inner(plan).await;
+        self.starting_map().remove(&app);
         match &r {
             Ok(rep) => {
                 self.inner.counters.app_started();

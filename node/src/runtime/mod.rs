@@ -204,6 +204,8 @@ struct Inner {
     apps: Mutex<HashMap<String, ManagedApp>>,
     /// Apps prepared for a bid and not started since.
     prepared: Mutex<HashMap<String, prepare::Prepared>>,
+    /// Plans of the starts in progress: their images are in use before the app is managed.
+    starting: Mutex<HashMap<String, AppPlan>>,
     app_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     events: broadcast::Sender<RuntimeEvent>,
 }
@@ -227,6 +229,7 @@ impl Runtime {
                 counters: counters::Counters::default(),
                 apps: Mutex::new(HashMap::new()),
                 prepared: Mutex::new(HashMap::new()),
+                starting: Mutex::new(HashMap::new()),
                 app_locks: Mutex::new(HashMap::new()),
                 events: broadcast::channel(EVENT_BUFFER).0,
             }),
@@ -291,6 +294,13 @@ impl Runtime {
 
     pub(crate) fn plans(&self) -> Vec<AppPlan> {
         self.apps().values().map(|a| a.plan.clone()).collect()
+    }
+
+    fn starting_map(&self) -> MutexGuard<'_, HashMap<String, AppPlan>> {
+        self.inner
+            .starting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     fn app_lock(&self, app: &str) -> Arc<tokio::sync::Mutex<()>> {

@@ -62,7 +62,7 @@ impl<P: Peer> Node<P> {
             return;
         }
         match status {
-            BeatStatus::Running if health == Health::Healthy => self.standing.served(app, node),
+            BeatStatus::Running if health == Health::Healthy => self.served(app, node, now, out),
             BeatStatus::Leaving => self.gave_back(app, node, now, view, out),
             _ => {}
         }
@@ -95,6 +95,14 @@ impl<P: Peer> Node<P> {
         m.restart_until = restart_until;
         m.last_heard = now;
         m.health = health;
+    }
+
+    /// `node` reported its instance of `app` healthy: strikes for the placements given back
+    /// before the app served anywhere (see [`super::standing`]).
+    pub(crate) fn served(&mut self, app: &str, node: P, now: Millis, out: &mut Vec<Output<P>>) {
+        for (node, strikes) in self.standing.served(app, node, now) {
+            out.push(Output::Persist(PersistRecord::Standing { node, strikes }));
+        }
     }
 
     /// `node` gave its instance of `app` back (a goodbye beat or a not-running report): a

@@ -352,6 +352,11 @@ impl<P: Peer> Node<P> {
                 self.release(&app, &mut out);
             }
             Input::Health { app, health } => {
+                // This node's own instance serving counts like a peer's.
+                if health == Health::Healthy && self.hosted.contains_key(&app) {
+                    let id = self.id;
+                    self.served(&app, id, now, &mut out);
+                }
                 if let Some(h) = self.hosted.get_mut(&app) {
                     if h.health != health {
                         h.health = health;
@@ -563,7 +568,7 @@ impl<P: Peer> Node<P> {
             } => {
                 if *running {
                     if *health == Health::Healthy {
-                        self.standing.served(app, *node);
+                        self.served(app, *node, now, out);
                     }
                 } else {
                     self.gave_back(app, *node, now, view, out);

@@ -57,6 +57,12 @@ pub(crate) struct Standing<P> {
     strikes: BTreeMap<P, Strikes>,
     /// Placements this node assigned and is watching: app → winner → when assigned.
     watched: BTreeMap<Arc<str>, BTreeMap<P, Millis>>,
+    /// Placements given back unserved while the app served nowhere else yet: app → node →
+    /// when. A strike if the app comes to serve elsewhere within
+    /// [`WATCH_PLACEMENT_FOR`]: a liar fails at once, before any honest instance is up,
+    /// and judged only at that moment it was never struck (`daemon_liar`, once hosts
+    /// stopped retrying an app whose start failed).
+    unserved: BTreeMap<Arc<str>, BTreeMap<P, Millis>>,
 }
 
 impl<P: Peer> Default for Standing<P> {
@@ -64,6 +70,7 @@ impl<P: Peer> Default for Standing<P> {
         Self {
             strikes: BTreeMap::new(),
             watched: BTreeMap::new(),
+            unserved: BTreeMap::new(),
         }
     }
 }
@@ -103,9 +110,37 @@ impl<P: Peer> Standing<P> {
         self.watched.entry(app.clone()).or_default().insert(p, now);
     }
 
-    /// `p` reported its instance of `app` healthy: the placement came to serve.
-    pub fn served(&mut self, app: &str, p: P) {
+    /// `p` reported its instance of `app` healthy: the placement came to serve. Returns
+    /// the strikes this earns the nodes that gave `app` back unserved before it served
+    /// anywhere (see [`Standing::gave_back`]).
+    pub fn served(&mut self, app: &str, p: P, now: Millis) -> Vec<(P, Strikes)> {
         self.unwatch(app, p);
+        let Some(waiting) = self.unserved.get_mut(app) else {
+            return Vec::new();
+        };
+        // Its own earlier failure does not count once it serves the app itself.
+        waiting.remove(&p);
+        let struck: Vec<P> = waiting.keys().copied().collect();
+        for q in &struck {
+            waiting.remove(q);
+        }
+        if waiting.is_empty() {
+            self.unserved.remove(app);
+        }
+        struck
+            .into_iter()
+            .map(|q| (q, self.strike(q, now)))
+            .collect()
+    }
+
+    fn strike(&mut self, p: P, now: Millis) -> Strikes {
+        let s = self
+            .strikes
+            .entry(p)
+            .or_insert(Strikes { count: 0, until: 0 });
+        s.count = s.count.saturating_add(1);
+        s.until = now.saturating_add(Strikes::hold_off(s.count));
+        *s
     }
 
     /// Stops watching `app` on `p`; whether it was watched.
@@ -122,10 +157,12 @@ impl<P: Peer> Standing<P> {
 
     /// `p` gave its instance of `app` back (left the group, reported it not running).
     /// Returns the new record when that is a strike: the placement was watched, never
-    /// served, and the app serves elsewhere (`serves_elsewhere`).
+    /// served, and the app serves elsewhere (`serves_elsewhere`). When it serves nowhere
+    /// yet, the verdict waits: the strike comes if it serves elsewhere later
+    /// ([`Standing::served`]), and never if it serves nowhere (the app's own fault).
     pub fn gave_back(
         &mut self,
-        app: &str,
+        app: &Arc<str>,
         p: P,
         serves_elsewhere: bool,
         now: Millis,
@@ -134,28 +171,26 @@ impl<P: Peer> Standing<P> {
             return None;
         }
         if !serves_elsewhere {
+            self.unserved.entry(app.clone()).or_default().insert(p, now);
             return None;
         }
-        let s = self
-            .strikes
-            .entry(p)
-            .or_insert(Strikes { count: 0, until: 0 });
-        s.count = s.count.saturating_add(1);
-        s.until = now.saturating_add(Strikes::hold_off(s.count));
-        Some(*s)
+        Some(self.strike(p, now))
     }
 
     /// Forgets placements watched for longer than [`WATCH_PLACEMENT_FOR`] and everything
     /// about an app that is gone.
     pub fn tick(&mut self, now: Millis) {
-        self.watched.retain(|_, w| {
-            w.retain(|_, &mut t| now.saturating_sub(t) < WATCH_PLACEMENT_FOR);
-            !w.is_empty()
-        });
+        for map in [&mut self.watched, &mut self.unserved] {
+            map.retain(|_, w| {
+                w.retain(|_, &mut t| now.saturating_sub(t) < WATCH_PLACEMENT_FOR);
+                !w.is_empty()
+            });
+        }
     }
 
     pub fn forget_app(&mut self, app: &str) {
         self.watched.remove(app);
+        self.unserved.remove(app);
     }
 }
 
@@ -177,12 +212,17 @@ mod tests {
         let app: Arc<str> = Arc::from("web");
         // Not watched: no strike.
         assert_eq!(s.gave_back(&app, 7, true, 1_000), None);
-        // Watched, but the app serves nowhere: the app's fault, no strike.
+        // Watched, but the app serves nowhere: no strike yet; and none once the node
+        // itself serves the app after all.
         s.placed(&app, 7, 1_000);
         assert_eq!(s.gave_back(&app, 7, false, 2_000), None);
         // Watched, served: no strike when it leaves later.
         s.placed(&app, 7, 3_000);
-        s.served(&app, 7);
+        assert!(s.served(&app, 7, 3_000).is_empty());
+        assert!(
+            s.served(&app, 8, 3_100).is_empty(),
+            "7's failure was forgiven"
+        );
         assert_eq!(s.gave_back(&app, 7, true, 4_000), None);
         // Watched, never served, serves elsewhere: a strike, then a longer one.
         s.placed(&app, 7, 5_000);
@@ -193,6 +233,32 @@ mod tests {
         let second = s.gave_back(&app, 7, true, 8_000).unwrap();
         assert_eq!(second.until, 8_000 + 2 * GIVE_UP_HOLD_OFF);
         assert!(!s.held_off(7, second.until));
+    }
+
+    #[test]
+    fn a_placement_given_back_before_the_app_served_anywhere_strikes_once_it_serves_elsewhere() {
+        let mut s: Standing<u32> = Standing::default();
+        let app: Arc<str> = Arc::from("web");
+        s.placed(&app, 7, 1_000);
+        s.placed(&app, 8, 1_000);
+        // 7 fails at once, before any instance serves: no verdict yet.
+        assert_eq!(s.gave_back(&app, 7, false, 1_100), None);
+        assert!(!s.held_off(7, 1_200));
+        // 8 comes to serve: 7 is struck now.
+        let struck = s.served(&app, 8, 2_000);
+        assert_eq!(struck.len(), 1);
+        assert_eq!(struck[0].0, 7);
+        assert!(s.held_off(7, 2_001));
+        assert!(s.served(&app, 9, 3_000).is_empty(), "struck once");
+        // An app that serves nowhere for the whole watch strikes no one.
+        let other: Arc<str> = Arc::from("broken");
+        s.placed(&other, 5, 0);
+        assert_eq!(s.gave_back(&other, 5, false, 100), None);
+        s.tick(100 + WATCH_PLACEMENT_FOR);
+        assert!(
+            s.served(&other, 6, 100 + WATCH_PLACEMENT_FOR + 1)
+                .is_empty()
+        );
     }
 
     #[test]
