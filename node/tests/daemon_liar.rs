@@ -80,10 +80,18 @@ fn a_lying_node_is_struck_and_apps_reach_n_on_the_honest_nodes() {
         won >= 1.0,
         "the liar never won: it did not lie well enough ({won})"
     );
-    let strikes: f64 = (0..2)
-        .map(|i| c.metric(i, "fluxnode_placement_strikes_total"))
-        .sum();
-    assert!(strikes >= 1.0, "no honest node struck the liar");
+    // The liar fails at once, before any honest instance serves; the strike follows when
+    // the app's first honest instance reports healthy (a probe period after its start).
+    c.wait_for(
+        "an honest node strikes the liar",
+        Duration::from_secs(30),
+        || {
+            let strikes: f64 = (0..2)
+                .map(|i| c.metric(i, "fluxnode_placement_strikes_total"))
+                .sum();
+            (strikes >= 1.0).then_some(())
+        },
+    );
     // Held off: a struck liar is not called by the node that struck it. It can still win
     // (a) a round it coordinates itself, as the home of a new app — it assigns itself and
     // fails in front of its group, which re-places around it — and (b) one round of each
