@@ -115,20 +115,14 @@ impl<P: Peer> Standing<P> {
     /// anywhere (see [`Standing::gave_back`]).
     pub fn served(&mut self, app: &str, p: P, now: Millis) -> Vec<(P, Strikes)> {
         self.unwatch(app, p);
-        let Some(waiting) = self.unserved.get_mut(app) else {
+        // Every waiting verdict is given now; its own earlier failure does not count once
+        // it serves the app itself.
+        let Some(mut waiting) = self.unserved.remove(app) else {
             return Vec::new();
         };
-        // Its own earlier failure does not count once it serves the app itself.
         waiting.remove(&p);
-        let struck: Vec<P> = waiting.keys().copied().collect();
-        for q in &struck {
-            waiting.remove(q);
-        }
-        if waiting.is_empty() {
-            self.unserved.remove(app);
-        }
-        struck
-            .into_iter()
+        waiting
+            .into_keys()
             .map(|q| (q, self.strike(q, now)))
             .collect()
     }
