@@ -43,11 +43,7 @@ fn a_liar_that_fails_every_start_is_struck_and_apps_reach_n_on_honest_nodes() {
     for (k, name) in ["a", "b", "c", "d"].iter().enumerate() {
         let t0 = k as u64 * 20_000;
         net.register(&app(name, 2), t0);
-        let mut t = t0;
-        while t <= t0 + 15_000 && net.hosts(name).len() < 2 {
-            net.run(t, t);
-            t += TICK;
-        }
+        let t = net.run_while(t0, t0 + 15_000, |n| n.hosts(name).len() < 2);
         let hosts = net.hosts(name);
         assert_eq!(hosts.len(), 2, "{name} at N within 15 s: {hosts:?}");
         assert!(!hosts.contains(&liar));
@@ -187,11 +183,9 @@ fn an_orphan_whose_first_replacements_fail_is_placed_again_within_seconds() {
         "the first replacements failed"
     );
     net.failing = vec![false; 12];
-    let mut t = killed_at + 2_000;
-    while t <= killed_at + 120_000 && net.hosts("lost").len() < 3 {
-        net.run(t, t);
-        t += TICK;
-    }
+    let t = net.run_while(killed_at + 2_000, killed_at + 120_000, |n| {
+        n.hosts("lost").len() < 3
+    });
     assert_eq!(net.hosts("lost").len(), 3, "never back at N");
     let back = t - killed_at;
     eprintln!("back at N {back} ms after the kill, the first replacements having failed");
@@ -230,16 +224,11 @@ fn an_orphan_its_home_failed_to_start_goes_elsewhere_within_seconds() {
         net.ports_taken[i] = i != home;
     }
     net.failing[home] = true;
-    let mut t = killed_at;
-    while t <= killed_at + 10_000
-        && !net.persisted.iter().any(|(p, r)| {
+    let failed_at = net.run_while(killed_at, killed_at + 10_000, |n| {
+        !n.persisted.iter().any(|(p, r)| {
             *p as usize == home && matches!(r, scheduler::protocol::PersistRecord::Released { .. })
         })
-    {
-        net.run(t, t);
-        t += TICK;
-    }
-    let failed_at = t;
+    });
     assert!(
         failed_at < killed_at + 10_000,
         "the home placed it on itself"
@@ -248,10 +237,9 @@ fn an_orphan_its_home_failed_to_start_goes_elsewhere_within_seconds() {
     for i in 0..n {
         net.ports_taken[i] = i == home;
     }
-    while t <= failed_at + 120_000 && net.hosts("lost").is_empty() {
-        net.run(t, t);
-        t += TICK;
-    }
+    let t = net.run_while(failed_at, failed_at + 120_000, |n| {
+        n.hosts("lost").is_empty()
+    });
     assert_eq!(net.hosts("lost").len(), 1, "never placed again");
     assert!(!net.hosts("lost").contains(&home));
     let back = t - failed_at;
@@ -280,11 +268,9 @@ fn a_group_lost_soon_after_the_view_learned_the_app_is_placed_again_at_once() {
         net.view.member_unreachable(h as u32, killed_at);
     }
     net.view.refresh(killed_at);
-    let mut t = killed_at;
-    while t <= killed_at + 120_000 && net.hosts("young").len() < 2 {
-        net.run(t, t);
-        t += TICK;
-    }
+    let t = net.run_while(killed_at, killed_at + 120_000, |n| {
+        n.hosts("young").len() < 2
+    });
     assert_eq!(net.hosts("young").len(), 2, "never back at N");
     let back = t - killed_at;
     eprintln!("back at N {back} ms after the kill, 6 s after the registration");

@@ -184,6 +184,22 @@ impl Net {
         }
     }
 
+    /// Runs tick by tick from `from` while `going` holds, up to `limit`; returns the time of
+    /// the first tick not run (where `going` stopped holding, or past `limit`).
+    pub fn run_while(
+        &mut self,
+        from: Millis,
+        limit: Millis,
+        mut going: impl FnMut(&Net) -> bool,
+    ) -> Millis {
+        let mut t = from;
+        while t <= limit && going(self) {
+            self.run(t, t);
+            t += TICK;
+        }
+        t
+    }
+
     pub fn hosts(&self, app: &str) -> Vec<usize> {
         (0..self.nodes.len())
             .filter(|&i| self.alive[i] && self.running[i].iter().any(|a| &**a == app))
