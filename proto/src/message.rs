@@ -23,10 +23,13 @@ pub use check::{
     MessageError,
 };
 pub use owner::{
-    AppCancel, AppRegistration, AppRenewal, OwnerAction, OwnerSignatureError, OwnerSigned,
-    owner_signing_bytes,
+    AppCancel, AppRegistration, AppRenewal, AppUpdate, OwnerAction, OwnerSignatureError,
+    OwnerSigned, owner_signing_bytes,
 };
-pub use placement::{BeatStatus, CallForBids, Decline, GroupBeat, MemberGone, Stop};
+pub use placement::{
+    BeatStatus, CallForBids, Decline, GroupBeat, MAX_REASON_LEN, MemberGone, RolloutReverted, Stop,
+    UpdateOrder,
+};
 
 use crate::geo::Location;
 use crate::keys::NodeId;
@@ -60,8 +63,8 @@ impl Topic {
             Topic::Apps => "fluxnode/apps/1",
             Topic::Bids => "fluxnode/bids/1",
             Topic::Assignments => "fluxnode/assignments/1",
-            // 2: running reports and beats carry each instance's health.
-            Topic::Running => "fluxnode/running/2",
+            // 3: running reports and beats carry each instance's spec version.
+            Topic::Running => "fluxnode/running/3",
         }
     }
 
@@ -188,6 +191,8 @@ pub struct RunningApp {
     pub spec_hash: SpecHash,
     /// What the host's probes say of the instance.
     pub health: crate::health::Health,
+    /// The spec version the instance runs (see [`GroupBeat::version`]).
+    pub version: u64,
 }
 
 /// What a node runs now, sent at every heartbeat; the basis of reconciliation.
@@ -243,6 +248,9 @@ pub enum Message {
     Stop(Stop),
     LedgerSummary(LedgerSummary),
     MemberGone(MemberGone),
+    AppUpdate(OwnerSigned<AppUpdate>),
+    UpdateOrder(UpdateOrder),
+    RolloutReverted(RolloutReverted),
 }
 
 impl Message {
@@ -253,12 +261,16 @@ impl Message {
             Message::AppRegistration(_)
             | Message::AppRenewal(_)
             | Message::AppCancel(_)
+            | Message::AppUpdate(_)
             | Message::LedgerSummary(_) => Topic::Apps,
             Message::Bid(_) | Message::CallForBids(_) | Message::Decline(_) => Topic::Bids,
-            Message::Assignment(_) | Message::Stop(_) => Topic::Assignments,
-            Message::RunningReport(_) | Message::GroupBeat(_) | Message::MemberGone(_) => {
-                Topic::Running
+            Message::Assignment(_) | Message::Stop(_) | Message::UpdateOrder(_) => {
+                Topic::Assignments
             }
+            Message::RunningReport(_)
+            | Message::GroupBeat(_)
+            | Message::MemberGone(_)
+            | Message::RolloutReverted(_) => Topic::Running,
         }
     }
 
@@ -278,6 +290,9 @@ impl Message {
             Message::MemberGone(_) => "member_gone",
             Message::Stop(_) => "stop",
             Message::LedgerSummary(_) => "ledger_summary",
+            Message::AppUpdate(_) => "app_update",
+            Message::UpdateOrder(_) => "update_order",
+            Message::RolloutReverted(_) => "rollout_reverted",
         }
     }
 
@@ -295,7 +310,12 @@ impl Message {
             Message::Stop(m) => Some(("coordinator", &m.coordinator)),
             Message::LedgerSummary(m) => Some(("node", &m.node)),
             Message::MemberGone(m) => Some(("by", &m.by)),
-            Message::AppRegistration(_) | Message::AppRenewal(_) | Message::AppCancel(_) => None,
+            Message::UpdateOrder(m) => Some(("coordinator", &m.coordinator)),
+            Message::RolloutReverted(m) => Some(("by", &m.by)),
+            Message::AppRegistration(_)
+            | Message::AppRenewal(_)
+            | Message::AppCancel(_)
+            | Message::AppUpdate(_) => None,
         }
     }
 
@@ -305,6 +325,7 @@ impl Message {
             Message::AppRegistration(m) => m.verify(),
             Message::AppRenewal(m) => m.verify(),
             Message::AppCancel(m) => m.verify(),
+            Message::AppUpdate(m) => m.verify(),
             _ => Ok(()),
         }
     }
@@ -324,7 +345,7 @@ mod tests {
                 "fluxnode/apps/1",
                 "fluxnode/bids/1",
                 "fluxnode/assignments/1",
-                "fluxnode/running/2"
+                "fluxnode/running/3"
             ]
         );
         for t in Topic::ALL {

@@ -108,6 +108,24 @@ impl Message {
             Message::GroupBeat(m) => app_name("app", &m.app),
             Message::Stop(m) => app_name("app", &m.app),
             Message::MemberGone(m) => app_name("app", &m.app),
+            Message::AppUpdate(u) => {
+                if u.action.spec_json.is_empty() {
+                    return Err(MessageError::Empty { field: "spec_json" });
+                }
+                Ok(())
+            }
+            Message::UpdateOrder(m) => app_name("app", &m.app),
+            Message::RolloutReverted(m) => {
+                app_name("app", &m.app)?;
+                if m.reason.len() > super::MAX_REASON_LEN {
+                    return Err(MessageError::TooLong {
+                        field: "reason",
+                        len: m.reason.len(),
+                        max: super::MAX_REASON_LEN,
+                    });
+                }
+                Ok(())
+            }
             Message::LedgerSummary(m) => {
                 if m.buckets.len() != super::LEDGER_BUCKETS {
                     return Err(MessageError::BucketCount {

@@ -10,6 +10,7 @@
 //! register: b"fluxnode/app-register/v1" ... | registered_height u64 | spec_json str
 //! renew:    b"fluxnode/app-renew/v1"    ... | app str | renewed_height u64 | expire_blocks u32
 //! cancel:   b"fluxnode/app-cancel/v1"   ... | app str
+//! update:   b"fluxnode/app-update/v1"   ... | updated_height u64 | spec_json str
 //! ```
 //!
 //! The tags differ from each other and from the envelope's and none is a prefix of another,
@@ -56,6 +57,26 @@ pub struct AppRenewal {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppCancel {
     pub app: String,
+}
+
+/// Replaces a registered app's spec with a new one (FluxOS's app update): the hosts move
+/// to it one instance at a time. The app is the spec's `name`; the subscription then runs
+/// `expire` blocks from `updated_height`, as a FluxOS update counts its `expire` from the
+/// update's own block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppUpdate {
+    /// The new app specification, byte for byte as signed.
+    pub spec_json: String,
+    /// Chain height the update counts from.
+    pub updated_height: u64,
+}
+
+impl OwnerAction for AppUpdate {
+    const DOMAIN: &'static [u8] = b"fluxnode/app-update/v1";
+    fn write_fields(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.updated_height.to_be_bytes());
+        write_str(out, &self.spec_json);
+    }
 }
 
 impl OwnerAction for AppRegistration {
@@ -163,6 +184,7 @@ mod tests {
             AppRegistration::DOMAIN,
             AppRenewal::DOMAIN,
             AppCancel::DOMAIN,
+            AppUpdate::DOMAIN,
         ];
         for (i, a) in tags.iter().enumerate() {
             for (j, b) in tags.iter().enumerate() {

@@ -45,6 +45,9 @@ pub struct GroupBeat {
     pub restart_until_ms: Option<u64>,
     /// The member's instance as its own probes see it.
     pub health: crate::health::Health,
+    /// The spec version the instance runs (or starts): the owner's `signed_at_ms` of the
+    /// registration or update that set the spec.
+    pub version: u64,
 }
 
 /// A group's coordinator found `node` dead for the group (it missed its beats): every
@@ -63,4 +66,29 @@ pub struct Stop {
     pub app: String,
     pub coordinator: NodeId,
     pub node: NodeId,
+}
+
+/// The coordinator orders a member to move its instance to spec `version` (a rolling
+/// update, or its revert).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateOrder {
+    pub app: String,
+    pub coordinator: NodeId,
+    pub node: NodeId,
+    pub version: u64,
+}
+
+/// Longest reason a reverted rollout carries.
+pub const MAX_REASON_LEN: usize = 512;
+
+/// The rollout of spec `version` failed and the app goes back to `good`: every node shows
+/// the reason, and new instances start `good`. Signed by `by`, which receivers accept only
+/// when `by` itself runs the app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutReverted {
+    pub app: String,
+    pub version: u64,
+    pub good: u64,
+    pub by: NodeId,
+    pub reason: String,
 }

@@ -26,6 +26,7 @@ mod ports;
 mod report;
 mod resources;
 mod runnable;
+mod update;
 mod value;
 mod workload;
 
@@ -34,6 +35,7 @@ use serde_json::{Map, Value};
 pub use report::{Violation, rule};
 
 pub use runnable::image_reference;
+pub use update::{check_update, update_rule};
 
 use report::{Report, index, quote};
 use value::{is_falsy, js_len, type_name};

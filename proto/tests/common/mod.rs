@@ -10,9 +10,10 @@ use proto::geo::Location;
 use proto::health::Health;
 use proto::keys::{Keypair, NodeId};
 use proto::message::{
-    AppCancel, AppRegistration, AppRenewal, Assignment, BeatStatus, Bid, BucketDigest, CallForBids,
-    Decline, GroupBeat, LEDGER_BUCKETS, LedgerSummary, MemberGone, Message, NodeAnnouncement,
-    OwnerSigned, RestartWindow, RunningApp, RunningReport, SpecHash, Stop,
+    AppCancel, AppRegistration, AppRenewal, AppUpdate, Assignment, BeatStatus, Bid, BucketDigest,
+    CallForBids, Decline, GroupBeat, LEDGER_BUCKETS, LedgerSummary, MemberGone, Message,
+    NodeAnnouncement, OwnerSigned, RestartWindow, RolloutReverted, RunningApp, RunningReport,
+    SpecHash, Stop, UpdateOrder,
 };
 use proto::tier::{Resources, Tier};
 
@@ -134,6 +135,49 @@ pub fn renewal() -> impl Strategy<Value = OwnerSigned<AppRenewal>> {
         })
 }
 
+pub fn update() -> impl Strategy<Value = OwnerSigned<AppUpdate>> {
+    (keypair(), any::<u64>(), spec_json(), any::<u64>()).prop_map(
+        |(owner, at, spec_json, updated_height)| {
+            OwnerSigned::sign(
+                &owner,
+                at,
+                AppUpdate {
+                    spec_json,
+                    updated_height,
+                },
+            )
+        },
+    )
+}
+
+pub fn update_order() -> impl Strategy<Value = UpdateOrder> {
+    (app_name(), node_id(), node_id(), any::<u64>()).prop_map(
+        |(app, coordinator, node, version)| UpdateOrder {
+            app,
+            coordinator,
+            node,
+            version,
+        },
+    )
+}
+
+pub fn rollout_reverted() -> impl Strategy<Value = RolloutReverted> {
+    (
+        app_name(),
+        any::<u64>(),
+        any::<u64>(),
+        node_id(),
+        "[ -~]{0,80}",
+    )
+        .prop_map(|(app, version, good, by, reason)| RolloutReverted {
+            app,
+            version,
+            good,
+            by,
+            reason,
+        })
+}
+
 pub fn cancel() -> impl Strategy<Value = OwnerSigned<AppCancel>> {
     (keypair(), any::<u64>(), app_name())
         .prop_map(|(owner, at, app)| OwnerSigned::sign(&owner, at, AppCancel { app }))
@@ -178,6 +222,7 @@ pub fn running_report() -> impl Strategy<Value = RunningReport> {
                         [hash[0] as usize % 3],
                     app,
                     spec_hash: SpecHash(hash),
+                    version: u64::from(hash[1]),
                 })
                 .collect(),
         }
@@ -214,14 +259,18 @@ pub fn group_beat() -> impl Strategy<Value = GroupBeat> {
         ],
         proptest::option::of(any::<u64>()),
         health(),
+        any::<u64>(),
     )
-        .prop_map(|(app, node, status, restart_until_ms, health)| GroupBeat {
-            app,
-            node,
-            status,
-            restart_until_ms,
-            health,
-        })
+        .prop_map(
+            |(app, node, status, restart_until_ms, health, version)| GroupBeat {
+                app,
+                node,
+                status,
+                restart_until_ms,
+                health,
+                version,
+            },
+        )
 }
 
 pub fn health() -> impl Strategy<Value = Health> {
@@ -277,6 +326,9 @@ pub fn message() -> impl Strategy<Value = Message> {
         stop().prop_map(Message::Stop),
         ledger_summary().prop_map(Message::LedgerSummary),
         member_gone().prop_map(Message::MemberGone),
+        update().prop_map(Message::AppUpdate),
+        update_order().prop_map(Message::UpdateOrder),
+        rollout_reverted().prop_map(Message::RolloutReverted),
     ]
 }
 
@@ -293,7 +345,12 @@ pub fn sent_by(mut message: Message, key: &Keypair) -> Message {
         Message::Stop(m) => m.coordinator = key.public(),
         Message::LedgerSummary(m) => m.node = key.public(),
         Message::MemberGone(m) => m.by = key.public(),
-        Message::AppRegistration(_) | Message::AppRenewal(_) | Message::AppCancel(_) => {}
+        Message::UpdateOrder(m) => m.coordinator = key.public(),
+        Message::RolloutReverted(m) => m.by = key.public(),
+        Message::AppRegistration(_)
+        | Message::AppRenewal(_)
+        | Message::AppCancel(_)
+        | Message::AppUpdate(_) => {}
     }
     message
 }

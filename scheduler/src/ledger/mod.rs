@@ -56,11 +56,13 @@ pub type ActionId = [u8; 32];
 /// key can make a node hold.
 pub const MAX_PENDING: usize = 4_096;
 
-/// What an owner did. Room is left for `Update` (rolling updates), ordered by `seq` like
-/// the others.
+/// What an owner did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OwnerOp {
     Register(Arc<AppRecord>),
+    /// A new spec for the app (a rolling update): its record, `version` = the action's
+    /// `seq`, `demand.height` the update's height, from which `demand.expire` counts.
+    Update(Arc<AppRecord>),
     Renew {
         app: Arc<str>,
         height: u64,
@@ -74,7 +76,7 @@ pub enum OwnerOp {
 impl OwnerOp {
     pub fn app(&self) -> &str {
         match self {
-            OwnerOp::Register(r) => &r.name,
+            OwnerOp::Register(r) | OwnerOp::Update(r) => &r.name,
             OwnerOp::Renew { app, .. } | OwnerOp::Cancel { app } => app,
         }
     }
@@ -84,6 +86,7 @@ impl OwnerOp {
             OwnerOp::Register(_) => "register",
             OwnerOp::Renew { .. } => "renew",
             OwnerOp::Cancel { .. } => "cancel",
+            OwnerOp::Update(_) => "update",
         }
     }
 }
@@ -112,12 +115,13 @@ impl Action<()> {
         h.update([0]);
         h.update(seq.to_be_bytes());
         match &op {
-            OwnerOp::Register(r) => {
+            OwnerOp::Register(r) | OwnerOp::Update(r) => {
                 h.update(r.name.as_bytes());
                 h.update([0]);
                 h.update(r.demand.height.to_be_bytes());
                 h.update(r.demand.expire.to_be_bytes());
                 h.update(r.demand.instances.to_be_bytes());
+                h.update(r.version.to_be_bytes());
                 for p in &r.ports {
                     h.update(p.to_be_bytes());
                 }
@@ -166,6 +170,9 @@ pub struct LedgerApp {
     pub last_seq: u64,
     /// First height at which the name and ports are free again.
     pub end: u64,
+    /// Every spec the owner set, oldest first (the registration's, then each update's
+    /// in `seq` order); the last is `record`. A reverted rollout goes back to one of them.
+    pub versions: Vec<Arc<AppRecord>>,
 }
 
 impl LedgerApp {

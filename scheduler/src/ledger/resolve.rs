@@ -142,6 +142,16 @@ fn fold<T>(
     clock: &ChainClock,
     superseded: &mut Vec<ActionId>,
 ) -> Folded {
+    // The registration's spec is version `seq` (the simulator's records may not say so).
+    let record = if record.version == reg.seq {
+        record.clone()
+    } else {
+        Arc::new(AppRecord {
+            version: reg.seq,
+            ..(**record).clone()
+        })
+    };
+    let record = &record;
     let mut app = LedgerApp {
         registration: reg.id,
         record: record.clone(),
@@ -151,6 +161,7 @@ fn fold<T>(
         cancelled_at: None,
         last_seq: reg.seq,
         end: 0,
+        versions: vec![record.clone()],
     };
     let mut renewal: Option<ActionId> = None;
     for op in ops {
@@ -158,6 +169,21 @@ fn fold<T>(
             OwnerOp::Cancel { .. } if app.cancelled_at.is_none() => {
                 app.cancelled_at = Some(clock.height(op.seq).max(record.demand.height));
                 app.last_seq = op.seq;
+            }
+            // An update replaces the spec and, as in FluxOS, counts the subscription from
+            // its own height. Its host ports must be the registration's (the sweep below
+            // gives ports to registrations; the edge refuses an update that moves them).
+            OwnerOp::Update(rec) if app.cancelled_at.is_none() && rec.ports == record.ports => {
+                let mut rec = (**rec).clone();
+                rec.name = record.name.clone();
+                rec.demand.name = record.demand.name.clone();
+                rec.version = op.seq;
+                let rec = Arc::new(rec);
+                app.height = rec.demand.height;
+                app.expire = rec.demand.expire;
+                app.last_seq = op.seq;
+                app.versions.push(rec.clone());
+                app.record = rec;
             }
             OwnerOp::Renew { height, expire, .. } if app.cancelled_at.is_none() => {
                 if let Some(old) = renewal.replace(op.id) {

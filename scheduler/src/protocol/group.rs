@@ -21,6 +21,10 @@ pub(crate) struct GroupMember {
     pub last_heard: Millis,
     /// The health its last beat carried.
     pub health: Health,
+    /// The spec version its last beat carried (0: not heard yet).
+    pub version: u64,
+    /// Healthy in every beat since this time, on `version` (rollout steps wait on it).
+    pub healthy_since: Option<Millis>,
 }
 
 impl GroupMember {
@@ -51,6 +55,7 @@ impl<P: Peer> Node<P> {
             status,
             restart_until,
             health,
+            version,
         } = beat
         else {
             return;
@@ -95,6 +100,13 @@ impl<P: Peer> Node<P> {
         m.restart_until = restart_until;
         m.last_heard = now;
         m.health = health;
+        if !Self::serving(status, health) || m.version != version {
+            m.healthy_since = None;
+        }
+        if Self::serving(status, health) && m.healthy_since.is_none() {
+            m.healthy_since = Some(now);
+        }
+        m.version = version;
     }
 
     /// `node` reported its instance of `app` healthy: strikes for the placements given back
@@ -147,6 +159,7 @@ impl<P: Peer> Node<P> {
             status,
             restart_until: self.restart_until,
             health: self.health_of(app).unwrap_or(Health::Unhealthy),
+            version: self.version_of_hosted(app),
         }
     }
 
@@ -187,6 +200,7 @@ impl<P: Peer> Node<P> {
             app: app.clone(),
             running: false,
             health: Health::Unhealthy,
+            version: 0,
         }));
     }
 
@@ -221,6 +235,8 @@ impl<P: Peer> Node<P> {
                                 restart_until: None,
                                 last_heard: 0,
                                 health: Health::Starting,
+                                version: 0,
+                                healthy_since: None,
                             },
                         );
                     }
@@ -253,6 +269,8 @@ pub(crate) fn pending_member<P: Peer>(p: P, now: Millis) -> GroupMember {
         restart_until: None,
         last_heard: now,
         health: Health::Starting,
+        version: 0,
+        healthy_since: None,
     }
 }
 

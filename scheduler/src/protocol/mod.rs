@@ -20,6 +20,7 @@ mod early;
 mod group;
 mod msg;
 mod node;
+mod rollout;
 mod round;
 pub mod standing;
 mod view;
@@ -27,6 +28,7 @@ mod view;
 pub use check::CheckError;
 pub use msg::{BeatStatus, Health, Msg};
 pub use node::{Input, Node, NodeConfig, Output, PersistRecord};
+pub use rollout::RolloutPolicy;
 pub use standing::Strikes;
 pub use view::{AppEntry, AppRecord, ChainClock, Member, View};
 

@@ -37,6 +37,9 @@ pub enum Msg<P> {
     Cancel {
         app: Arc<str>,
     },
+    /// Owner-signed update: the app's spec is now this record (its `version` greater than
+    /// the one it replaces); the group's coordinator rolls the instances over to it.
+    Update(Arc<AppRecord>),
     /// A node's capacity announcement: what it has free for apps.
     Announce {
         node: P,
@@ -52,6 +55,18 @@ pub enum Msg<P> {
         running: bool,
         /// The instance's health as its host probes it.
         health: Health,
+        /// The spec version the instance runs ([`AppRecord::version`]).
+        version: u64,
+    },
+    /// The rollout of spec `version` of `app` failed (`reason`): the app goes back to
+    /// spec `good`. From a node that runs the app (its coordinator, or the host where the
+    /// new version failed).
+    Reverted {
+        app: Arc<str>,
+        version: u64,
+        good: u64,
+        by: P,
+        reason: Arc<str>,
     },
     /// A group's coordinator found `node` dead for the group (missed beats): every node
     /// drops it from the app's locations at once instead of after membership expiry.
@@ -92,6 +107,16 @@ pub enum Msg<P> {
         status: BeatStatus,
         restart_until: Option<Millis>,
         health: Health,
+        /// The spec version the member's instance runs or starts.
+        version: u64,
+    },
+    /// The coordinator tells a member to move its instance to spec `version` (a rolling
+    /// update step, or a revert).
+    Move {
+        app: Arc<str>,
+        coordinator: P,
+        node: P,
+        version: u64,
     },
     /// The coordinator tells an extra instance to stop.
     Stop {
@@ -109,9 +134,11 @@ impl<P> Msg<P> {
             Msg::Register(_)
                 | Msg::Renew { .. }
                 | Msg::Cancel { .. }
+                | Msg::Update(_)
                 | Msg::Announce { .. }
                 | Msg::Running { .. }
                 | Msg::Gone { .. }
+                | Msg::Reverted { .. }
         )
     }
 
@@ -119,19 +146,25 @@ impl<P> Msg<P> {
     /// over request-response.
     pub fn topic(&self) -> Topic {
         match self {
-            Msg::Register(_) | Msg::Renew { .. } | Msg::Cancel { .. } => Topic::Apps,
+            Msg::Register(_) | Msg::Renew { .. } | Msg::Cancel { .. } | Msg::Update(_) => {
+                Topic::Apps
+            }
             Msg::Announce { .. } => Topic::Announcements,
-            Msg::Running { .. } | Msg::Beat { .. } | Msg::Gone { .. } => Topic::Running,
+            Msg::Running { .. } | Msg::Beat { .. } | Msg::Gone { .. } | Msg::Reverted { .. } => {
+                Topic::Running
+            }
             Msg::CallForBids { .. } | Msg::Bid { .. } | Msg::Decline { .. } => Topic::Bids,
-            Msg::Assignment { .. } | Msg::Stop { .. } => Topic::Assignments,
+            Msg::Assignment { .. } | Msg::Stop { .. } | Msg::Move { .. } => Topic::Assignments,
         }
     }
 
     /// The app a message is about, if any.
     pub fn app(&self) -> Option<&str> {
         match self {
-            Msg::Register(r) => Some(&r.name),
+            Msg::Register(r) | Msg::Update(r) => Some(&r.name),
             Msg::Renew { app, .. }
+            | Msg::Reverted { app, .. }
+            | Msg::Move { app, .. }
             | Msg::Cancel { app }
             | Msg::Running { app, .. }
             | Msg::Gone { app, .. }
@@ -160,6 +193,9 @@ impl<P> Msg<P> {
             Msg::Assignment { .. } => "assignment",
             Msg::Beat { .. } => "beat",
             Msg::Stop { .. } => "stop",
+            Msg::Update(_) => "update",
+            Msg::Move { .. } => "move",
+            Msg::Reverted { .. } => "reverted",
         }
     }
 
@@ -172,11 +208,13 @@ impl<P> Msg<P> {
         let name = |a: &Arc<str>| a.len() as u64 + 1;
         ENVELOPE
             + match self {
-                Msg::Register(r) => r.spec_bytes + 8 + 96,
+                Msg::Register(r) | Msg::Update(r) => r.spec_bytes + 8 + 96,
                 Msg::Renew { app, .. } => name(app) + 8 + 5 + 96,
                 Msg::Cancel { app } => name(app) + 96,
                 Msg::Announce { .. } => ID + 120,
-                Msg::Running { app, .. } => ID + name(app) + 2 + 32,
+                Msg::Running { app, .. } => ID + name(app) + 2 + 32 + 8,
+                Msg::Reverted { app, reason, .. } => name(app) + 16 + ID + reason.len() as u64,
+                Msg::Move { app, .. } => name(app) + 2 * ID + 8,
                 Msg::Gone { app, .. } => name(app) + 2 * ID,
                 Msg::CallForBids { app, .. } => name(app) + 8 + ID + 8,
                 Msg::Bid { app, .. } => name(app) + 8 + ID + 24,
@@ -184,7 +222,7 @@ impl<P> Msg<P> {
                 Msg::Assignment { app, group, .. } => {
                     name(app) + 8 + ID + 1 + ID * group.len() as u64
                 }
-                Msg::Beat { app, .. } => name(app) + ID + 2 + 9 + 32,
+                Msg::Beat { app, .. } => name(app) + ID + 2 + 9 + 32 + 8,
                 Msg::Stop { app, .. } => name(app) + 2 * ID,
             }
     }

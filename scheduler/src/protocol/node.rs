@@ -7,6 +7,7 @@ use proto::tier::{Resources, SYSTEM_RESERVE};
 
 use super::group::{GroupMember, named_member, pending_member};
 use super::msg::{BeatStatus, Health, Msg};
+use super::rollout::{Rollout, RolloutPolicy};
 use super::round::Round;
 use super::standing::{Standing, Strikes};
 use super::view::View;
@@ -70,9 +71,11 @@ pub enum Input<'a, P> {
     },
     /// At start-up, the daemon found a running instance of `app` (by its labels) and keeps
     /// it: nothing is torn down by a restart. The group is re-learnt from running reports
-    /// and beats.
+    /// and beats. `version` is the spec version its labels name (0 when unknown: the
+    /// app's current one).
     Adopt {
         app: Arc<str>,
+        version: u64,
     },
     /// Given before a call for bids for `app` (and periodically): whether this host can
     /// run the app as far as only the host can tell — every host port of the app can be
@@ -103,6 +106,14 @@ pub enum Output<P> {
     /// Send to one node (request-response in the daemon).
     Send(P, Msg<P>),
     StartApp(Arc<str>),
+    /// Replace the running instance of `app` with spec `version`: prepare the new
+    /// containers while the old serve, then stop the old and start the new (a rolling
+    /// update step). Answered like a start: [`Input::ContainerStarted`] or
+    /// [`Input::ContainerFailed`].
+    MoveApp {
+        app: Arc<str>,
+        version: u64,
+    },
     /// Stop the containers, keep nothing (an extra instance; data is re-created elsewhere).
     StopApp(Arc<str>),
     /// Remove containers, network and volumes (expiry + grace, or owner cancel).
@@ -141,6 +152,15 @@ pub(crate) struct Hosted<P> {
     pub running: bool,
     pub health: Health,
     pub cap: Capacity,
+    /// The spec version the instance runs or starts.
+    pub version: u64,
+    /// The version it ran before its last move.
+    pub previous: Option<u64>,
+    /// When it last moved to another version ([`Output::MoveApp`]); cleared once it moves
+    /// back after a failure.
+    pub moved_at: Option<Millis>,
+    /// Healthy without a break since then, on this version.
+    pub healthy_since: Option<Millis>,
     /// The other members of the app's group, including dead ones not yet forgotten.
     pub group: BTreeMap<P, GroupMember>,
     /// Members that said they left, and when: a beat they sent before leaving can arrive
@@ -197,6 +217,12 @@ pub struct Node<P: Peer> {
     /// just stopped, and the group's coordinator ignored it for `LEFT_MEMORY` — the app
     /// stayed above N for 20 s after a heal (`fluxnode sim --node-ledgers`, seed 209).
     pub(crate) taken: BTreeMap<(Arc<str>, P, u64), Millis>,
+    /// How this node rolls updates through the groups it coordinates.
+    pub(crate) rollout_policy: RolloutPolicy,
+    /// Rollouts this node coordinates now.
+    pub(crate) rollouts: BTreeMap<Arc<str>, Rollout<P>>,
+    /// Rollouts this node reverted, app → (bad version, good version).
+    pub(crate) reverted: BTreeMap<Arc<str>, (u64, u64)>,
 }
 
 fn offered_of(total: Resources, base_used: Resources) -> (Capacity, Capacity) {
@@ -236,7 +262,27 @@ impl<P: Peer> Node<P> {
             engine_ok: true,
             standing: Standing::default(),
             taken: BTreeMap::new(),
+            rollout_policy: RolloutPolicy::default(),
+            rollouts: BTreeMap::new(),
+            reverted: BTreeMap::new(),
         }
+    }
+
+    /// Sets how this node rolls updates through the groups it coordinates.
+    pub fn set_rollout_policy(&mut self, policy: RolloutPolicy) {
+        self.rollout_policy = policy;
+    }
+
+    /// The spec version this node's instance of `app` runs or starts.
+    pub fn version_of(&self, app: &str) -> Option<u64> {
+        self.hosted.get(app).map(|h| h.version)
+    }
+
+    /// Rollouts this node coordinates now: app, target version, members moving.
+    pub fn rollouts(&self) -> impl Iterator<Item = (&Arc<str>, u64, usize)> {
+        self.rollouts
+            .iter()
+            .map(|(a, r)| (a, r.target, r.moves.len()))
     }
 
     pub fn id(&self) -> P {
@@ -312,6 +358,7 @@ impl<P: Peer> Node<P> {
                 if let Some(h) = self.hosted.get_mut(&app) {
                     h.running = true;
                     let health = h.health;
+                    let version = h.version;
                     out.push(Output::Persist(PersistRecord::Hosting {
                         app: app.clone(),
                         running: true,
@@ -321,11 +368,17 @@ impl<P: Peer> Node<P> {
                         app: app.clone(),
                         running: true,
                         health,
+                        version,
                     }));
                     self.beat_group(&app, BeatStatus::Running, &mut out);
                 }
             }
             Input::ContainerFailed { app } => {
+                // A move to a new version that failed: back to the old one, the rollout
+                // reverted; the instance stays.
+                if self.failed_after_move(&app, "its start failed", now, view, &mut out) {
+                    return out;
+                }
                 // A start that failed here fails again at once more often than not (no
                 // free app subnet, a port held by another program, the engine refusing
                 // the image): bidding for the app again handed it straight back, and
@@ -358,15 +411,22 @@ impl<P: Peer> Node<P> {
                     self.served(&app, id, now, &mut out);
                 }
                 if let Some(h) = self.hosted.get_mut(&app) {
+                    if health != Health::Healthy {
+                        h.healthy_since = None;
+                    } else if h.healthy_since.is_none() {
+                        h.healthy_since = Some(now);
+                    }
                     if h.health != health {
                         h.health = health;
                         let running = h.running;
+                        let version = h.version;
                         if running {
                             out.push(Output::Broadcast(Msg::Running {
                                 node: self.id,
                                 app: app.clone(),
                                 running: true,
                                 health,
+                                version,
                             }));
                         }
                         let status = self.status_of(&app);
@@ -387,6 +447,15 @@ impl<P: Peer> Node<P> {
                 self.unresponsive.remove(&peer);
             }
             Input::GiveUp { app } => {
+                if self.failed_after_move(
+                    &app,
+                    "unhealthy after its restarts before it ever served",
+                    now,
+                    view,
+                    &mut out,
+                ) {
+                    return out;
+                }
                 self.given_up.insert(app.clone(), now + GIVE_UP_HOLD_OFF);
                 self.reservations.retain(|(a, _, _), _| *a != app);
                 if self.hosted.contains_key(&app) {
@@ -398,9 +467,11 @@ impl<P: Peer> Node<P> {
                 (self.offered, self.base_used) = offered_of(total, base_used);
                 self.announce_dirty = true;
             }
-            Input::Adopt { app } => {
+            Input::Adopt { app, version } => {
                 if let (Some(e), false) = (view.app(&app), self.hosted.contains_key(&app)) {
-                    let cap = Capacity::from(e.record.demand.resources);
+                    let record = view.record_of(&app, version).unwrap_or(&e.record);
+                    let version = record.version;
+                    let cap = Capacity::from(record.demand.resources);
                     self.used = self.used.saturating_add(cap);
                     self.announce_dirty = true;
                     self.hosted.insert(
@@ -409,6 +480,10 @@ impl<P: Peer> Node<P> {
                             running: true,
                             health: Health::Starting,
                             cap,
+                            version,
+                            previous: None,
+                            moved_at: None,
+                            healthy_since: None,
                             group: BTreeMap::new(),
                             left: BTreeMap::new(),
                         },
@@ -422,6 +497,7 @@ impl<P: Peer> Node<P> {
                         app,
                         running: true,
                         health: Health::Starting,
+                        version,
                     }));
                 }
             }
@@ -453,6 +529,7 @@ impl<P: Peer> Node<P> {
             status: BeatStatus::Leaving,
             restart_until: None,
             health: Health::Unhealthy,
+            version: 0,
         }
     }
 
@@ -541,6 +618,7 @@ impl<P: Peer> Node<P> {
                             app: app.clone(),
                             running: true,
                             health: h.health,
+                            version: h.version,
                         }));
                     }
                 }
@@ -560,11 +638,26 @@ impl<P: Peer> Node<P> {
                     self.release(app, out);
                 }
             }
+            Msg::Move {
+                app,
+                coordinator,
+                node,
+                version,
+            } => self.on_move(app, *coordinator, *node, *version, now, view, out),
+            // An update may change the instance count: the coordinator reconciles now;
+            // its rollout step runs at every tick.
+            Msg::Update(rec) => {
+                if self.hosted.contains_key(&rec.name) {
+                    self.rerun.entry(rec.name.clone()).or_insert(now);
+                }
+            }
+            Msg::Reverted { .. } => {}
             Msg::Running {
                 node,
                 app,
                 running,
                 health,
+                ..
             } => {
                 if *running {
                     if *health == Health::Healthy {
@@ -716,12 +809,17 @@ impl<P: Peer> Node<P> {
             .filter(|&&p| p != self.id)
             .map(|&p| (p, named_member(p, now)))
             .collect();
+        let version = self.target_version(app, view).unwrap_or(0);
         self.hosted.insert(
             app.clone(),
             Hosted {
                 running: false,
                 health: Health::Starting,
                 cap,
+                version,
+                previous: None,
+                moved_at: None,
+                healthy_since: None,
                 group: members,
                 left: BTreeMap::new(),
             },
@@ -760,6 +858,7 @@ impl<P: Peer> Node<P> {
         self.standing.tick(now);
         self.retry_at.retain(|_, &mut t| t > now);
         self.tick_rounds(now, view, out);
+        self.tick_rollouts(now, view, out);
 
         let due: Vec<Arc<str>> = self
             .watch

@@ -59,6 +59,9 @@ pub struct AppRecord {
     pub spec_bytes: u64,
     /// Host ports the app binds: a network-wide resource (see [`crate::ledger`]).
     pub ports: Vec<u16>,
+    /// Which spec this is: the owner's signing time (`seq`) of the registration or update
+    /// that set it. Instances report the version they run; a rolling update moves them.
+    pub version: u64,
 }
 
 /// Why a registration was not accepted.
@@ -78,33 +81,44 @@ impl AppRecord {
     pub fn from_registration(
         reg: &proto::message::AppRegistration,
         owner: &str,
+        version: u64,
     ) -> Result<AppRecord, RegistrationError> {
         let spec = proto::spec::AppSpec::from_json(reg.spec_json.as_bytes())
             .map_err(|e| RegistrationError::Spec(e.to_string()))?;
-        Ok(Self::from_spec(&spec, reg, owner))
+        Ok(Self::from_spec(
+            &spec,
+            reg.registered_height,
+            reg.spec_json.len(),
+            owner,
+            version,
+        ))
     }
 
-    /// The record of a registration whose spec the caller already parsed and validated.
+    /// The record of a registration or update (at `height`, spec of `spec_len` bytes,
+    /// signed at `version`) whose spec the caller already parsed and validated.
     pub fn from_spec(
         spec: &proto::spec::AppSpec,
-        reg: &proto::message::AppRegistration,
+        height: u64,
+        spec_len: usize,
         owner: &str,
+        version: u64,
     ) -> AppRecord {
         let demand = AppDemand::new(spec.name.clone(), spec.instances, spec.totals())
             .with_geolocation(&spec.geolocation)
             .with_nodes(spec.nodes.iter().cloned())
-            .with_height(reg.registered_height)
+            .with_height(height)
             .with_expire(spec.expire_blocks());
         AppRecord {
             name: Arc::from(spec.name.as_str()),
             owner: owner.to_string(),
             demand,
-            spec_bytes: reg.spec_json.len() as u64,
+            spec_bytes: spec_len as u64,
             ports: spec
                 .compose
                 .iter()
                 .flat_map(|c| c.ports.iter().copied())
                 .collect(),
+            version,
         }
     }
 }
@@ -124,6 +138,43 @@ pub struct AppEntry {
     pub homes: Vec<P0>,
     /// Where the app runs, by running reports: node → time of the report.
     pub locations: BTreeMap<P0, Millis>,
+    /// Every spec version the owner has set, oldest first; the last is `record`.
+    pub versions: Vec<Arc<AppRecord>>,
+    /// The rollout of the latest version failed and the app went back to an older one.
+    pub reverted: Option<Reverted>,
+}
+
+/// A failed rollout, as a node of the app's group announced it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reverted {
+    /// The version whose rollout failed.
+    pub version: u64,
+    /// The version the app went back to.
+    pub good: u64,
+    pub reason: Arc<str>,
+    /// Text form of the node that reverted it.
+    pub by: String,
+    pub at: Millis,
+}
+
+impl AppEntry {
+    /// The version new instances start and the group moves to: the latest spec unless
+    /// its rollout was reverted.
+    pub fn target_version(&self) -> u64 {
+        match &self.reverted {
+            Some(r) if r.version == self.record.version => r.good,
+            _ => self.record.version,
+        }
+    }
+
+    /// The record of spec `version`, if the app has had it.
+    pub fn record_of(&self, version: u64) -> Option<&Arc<AppRecord>> {
+        self.versions
+            .iter()
+            .rev()
+            .find(|r| r.version == version)
+            .or_else(|| (self.record.version == version).then_some(&self.record))
+    }
 }
 
 // `AppEntry` is stored per view; its peer type is the view's. A type alias keeps the
@@ -168,6 +219,8 @@ pub struct View<P: Peer> {
     orphans: Vec<Arc<str>>,
     /// Health of each location, by (app hash, peer key), from running reports.
     health: BTreeMap<(u64, u64), Health>,
+    /// The spec version each location runs, by (app hash, peer key).
+    loc_versions: BTreeMap<(u64, u64), u64>,
     /// Running reports of apps not held yet, the locations of each when it arrives.
     early: EarlyReports,
 }
@@ -188,6 +241,7 @@ impl<P: Peer> View<P> {
             live_changed: true,
             orphans: Vec::new(),
             health: BTreeMap::new(),
+            loc_versions: BTreeMap::new(),
             early: EarlyReports::default(),
         }
     }
@@ -292,6 +346,34 @@ impl<P: Peer> View<P> {
         }
     }
 
+    /// The spec version `p` last reported for its instance of `app` (0 when unknown).
+    pub fn version_at(&self, app: &str, p: P) -> u64 {
+        match (self.apps.get(app), self.keys.get(&p)) {
+            (Some(e), Some(&k)) => self.loc_versions.get(&(e.hash, k)).copied().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// See [`AppEntry::target_version`].
+    pub fn target_version(&self, app: &str) -> Option<u64> {
+        self.apps.get(app).map(AppEntry::target_version)
+    }
+
+    /// See [`AppEntry::record_of`].
+    pub fn record_of(&self, app: &str, version: u64) -> Option<&Arc<AppRecord>> {
+        self.apps.get(app).and_then(|e| e.record_of(version))
+    }
+
+    /// The version set before `version`, if any.
+    pub fn previous_version(&self, app: &str, version: u64) -> Option<u64> {
+        let e = self.apps.get(app)?;
+        e.versions
+            .iter()
+            .map(|r| r.version)
+            .filter(|&v| v < version)
+            .max()
+    }
+
     /// Apps with no live location that are old enough to have had one: their home
     /// re-creates the group. Rebuilt by [`View::refresh`].
     pub fn orphans(&self) -> &[Arc<str>] {
@@ -337,8 +419,49 @@ impl<P: Peer> View<P> {
                         seen_at: now,
                         homes,
                         locations,
+                        versions: vec![rec.clone()],
+                        reverted: None,
                     },
                 );
+            }
+            Msg::Update(rec) => {
+                if let Some(e) = self.apps.get_mut(&rec.name) {
+                    if e.record.owner == rec.owner && rec.version > e.record.version && !e.cancelled
+                    {
+                        e.versions.push(rec.clone());
+                        e.record = rec.clone();
+                        e.height = rec.demand.height;
+                        e.expire = rec.demand.expire;
+                    }
+                }
+            }
+            Msg::Reverted {
+                app,
+                version,
+                good,
+                by,
+                reason,
+            } => {
+                // Only a host of the app speaks for its rollout, and only for its latest
+                // version (an older revert says nothing about a newer update).
+                let Some(&kb) = self.keys.get(by) else {
+                    return Ok(());
+                };
+                if let Some(e) = self.apps.get_mut(app) {
+                    if e.locations.contains_key(&kb)
+                        && e.record.version == *version
+                        && e.reverted.as_ref().is_none_or(|r| r.version != *version)
+                        && e.record_of(*good).is_some()
+                    {
+                        e.reverted = Some(Reverted {
+                            version: *version,
+                            good: *good,
+                            reason: reason.clone(),
+                            by: by.to_string(),
+                            at: now,
+                        });
+                    }
+                }
             }
             Msg::Renew {
                 app,
@@ -390,6 +513,7 @@ impl<P: Peer> View<P> {
                 app,
                 running,
                 health,
+                version,
             } => {
                 let k = self.key(*node);
                 match self.apps.get_mut(app) {
@@ -397,9 +521,11 @@ impl<P: Peer> View<P> {
                         if *running {
                             e.locations.insert(k, now);
                             self.health.insert((e.hash, k), *health);
+                            self.loc_versions.insert((e.hash, k), *version);
                         } else {
                             e.locations.remove(&k);
                             self.health.remove(&(e.hash, k));
+                            self.loc_versions.remove(&(e.hash, k));
                         }
                     }
                     // Kept, with its health, until the app arrives (bounded there).
@@ -422,6 +548,7 @@ impl<P: Peer> View<P> {
                     if e.locations.contains_key(&kb) && !fresh {
                         e.locations.remove(&k);
                         self.health.remove(&(e.hash, k));
+                        self.loc_versions.remove(&(e.hash, k));
                     }
                 }
             }
@@ -466,6 +593,13 @@ impl<P: Peer> View<P> {
             Some(e) => {
                 e.height = a.height;
                 e.expire = a.expire;
+                if a.record.version != e.record.version {
+                    e.record = a.record.clone();
+                    e.versions = a.versions.clone();
+                    if !a.cancelled() {
+                        out.push(Msg::Update(a.record.clone()));
+                    }
+                }
                 if a.cancelled() && !e.cancelled {
                     e.cancelled = true;
                     out.push(Msg::Cancel { app: name });
@@ -486,6 +620,8 @@ impl<P: Peer> View<P> {
                         seen_at: now,
                         homes,
                         locations: located,
+                        versions: a.versions.clone(),
+                        reverted: None,
                     },
                 );
                 if !a.cancelled() {

@@ -157,6 +157,7 @@ pub(crate) fn run(config: &SimConfig) -> SimReport {
                 demand: d.clone(),
                 spec_bytes: 1_200,
                 ports: Vec::new(),
+                version: 0,
             })
         })
         .collect();
@@ -256,7 +257,10 @@ impl Sim<'_> {
         for &(a, node) in &s.adopted {
             let app = self.records[a].name.clone();
             let outs = self.nodes[node].handle(
-                Input::Adopt { app: app.clone() },
+                Input::Adopt {
+                    app: app.clone(),
+                    version: 0,
+                },
                 0,
                 self.lv.view_of(node),
             );
@@ -705,6 +709,7 @@ impl Sim<'_> {
                     }
                     self.stop(ni, &app, now);
                 }
+                Output::MoveApp { .. } => {}
                 Output::Persist(_) => {}
                 Output::SetTimer(at) => {
                     let pending = self.next_tick[ni];
@@ -1050,6 +1055,7 @@ fn register_action(rec: &Arc<AppRecord>, seq: u64) -> Action<()> {
 fn action_bytes(a: &Action<()>) -> u64 {
     let msg: Msg<u32> = match &a.op {
         OwnerOp::Register(r) => Msg::Register(r.clone()),
+        OwnerOp::Update(r) => Msg::Update(r.clone()),
         OwnerOp::Renew {
             app,
             height,

@@ -32,6 +32,10 @@ pub struct Net {
     pub healthy_on_start: bool,
     /// Every record a node asked to persist, with the node.
     pub persisted: Vec<(u32, PersistRecord<u32>)>,
+    /// Spec versions whose instances start but never turn healthy.
+    pub never_healthy: Vec<u64>,
+    /// Spec versions whose start fails.
+    pub start_fails: Vec<u64>,
 }
 
 impl Net {
@@ -64,6 +68,8 @@ impl Net {
             failing: vec![false; n],
             healthy_on_start: false,
             persisted: Vec::new(),
+            never_healthy: Vec::new(),
+            start_fails: Vec::new(),
         }
     }
 
@@ -94,6 +100,8 @@ impl Net {
                 Output::StopApp(a) | Output::RemoveApp(a) => {
                     self.running[from as usize].retain(|x| *x != a)
                 }
+                // The instance restarts on the new version: started again by `run`.
+                Output::MoveApp { .. } => {}
                 Output::Persist(r) => self.persisted.push((from, r)),
                 Output::SetTimer(_) => {}
             }
@@ -126,6 +134,7 @@ impl Net {
             demand: app.clone(),
             spec_bytes: 100,
             ports: Vec::new(),
+            version: 1,
         });
         let msg = Msg::Register(rec);
         self.view.apply(&msg, now).unwrap();
@@ -138,6 +147,28 @@ impl Net {
             assert!(self.nodes[i].handle(input, now, &self.view).is_empty());
             let outs = self.nodes[i].handle(Input::Message { from: 0, msg: &msg }, now, &self.view);
             self.apply(i as u32, outs, now);
+        }
+        self.pump(now);
+    }
+
+    /// The owner updates `app` to a spec with `instances` instances, as `version`.
+    pub fn update(&mut self, app: &AppDemand, version: u64, now: Millis) {
+        let rec = Arc::new(AppRecord {
+            name: Arc::from(app.name.as_str()),
+            owner: "o".into(),
+            demand: app.clone(),
+            spec_bytes: 100,
+            ports: Vec::new(),
+            version,
+        });
+        let msg = Msg::Update(rec);
+        self.view.apply(&msg, now).unwrap();
+        for i in 0..self.nodes.len() {
+            if self.alive[i] {
+                let outs =
+                    self.nodes[i].handle(Input::Message { from: 0, msg: &msg }, now, &self.view);
+                self.apply(i as u32, outs, now);
+            }
         }
         self.pump(now);
     }
@@ -156,7 +187,8 @@ impl Net {
                     .map(|(a, _)| a.clone())
                     .collect();
                 for app in starting {
-                    if self.failing[i] {
+                    let version = self.nodes[i].version_of(&app).unwrap_or(0);
+                    if self.failing[i] || self.start_fails.contains(&version) {
                         let outs =
                             self.nodes[i].handle(Input::ContainerFailed { app }, t, &self.view);
                         self.apply(i as u32, outs, t);
@@ -168,7 +200,7 @@ impl Net {
                         &self.view,
                     );
                     self.apply(i as u32, outs, t);
-                    if self.healthy_on_start {
+                    if self.healthy_on_start && !self.never_healthy.contains(&version) {
                         let health = scheduler::protocol::Health::Healthy;
                         let outs =
                             self.nodes[i].handle(Input::Health { app, health }, t, &self.view);

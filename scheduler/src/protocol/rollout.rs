@@ -1,0 +1,378 @@
+//! Rolling updates: the coordinator of a hosted app moves its group to the app's target
+//! spec version a few members at a time, each step gated on the moved instances being
+//! healthy for a while, and reverts the moved ones when a step fails.
+//!
+//! The state a rollout needs is what the group reports — each member's version and health
+//! in its beats — plus the view's target version (the ledger's latest spec, unless its
+//! rollout was reverted; see [`View::target_version`]). A coordinator keeps only when it
+//! ordered each move; a new coordinator (the old one died) picks the rollout up from the
+//! beats, counting an instance already moving from when it first sees it.
+//!
+//! Two things revert a rollout, each announced to every node with [`Msg::Reverted`] (the
+//! reason is what `app show` prints):
+//! - the coordinator: a moved instance not healthy and stable within the deadline;
+//! - the host of a moved instance: its start of the new version failed, or it gave the
+//!   instance up (unhealthy after its restarts) before it ever served. That host goes
+//!   back to the old version at once instead of releasing the instance, so the group
+//!   never loses a member to a bad update.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::msg::{BeatStatus, Health, Msg};
+use super::node::{Node, Output};
+use super::view::View;
+use super::{BEAT_EVERY, Millis, Peer, rendezvous};
+
+/// How a coordinator rolls an update through its group (Nomad's `update` block:
+/// `max_parallel`, `min_healthy_time`, `healthy_deadline`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RolloutPolicy {
+    /// Instances moved at once. 1: an N-instance app keeps N − 1 serving throughout.
+    pub max_parallel: u32,
+    /// A moved instance must be healthy this long before the next step: 10 s, two beat
+    /// periods, so one passing probe right after start does not count as a good version.
+    pub min_healthy: Millis,
+    /// A moved instance not healthy and stable this long after its move reverts the
+    /// rollout: 5 minutes covers a slow image pull on a home connection.
+    pub deadline: Millis,
+}
+
+impl Default for RolloutPolicy {
+    fn default() -> Self {
+        Self {
+            max_parallel: 1,
+            min_healthy: 10_000,
+            deadline: 300_000,
+        }
+    }
+}
+
+/// A move order is sent again when its member still reports the old version after this
+/// long: one beat period (the order or the member's beat was lost).
+const MOVE_RESEND: Millis = BEAT_EVERY;
+
+/// The coordinator's record of one rollout in progress.
+#[derive(Debug, Clone)]
+pub(crate) struct Rollout<P> {
+    pub target: u64,
+    /// Members ordered to move (or first seen moving), and when.
+    pub moves: BTreeMap<P, Millis>,
+    /// When each order was last sent.
+    pub sent: BTreeMap<P, Millis>,
+}
+
+/// What a coordinator knows of one member for the rollout.
+struct MemberState<P> {
+    peer: P,
+    version: u64,
+    health: Health,
+    healthy_since: Option<Millis>,
+    score: u64,
+}
+
+impl<P: Peer> Node<P> {
+    /// The version new instances of `app` start with and the group moves to: the view's
+    /// target, or the good version when this node reverted the target itself (its own
+    /// broadcast may not be in the view yet).
+    pub(crate) fn target_version(&self, app: &str, view: &View<P>) -> Option<u64> {
+        let target = view.target_version(app)?;
+        match self.reverted.get(app) {
+            Some(&(bad, good)) if bad == target => Some(good),
+            _ => Some(target),
+        }
+    }
+
+    /// The coordinator's rollout step for every hosted app, each tick.
+    pub(crate) fn tick_rollouts(&mut self, now: Millis, view: &View<P>, out: &mut Vec<Output<P>>) {
+        let apps: Vec<Arc<str>> = self.hosted.keys().cloned().collect();
+        for app in apps {
+            if !self.is_coordinator(&app, now, view) {
+                self.rollouts.remove(&app);
+                continue;
+            }
+            self.step_rollout(&app, now, view, out);
+        }
+    }
+
+    fn member_states(&self, app: &str, now: Millis, view: &View<P>) -> Vec<MemberState<P>> {
+        let (Some(h), Some(e)) = (self.hosted.get(app), view.app(app)) else {
+            return Vec::new();
+        };
+        let mut states = vec![MemberState {
+            peer: self.id,
+            version: h.version,
+            health: if h.running {
+                h.health
+            } else {
+                Health::Starting
+            },
+            healthy_since: h.healthy_since,
+            score: rendezvous(e.hash, self.hash),
+        }];
+        for (&p, m) in &h.group {
+            if m.alive(now) && m.last_heard > 0 && m.version != 0 {
+                states.push(MemberState {
+                    peer: p,
+                    version: m.version,
+                    health: m.health,
+                    healthy_since: m.healthy_since,
+                    score: rendezvous(e.hash, m.hash),
+                });
+            }
+        }
+        states
+    }
+
+    fn step_rollout(
+        &mut self,
+        app: &Arc<str>,
+        now: Millis,
+        view: &View<P>,
+        out: &mut Vec<Output<P>>,
+    ) {
+        let Some(target) = self.target_version(app, view) else {
+            return;
+        };
+        let policy = self.rollout_policy;
+        let members = self.member_states(app, now, view);
+        let behind: Vec<&MemberState<P>> = members.iter().filter(|m| m.version != target).collect();
+        if behind.is_empty() {
+            self.rollouts.remove(app);
+            return;
+        }
+        let r = self.rollouts.entry(app.clone()).or_insert_with(|| Rollout {
+            target,
+            moves: BTreeMap::new(),
+            sent: BTreeMap::new(),
+        });
+        if r.target != target {
+            *r = Rollout {
+                target,
+                moves: BTreeMap::new(),
+                sent: BTreeMap::new(),
+            };
+        }
+        let stable = |m: &MemberState<P>| {
+            m.version == target
+                && m.health == Health::Healthy
+                && m.healthy_since
+                    .is_some_and(|t| now.saturating_sub(t) >= policy.min_healthy)
+        };
+        // Members on their way: moved and not yet stable, or ordered and not yet moved.
+        let mut in_flight: Vec<P> = Vec::new();
+        for m in &members {
+            let moving = if m.version == target {
+                !stable(m)
+            } else {
+                r.moves.contains_key(&m.peer)
+            };
+            if moving {
+                r.moves.entry(m.peer).or_insert(now);
+                in_flight.push(m.peer);
+            } else if m.version == target {
+                r.moves.remove(&m.peer);
+            }
+        }
+        // A step that failed: not stable by the deadline. Only a rollout to the app's
+        // latest spec is reverted; a revert that itself stalls just keeps being retried.
+        let latest = view.app(app).map(|e| e.record.version);
+        let late = in_flight.iter().copied().find(|p| {
+            r.moves
+                .get(p)
+                .is_some_and(|&t| now.saturating_sub(t) >= policy.deadline)
+        });
+        if let (Some(p), Some(latest)) = (late, latest) {
+            if latest == target {
+                let good = members
+                    .iter()
+                    .filter(|m| m.version != target)
+                    .map(|m| m.version)
+                    .max()
+                    .or_else(|| self.hosted.get(app).and_then(|h| h.previous))
+                    .or_else(|| view.previous_version(app, target));
+                if let Some(good) = good {
+                    let reason = format!(
+                        "instance on {p} not healthy for {} s within {} s of its move to version {target}",
+                        policy.min_healthy / 1_000,
+                        policy.deadline / 1_000
+                    );
+                    self.revert(app, target, good, reason, out);
+                    return;
+                }
+            }
+        }
+        // Orders lost or not yet acted on: sent again each beat period.
+        let resend: Vec<P> = behind
+            .iter()
+            .map(|m| m.peer)
+            .filter(|p| {
+                r.moves.contains_key(p)
+                    && r.sent
+                        .get(p)
+                        .is_some_and(|&t| now.saturating_sub(t) >= MOVE_RESEND)
+            })
+            .collect();
+        // The next step: the members still behind, the coordinator itself last (its own
+        // instance moving does not end its role, but the others' beats keep flowing to it
+        // while it restarts), then the lowest rendezvous score first.
+        let free = (policy.max_parallel.max(1) as usize).saturating_sub(in_flight.len());
+        let mut next: Vec<&&MemberState<P>> = behind
+            .iter()
+            .filter(|m| !r.moves.contains_key(&m.peer))
+            .collect();
+        next.sort_by_key(|m| (m.peer == self.id, m.score));
+        let chosen: Vec<P> = next.iter().take(free).map(|m| m.peer).collect();
+        for &p in resend.iter().chain(&chosen) {
+            r.moves.entry(p).or_insert(now);
+            r.sent.insert(p, now);
+        }
+        for p in resend.into_iter().chain(chosen) {
+            if p == self.id {
+                self.move_to(app, target, now, view, out);
+            } else {
+                out.push(Output::Send(
+                    p,
+                    Msg::Move {
+                        app: app.clone(),
+                        coordinator: self.id,
+                        node: p,
+                        version: target,
+                    },
+                ));
+            }
+        }
+    }
+
+    /// Announces that the rollout of `bad` failed and the app goes back to `good`.
+    pub(crate) fn revert(
+        &mut self,
+        app: &Arc<str>,
+        bad: u64,
+        good: u64,
+        reason: String,
+        out: &mut Vec<Output<P>>,
+    ) {
+        self.reverted.insert(app.clone(), (bad, good));
+        self.rollouts.remove(app);
+        out.push(Output::Broadcast(Msg::Reverted {
+            app: app.clone(),
+            version: bad,
+            good,
+            by: self.id,
+            reason: Arc::from(reason),
+        }));
+    }
+
+    /// A [`Msg::Move`]: this node moves its instance when the order is for it, from a
+    /// coordinator of its group, for a version its view holds.
+    pub(crate) fn on_move(
+        &mut self,
+        app: &Arc<str>,
+        coordinator: P,
+        node: P,
+        version: u64,
+        now: Millis,
+        view: &View<P>,
+        out: &mut Vec<Output<P>>,
+    ) {
+        let known = coordinator == self.id
+            || self
+                .hosted
+                .get(app)
+                .is_some_and(|h| h.group.contains_key(&coordinator));
+        if node != self.id || !known {
+            return;
+        }
+        self.move_to(app, version, now, view, out);
+    }
+
+    /// Moves this node's instance of `app` to spec `version` (the daemon prepares the new
+    /// containers while the old ones serve, then swaps them).
+    pub(crate) fn move_to(
+        &mut self,
+        app: &Arc<str>,
+        version: u64,
+        now: Millis,
+        view: &View<P>,
+        out: &mut Vec<Output<P>>,
+    ) {
+        let Some(record) = view.record_of(app, version) else {
+            // Not synced yet: the coordinator sends the order again.
+            return;
+        };
+        let Some(h) = self.hosted.get_mut(app) else {
+            return;
+        };
+        if h.version == version {
+            return;
+        }
+        let cap = crate::model::Capacity::from(record.demand.resources);
+        self.used = self.used.saturating_sub(h.cap).saturating_add(cap);
+        h.cap = cap;
+        h.previous = Some(h.version);
+        h.version = version;
+        h.moved_at = Some(now);
+        h.running = false;
+        h.health = Health::Starting;
+        h.healthy_since = None;
+        self.announce_dirty = true;
+        out.push(Output::MoveApp {
+            app: app.clone(),
+            version,
+        });
+        // Still a location (it serves again within seconds), now starting: the ingress
+        // takes it out of rotation before its old containers stop.
+        out.push(Output::Broadcast(Msg::Running {
+            node: self.id,
+            app: app.clone(),
+            running: true,
+            health: Health::Starting,
+            version,
+        }));
+        self.beat_group(app, BeatStatus::Starting, out);
+    }
+
+    /// The instance of `app` here failed on a version it moved to before it ever served
+    /// there: the rollout is reverted and this host goes back to the version it ran.
+    /// Returns false when that does not apply (an ordinary failure: the caller releases).
+    pub(crate) fn failed_after_move(
+        &mut self,
+        app: &Arc<str>,
+        what: &str,
+        now: Millis,
+        view: &View<P>,
+        out: &mut Vec<Output<P>>,
+    ) -> bool {
+        let Some(h) = self.hosted.get(app) else {
+            return false;
+        };
+        let (Some(previous), None) = (h.previous, h.healthy_since) else {
+            return false;
+        };
+        if h.moved_at.is_none() || previous == h.version {
+            return false;
+        }
+        let bad = h.version;
+        if view.app(app).is_some_and(|e| e.record.version == bad) {
+            let reason = format!("version {bad} on {}: {what}", self.id);
+            self.revert(app, bad, previous, reason, out);
+        }
+        self.move_to(app, previous, now, view, out);
+        // Back on a version that served: no longer "moved" for the next failure.
+        if let Some(h) = self.hosted.get_mut(app) {
+            h.moved_at = None;
+        }
+        true
+    }
+
+    /// The status and version a beat carries for `app`.
+    pub(crate) fn version_of_hosted(&self, app: &str) -> u64 {
+        self.hosted.get(app).map_or(0, |h| h.version)
+    }
+
+    /// Whether a beat says the instance serves (for rollout bookkeeping on beats).
+    pub(crate) fn serving(status: BeatStatus, health: Health) -> bool {
+        status == BeatStatus::Running && health == Health::Healthy
+    }
+}
