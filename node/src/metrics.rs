@@ -112,6 +112,13 @@ pub struct Metrics {
     pub health_probe_failures: Counter,
     /// Instances this node gave up (unhealthy after restarts, crash loop, failed restart).
     pub instances_given_up: Counter,
+    /// Moves of this node's instances to another spec version (rolling-update steps and
+    /// reverts).
+    pub instance_moves: Counter,
+    /// Rollouts this node saw reverted (announced by it or by a peer of the app's group).
+    pub rollouts_reverted: Counter,
+    /// Rollouts this node coordinates now.
+    pub rollouts_in_progress: Gauge,
     /// Strikes this node gave other nodes: placements that never served while the app
     /// served elsewhere (the struck node is not called for bids for its hold-off).
     pub placement_strikes: Counter,
@@ -168,6 +175,9 @@ impl Metrics {
             app_instances_healthy: Family::default(),
             health_probe_failures: Counter::default(),
             instances_given_up: Counter::default(),
+            instance_moves: Counter::default(),
+            rollouts_reverted: Counter::default(),
+            rollouts_in_progress: Gauge::default(),
             placement_strikes: Counter::default(),
             nodes_held_off: Gauge::default(),
             docker_engine_up: Gauge::default(),
@@ -280,6 +290,21 @@ impl Metrics {
             "instances_given_up",
             "Instances this node gave up for the network to re-place: unhealthy after restarts, crash loop, or a failed restart",
             m.instances_given_up.clone(),
+        );
+        r.register(
+            "instance_moves",
+            "Moves of this node's app instances to another spec version: rolling-update steps and reverts",
+            m.instance_moves.clone(),
+        );
+        r.register(
+            "rollouts_reverted",
+            "Rolling updates this node saw reverted (a moved instance failed or was not healthy within the deadline)",
+            m.rollouts_reverted.clone(),
+        );
+        r.register(
+            "rollouts_in_progress",
+            "Rolling updates this node coordinates now",
+            m.rollouts_in_progress.clone(),
         );
         r.register(
             "placement_strikes",

@@ -11,7 +11,7 @@
 
 use std::future::Future;
 
-use proto::message::{AppCancel, AppRegistration, AppRenewal, OwnerSigned};
+use proto::message::{AppCancel, AppRegistration, AppRenewal, AppUpdate, OwnerSigned};
 
 use super::error::ApiError;
 use super::types::{AppStatus, InstanceLocation, NodeStatus, PeerStatus, ReadyStatus};
@@ -36,6 +36,20 @@ pub trait Backend: Clone + Send + Sync + 'static {
         name: String,
         renewal: OwnerSigned<AppRenewal>,
     ) -> impl Future<Output = Result<AppStatus, ApiError>> + Send;
+    /// Updates `name` to a new spec (a rolling update); the spec names `name` and the
+    /// signature verifies. Backends without a ledger (test doubles) refuse it.
+    fn update(
+        &self,
+        name: String,
+        update: OwnerSigned<AppUpdate>,
+    ) -> impl Future<Output = Result<AppStatus, ApiError>> + Send {
+        let _ = (name, update);
+        async {
+            Err(ApiError::Unavailable {
+                message: "this server does not take app updates".into(),
+            })
+        }
+    }
     /// Cancels `name`; `cancel.action.app == name` and the signature verifies.
     fn cancel(
         &self,

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use proto::message::{AppCancel, AppRegistration, AppRenewal, OwnerSigned};
+use proto::message::{AppCancel, AppRegistration, AppRenewal, AppUpdate, OwnerSigned};
 use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -171,6 +171,15 @@ impl ApiClient {
         renewal: &OwnerSigned<AppRenewal>,
     ) -> Result<AppStatus, ClientError> {
         self.send_json(Method::POST, &["api", "v1", "apps", name, "renew"], renewal)
+            .await
+    }
+
+    pub async fn update(
+        &self,
+        name: &str,
+        update: &OwnerSigned<AppUpdate>,
+    ) -> Result<AppStatus, ClientError> {
+        self.send_json(Method::POST, &["api", "v1", "apps", name, "update"], update)
             .await
     }
 

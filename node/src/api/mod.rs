@@ -20,7 +20,7 @@ pub use error::ApiError;
 pub use server::{router, serve};
 pub use types::{
     AppStatus, CapacityStatus, ErrorBody, ErrorDetail, HostedApp, InstanceHealth, InstanceLocation,
-    LedgerStatus, NodeStatus, PeerStatus, ReadyCheck, ReadyStatus,
+    LedgerStatus, NodeStatus, PeerStatus, ReadyCheck, ReadyStatus, RolloutStatus,
 };
 
 /// Where the CLI finds the API unless told otherwise (`--api`, `FLUXNODE_API`): this

@@ -10,6 +10,7 @@
 //! | `GET /api/v1/apps`, `POST /api/v1/apps` | `[AppStatus]`; 201 + `AppStatus` |
 //! | `GET /api/v1/apps/{name}`, `DELETE` (signed cancel) | `AppStatus`; 204 |
 //! | `POST /api/v1/apps/{name}/renew` | `AppStatus` |
+//! | `POST /api/v1/apps/{name}/update` | `AppStatus` (the rollout runs after the answer) |
 //! | `GET /api/v1/apps/{name}/locations`, `…/explain` | `[InstanceLocation]`; JSON |
 //! | `GET /api/v1/locations[?wait=SECS]` | [`super::watch::LocationsSnapshot`], long poll |
 //! | `GET /apps/…`, `/flux/…`, `/benchmark/…` | FluxOS-compatible reads ([`super::fluxos`]) |
@@ -23,7 +24,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use proto::message::{AppCancel, AppRegistration, AppRenewal, OwnerSigned};
+use proto::message::{AppCancel, AppRegistration, AppRenewal, AppUpdate, OwnerSigned};
 use proto::validate::{ValidationContext, validate_json};
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -46,6 +47,7 @@ pub fn router<B: Backend>(backend: B) -> Router {
         .route("/apps", get(apps::<B>).post(register::<B>))
         .route("/apps/{name}", get(app::<B>).delete(cancel::<B>))
         .route("/apps/{name}/renew", post(renew::<B>))
+        .route("/apps/{name}/update", post(update::<B>))
         .route("/apps/{name}/locations", get(locations::<B>))
         .route("/apps/{name}/explain", get(explain::<B>))
         .route("/locations", get(super::watch::locations::<B>));
@@ -163,6 +165,32 @@ async fn renew<B: Backend>(
     check_same_app(&name, &renewal.action.app)?;
     check_signature(&renewal)?;
     Ok(Json(b.renew(name, renewal).await?))
+}
+
+async fn update<B: Backend>(
+    State(b): State<B>,
+    AppName(name): AppName,
+    JsonBody(update): JsonBody<OwnerSigned<AppUpdate>>,
+) -> Result<impl IntoResponse, ApiError> {
+    check_signature(&update)?;
+    let violations = validate_json(
+        update.action.spec_json.as_bytes(),
+        &ValidationContext::default(),
+    );
+    if !violations.is_empty() {
+        return Err(ApiError::invalid_spec("action.spec_json", &violations));
+    }
+    let spec_name = serde_json::from_str::<serde_json::Value>(&update.action.spec_json)
+        .ok()
+        .and_then(|v| v.get("name")?.as_str().map(str::to_string))
+        .unwrap_or_default();
+    if !spec_name.eq_ignore_ascii_case(&name) {
+        return Err(ApiError::bad_request(
+            "action.spec_json.name",
+            format!("the spec is for app {spec_name:?} but the URL names {name:?}"),
+        ));
+    }
+    Ok(Json(b.update(name, update).await?))
 }
 
 /// 204 once the cancel is accepted.

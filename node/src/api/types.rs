@@ -98,13 +98,45 @@ pub struct AppStatus {
     /// Each instance's state (`starting`, `healthy`, `unhealthy`), in `hosts` order.
     #[serde(default)]
     pub instance_health: Vec<InstanceHealth>,
+    /// The app's latest spec version (the owner's signing time, in ms, of the
+    /// registration or update that set it).
+    #[serde(default)]
+    pub version: u64,
+    /// The version new instances start and the group moves to: `version`, unless its
+    /// rollout was reverted.
+    #[serde(default)]
+    pub target_version: u64,
+    /// The last rolling update, once the app has been updated.
+    #[serde(default)]
+    pub rollout: Option<RolloutStatus>,
 }
 
-/// One instance's health as its host's probes report it.
+/// One instance's health as its host's probes report it, and the spec version it runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceHealth {
     pub node: String,
     pub health: proto::health::Health,
+    /// 0 when the host has not said.
+    #[serde(default)]
+    pub version: u64,
+}
+
+/// Where the app's last rolling update stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutStatus {
+    /// `in_progress`, `done` or `reverted`.
+    pub state: String,
+    /// The version being (or that was) rolled out.
+    pub version: u64,
+    /// Instances on the target version and healthy, of `instances` wanted.
+    pub updated: u32,
+    /// For a reverted rollout: the version the app went back to, why, and which node said.
+    #[serde(default)]
+    pub reverted_to: Option<u64>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub reverted_by: Option<String>,
 }
 
 /// Where one instance of an app answers.

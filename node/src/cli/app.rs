@@ -1,4 +1,4 @@
-//! `fluxnode app …`: register, renew, cancel and inspect apps through a daemon's API.
+//! `fluxnode app …`: register, update, renew, cancel and inspect apps through a daemon's API.
 //!
 //! Exit codes: 0 done; 1 a negative answer (`locations` found no instance); 2 the job
 //! could not be done (invalid spec, unreadable key, daemon unreachable, request refused).
@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use proto::health::Health;
-use proto::message::{AppCancel, AppRegistration, AppRenewal, OwnerSigned};
+use proto::message::{AppCancel, AppRegistration, AppRenewal, AppUpdate, OwnerSigned};
 use proto::validate::limits::EXPIRE_MAX;
 use proto::validate::{ValidationContext, validate_json};
 
@@ -34,6 +34,17 @@ pub enum AppCommand {
     /// Validate a spec, sign it with the owner key and register it at the current height.
     Register {
         /// The Flux app specification (JSON, versions 1–8).
+        #[arg(value_name = "SPEC.json")]
+        spec: PathBuf,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+    /// Update a registered app to a new spec (same name): signed with the owner key at the
+    /// current height; the app's group then moves one instance at a time, each healthy
+    /// before the next, and goes back on its own if the new version does not turn
+    /// healthy. `app show` follows the rollout.
+    Update {
+        /// The new Flux app specification (JSON); its `name` names the app.
         #[arg(value_name = "SPEC.json")]
         spec: PathBuf,
         #[command(flatten)]
@@ -91,6 +102,7 @@ pub fn run(args: AppArgs) -> Result<ExitCode> {
     block_on(async move {
         match args.command {
             AppCommand::Register { spec, key } => register(&client, &spec, &key.key, json).await,
+            AppCommand::Update { spec, key } => update(&client, &spec, &key.key, json).await,
             AppCommand::Renew { name, blocks, key } => {
                 renew(&client, &name, blocks, &key.key, json).await
             }
@@ -111,21 +123,61 @@ pub fn run(args: AppArgs) -> Result<ExitCode> {
     })
 }
 
-async fn register(client: &ApiClient, spec: &Path, key: &Path, json: bool) -> Result<ExitCode> {
-    let spec_json = read_spec(spec)?;
-    // The same rules and height as `fluxnode spec validate`, so an owner sees every
-    // problem at once, before anything is signed or sent.
+/// The same rules and height as `fluxnode spec validate`, so an owner sees every problem
+/// at once, before anything is signed or sent. `false` when the spec is invalid (printed).
+fn valid_or_report(spec: &Path, spec_json: &str, nothing: &str) -> bool {
     let violations = validate_json(spec_json.as_bytes(), &ValidationContext::default());
+    for v in &violations {
+        eprintln!("{}: {}: {}: {}", spec.display(), v.path, v.rule, v.message);
+    }
     if !violations.is_empty() {
-        for v in &violations {
-            eprintln!("{}: {}: {}: {}", spec.display(), v.path, v.rule, v.message);
-        }
         eprintln!(
-            "error: {} is not a valid app specification ({} problem{}); nothing was registered",
+            "error: {} is not a valid app specification ({} problem{}); {nothing}",
             spec.display(),
             violations.len(),
             if violations.len() == 1 { "" } else { "s" }
         );
+    }
+    violations.is_empty()
+}
+
+async fn update(client: &ApiClient, spec: &Path, key: &Path, json: bool) -> Result<ExitCode> {
+    let spec_json = read_spec(spec)?;
+    if !valid_or_report(spec, &spec_json, "nothing was updated") {
+        return Ok(ExitCode::from(2));
+    }
+    let name = serde_json::from_str::<serde_json::Value>(&spec_json)
+        .ok()
+        .and_then(|v| v.get("name")?.as_str().map(str::to_owned))
+        .context("the spec has no `name`")?;
+    let owner = super::key::load(key)?;
+    let height = client.node().await?.height;
+    let update = OwnerSigned::sign(
+        &owner,
+        now_unix_ms()?,
+        AppUpdate {
+            spec_json,
+            updated_height: height,
+        },
+    );
+    let status = client.update(&name, &update).await?;
+    if json {
+        return print_json(&status);
+    }
+    outln!(
+        "updated {} to version {}: its {} instance{} move one at a time; `fluxnode app show {}` follows the rollout",
+        status.name,
+        status.version,
+        status.instances,
+        if status.instances == 1 { "" } else { "s" },
+        status.name
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn register(client: &ApiClient, spec: &Path, key: &Path, json: bool) -> Result<ExitCode> {
+    let spec_json = read_spec(spec)?;
+    if !valid_or_report(spec, &spec_json, "nothing was registered") {
         return Ok(ExitCode::from(2));
     }
     let owner = super::key::load(key)?;
@@ -254,13 +306,31 @@ async fn show(client: &ApiClient, name: &str, json: bool) -> Result<ExitCode> {
     );
     outln!("expires at:  height {}", a.expires_at_height);
     outln!("removal at:  height {}", a.removal_height);
+    outln!("version:     {}", a.version);
+    if let Some(r) = &a.rollout {
+        match (&r.state[..], r.reverted_to, &r.reason) {
+            ("reverted", Some(good), Some(reason)) => outln!(
+                "rollout:     reverted to version {good} ({} of {} on version {} when it stopped): {reason}",
+                r.updated,
+                a.instances,
+                r.version
+            ),
+            (state, _, _) => outln!(
+                "rollout:     {} ({} of {} healthy on version {})",
+                state.replace('_', " "),
+                r.updated,
+                a.instances,
+                r.version
+            ),
+        }
+    }
     if a.hosts.is_empty() {
         outln!("hosts:       none");
     } else {
         outln!("hosts:");
         for h in &a.hosts {
             match a.instance_health.iter().find(|i| &i.node == h) {
-                Some(i) => outln!("  {h}  {}", i.health),
+                Some(i) => outln!("  {h}  {}  version {}", i.health, i.version),
                 None => outln!("  {h}"),
             }
         }

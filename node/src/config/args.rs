@@ -199,6 +199,16 @@ pub struct SchedulerArgs {
     /// Minimum observed uptime (0..=1) for a node to be eligible.
     #[arg(long, env = "FLUXNODE_MIN_UPTIME", value_name = "FRACTION")]
     pub min_uptime: Option<f64>,
+    /// Rolling updates this node coordinates: instances moved at once.
+    #[arg(long, env = "FLUXNODE_ROLLOUT_MAX_PARALLEL", value_name = "N")]
+    pub rollout_max_parallel: Option<u32>,
+    /// Rolling updates: how long a moved instance must stay healthy before the next step.
+    #[arg(long, env = "FLUXNODE_ROLLOUT_MIN_HEALTHY", value_name = "DURATION", value_parser = parse_duration)]
+    pub rollout_min_healthy: Option<Duration>,
+    /// Rolling updates: a moved instance not healthy (for the min-healthy time) this long
+    /// after its move reverts the update.
+    #[arg(long, env = "FLUXNODE_ROLLOUT_DEADLINE", value_name = "DURATION", value_parser = parse_duration)]
+    pub rollout_deadline: Option<Duration>,
 }
 
 #[derive(Debug, Default, Args)]

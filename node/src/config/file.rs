@@ -94,6 +94,11 @@ pub struct BenchSection {
 #[serde(deny_unknown_fields)]
 pub struct SchedulerSection {
     pub min_uptime: Option<f64>,
+    pub rollout_max_parallel: Option<u32>,
+    #[serde(default, with = "humantime_serde")]
+    pub rollout_min_healthy: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub rollout_deadline: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -147,6 +147,24 @@ pub struct BenchConfig {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SchedulerConfig {
     pub min_uptime: f64,
+    /// Rolling updates this node coordinates (see `scheduler::protocol::RolloutPolicy`).
+    pub rollout_max_parallel: u32,
+    #[serde(with = "humantime_serde")]
+    pub rollout_min_healthy: Duration,
+    #[serde(with = "humantime_serde")]
+    pub rollout_deadline: Duration,
+}
+
+impl SchedulerConfig {
+    /// The protocol's rollout policy from these settings.
+    pub fn rollout_policy(&self) -> scheduler::protocol::RolloutPolicy {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        scheduler::protocol::RolloutPolicy {
+            max_parallel: self.rollout_max_parallel,
+            min_healthy: ms(self.rollout_min_healthy),
+            deadline: ms(self.rollout_deadline),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -212,7 +230,15 @@ impl Default for Config {
                 period: DEFAULT_BENCH_PERIOD,
                 quick: false,
             },
-            scheduler: SchedulerConfig { min_uptime: 0.9 },
+            scheduler: {
+                let p = scheduler::protocol::RolloutPolicy::default();
+                SchedulerConfig {
+                    min_uptime: 0.9,
+                    rollout_max_parallel: p.max_parallel,
+                    rollout_min_healthy: Duration::from_millis(p.min_healthy),
+                    rollout_deadline: Duration::from_millis(p.deadline),
+                }
+            },
             log: LogConfig {
                 format: LogFormat::Text,
                 filter: "info".into(),
@@ -376,6 +402,21 @@ impl Config {
                     file.scheduler.min_uptime,
                     d.scheduler.min_uptime,
                 ),
+                rollout_max_parallel: pick(
+                    args.scheduler.rollout_max_parallel,
+                    file.scheduler.rollout_max_parallel,
+                    d.scheduler.rollout_max_parallel,
+                ),
+                rollout_min_healthy: pick(
+                    args.scheduler.rollout_min_healthy,
+                    file.scheduler.rollout_min_healthy,
+                    d.scheduler.rollout_min_healthy,
+                ),
+                rollout_deadline: pick(
+                    args.scheduler.rollout_deadline,
+                    file.scheduler.rollout_deadline,
+                    d.scheduler.rollout_deadline,
+                ),
             },
             log: LogConfig {
                 format: pick(args.log.format, file.log.format, d.log.format),
@@ -426,6 +467,18 @@ impl Config {
         }
         if !(0.0..=1.0).contains(&self.scheduler.min_uptime) {
             return Err(invalid("scheduler.min_uptime", "must be between 0 and 1"));
+        }
+        if !(1..=100).contains(&self.scheduler.rollout_max_parallel) {
+            return Err(invalid(
+                "scheduler.rollout_max_parallel",
+                "must be between 1 and 100 (an app has at most 100 instances)",
+            ));
+        }
+        if self.scheduler.rollout_deadline <= self.scheduler.rollout_min_healthy {
+            return Err(invalid(
+                "scheduler.rollout_deadline",
+                "must be longer than scheduler.rollout_min_healthy (a moved instance must be able to pass)",
+            ));
         }
         if self.network.listen.is_empty() {
             return Err(invalid("network.listen", "needs at least one multiaddr"));

@@ -95,6 +95,7 @@ impl Daemon {
                 tracing::debug!(app = %app, "starting app");
                 self.start_app(app)
             }
+            Output::MoveApp { app, version } => self.move_app(app, version),
             Output::StopApp(app) => self.remove_app(app, false),
             Output::RemoveApp(app) => {
                 let pruned = self.expired_apps.remove(&app);
@@ -144,9 +145,23 @@ impl Daemon {
                     self.publish(m, now);
                 }
             }
-            Msg::Register(_) | Msg::Renew { .. } | Msg::Cancel { .. } => {
+            Msg::Register(_) | Msg::Renew { .. } | Msg::Cancel { .. } | Msg::Update(_) => {
                 // Owner actions are published by the API path with the owner's signature.
                 let _ = self.view.apply(&msg, now);
+            }
+            Msg::Reverted {
+                app,
+                version,
+                good,
+                reason,
+                ..
+            } => {
+                tracing::warn!(app = %app, version, good, reason = %reason, "rollout reverted");
+                self.metrics.rollouts_reverted.inc();
+                let _ = self.view.apply(&msg, now);
+                if let Some(m) = wire::placement_to_wire(&msg, Resources::default()) {
+                    self.publish(m, now);
+                }
             }
             _ => {
                 if let Some(m) = wire::placement_to_wire(&msg, self.instance_of(msg.app())) {
@@ -162,15 +177,23 @@ impl Daemon {
         let apps = self
             .node
             .hosted()
-            .filter(|(_, running)| *running)
-            .map(|(app, _)| RunningApp {
-                health: self.node.health_of(app).unwrap_or(Health::Starting),
-                app: app.to_string(),
-                spec_hash: self
-                    .registry
-                    .spec_json(app)
-                    .map(|j| SpecHash::of(j.as_bytes()))
-                    .unwrap_or(SpecHash([0; 32])),
+            .filter(|(app, running)| *running || self.node.listed(app))
+            .map(|(app, running)| {
+                let version = self.node.version_of(app).unwrap_or(0);
+                RunningApp {
+                    health: if running {
+                        self.node.health_of(app).unwrap_or(Health::Starting)
+                    } else {
+                        Health::Starting
+                    },
+                    app: app.to_string(),
+                    spec_hash: self
+                        .registry
+                        .spec_json_at(app, version)
+                        .map(|j| SpecHash::of(j.as_bytes()))
+                        .unwrap_or(SpecHash([0; 32])),
+                    version,
+                }
             })
             .collect();
         RunningReport {
@@ -277,9 +300,15 @@ impl Daemon {
         });
     }
 
+    /// The plan of the spec version this node's instance of `app` runs (the app's
+    /// current one when it hosts none).
     pub(super) fn plan_of(&self, app: &str) -> Option<crate::runtime::AppPlan> {
-        let spec = self.registry.spec(app)?;
-        let hash = SpecHash::of(self.registry.spec_json(app)?.as_bytes()).to_string();
+        let version = self
+            .node
+            .version_of(app)
+            .or_else(|| self.registry.app(app).map(|a| a.record.version))?;
+        let spec = self.registry.spec_at(app, version)?;
+        let hash = SpecHash::of(self.registry.spec_json_at(app, version)?.as_bytes()).to_string();
         match crate::runtime::AppPlan::from_spec(spec, &hash) {
             Ok(plan) => Some(plan),
             Err(e) => {
@@ -308,6 +337,31 @@ impl Daemon {
             self.drive(Input::ContainerFailed { app });
             return;
         };
+        self.outcomes.starting(&app);
+        self.starting.insert(app.clone());
+        let rt = self.runtime.clone();
+        self.tasks.spawn(async move {
+            let result = rt.start_app(plan).await;
+            TaskDone::Started { app, result }
+        });
+    }
+
+    /// A rolling-update step: `start_app` with the plan of `version` pulls its images while
+    /// the old containers serve, then replaces the containers of the old spec hash (data
+    /// kept). Answered like a start, with `ContainerStarted` or `ContainerFailed`.
+    fn move_app(&mut self, app: Arc<str>, version: u64) {
+        self.metrics.instance_moves.inc();
+        // The old version's probes must not speak for the new containers.
+        self.probes.stop(&app);
+        let Some(plan) = self.plan_of(&app) else {
+            self.outcomes.not_runnable(
+                &app,
+                "the spec of this version does not make a runnable plan here",
+            );
+            self.drive(Input::ContainerFailed { app });
+            return;
+        };
+        tracing::info!(app = %app, version, spec_hash = %plan.spec_hash, "moving the instance to another spec version");
         self.outcomes.starting(&app);
         self.starting.insert(app.clone());
         let rt = self.runtime.clone();

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 
 use prometheus_client::registry::Registry as MetricRegistry;
-use proto::message::{AppCancel, AppRegistration, AppRenewal, OwnerSigned};
+use proto::message::{AppCancel, AppRegistration, AppRenewal, AppUpdate, OwnerSigned};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::api::{
@@ -39,6 +39,12 @@ pub enum Request {
     Cancel {
         signed: OwnerSigned<AppCancel>,
         reply: oneshot::Sender<Result<(), ApiError>>,
+    },
+    /// An owner-signed update: checked against the app's current spec, stored, gossiped;
+    /// the group's coordinator then rolls it out.
+    Update {
+        signed: OwnerSigned<AppUpdate>,
+        reply: oneshot::Sender<Result<AppStatus, ApiError>>,
     },
     /// Where the app's instances answer.
     Locations {
@@ -155,6 +161,15 @@ impl Backend for DaemonHandle {
             ));
         }
         self.ask(|reply| Request::Renew { signed, reply }).await?
+    }
+
+    async fn update(
+        &self,
+        name: String,
+        signed: OwnerSigned<AppUpdate>,
+    ) -> Result<AppStatus, ApiError> {
+        let _ = name;
+        self.ask(|reply| Request::Update { signed, reply }).await?
     }
 
     async fn cancel(&self, name: String, signed: OwnerSigned<AppCancel>) -> Result<(), ApiError> {

@@ -64,7 +64,8 @@ pub struct Members {
 struct LastReport {
     /// When the node sealed it (its envelope's signed time).
     sent_ms: u64,
-    apps: BTreeMap<String, Health>,
+    /// App → (health, spec version) as last reported.
+    apps: BTreeMap<String, (Health, u64)>,
 }
 
 impl Members {
@@ -133,18 +134,21 @@ impl Members {
             return Vec::new();
         }
         last.sent_ms = sent_ms;
-        let now_map: BTreeMap<String, Health> =
-            r.apps.iter().map(|a| (a.app.clone(), a.health)).collect();
+        let now_map: BTreeMap<String, (Health, u64)> = r
+            .apps
+            .iter()
+            .map(|a| (a.app.clone(), (a.health, a.version)))
+            .collect();
         let before = &mut last.apps;
         let mut out: Vec<Msg<NodeId>> = Vec::new();
-        for (app, &health) in &now_map {
-            if before.get(app) != Some(&health) {
-                out.push(running(r.node, app, true, health));
+        for (app, &(health, version)) in &now_map {
+            if before.get(app) != Some(&(health, version)) {
+                out.push(running(r.node, app, true, health, version));
             }
         }
         for app in before.keys() {
             if !now_map.contains_key(app) {
-                out.push(running(r.node, app, false, Health::Unhealthy));
+                out.push(running(r.node, app, false, Health::Unhealthy, 0));
             }
         }
         *before = now_map;
@@ -167,12 +171,13 @@ impl Members {
     }
 }
 
-fn running(node: NodeId, app: &str, running: bool, health: Health) -> Msg<NodeId> {
+fn running(node: NodeId, app: &str, running: bool, health: Health, version: u64) -> Msg<NodeId> {
     Msg::Running {
         node,
         app: Arc::from(app),
         running,
         health,
+        version,
     }
 }
 
@@ -228,6 +233,7 @@ mod tests {
             app: n.into(),
             spec_hash: proto::message::SpecHash::of(n.as_bytes()),
             health: Health::Healthy,
+            version: 1,
         };
         let r1 = RunningReport {
             node: a.node,
@@ -243,8 +249,8 @@ mod tests {
         assert_eq!(
             changes,
             vec![
-                running(a.node, "c", true, Health::Healthy),
-                running(a.node, "a", false, Health::Unhealthy)
+                running(a.node, "c", true, Health::Healthy, 1),
+                running(a.node, "a", false, Health::Unhealthy, 0)
             ]
         );
         // A health change alone is a change.
@@ -252,14 +258,14 @@ mod tests {
         r3.apps[0].health = Health::Unhealthy;
         assert_eq!(
             m.on_running_report(&r3, 3),
-            vec![running(a.node, "b", true, Health::Unhealthy)]
+            vec![running(a.node, "b", true, Health::Unhealthy, 1)]
         );
         // An older report (sealed before the last one) changes nothing.
         assert!(m.on_running_report(&r1, 2).is_empty());
         m.forget(&a.node, "c");
         assert_eq!(
             m.on_running_report(&r3, 3),
-            vec![running(a.node, "c", true, Health::Healthy)]
+            vec![running(a.node, "c", true, Health::Healthy, 1)]
         );
     }
 }

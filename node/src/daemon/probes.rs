@@ -72,6 +72,15 @@ pub(super) fn spawn_engine_pinger(rt: Runtime, initial: bool) -> watch::Receiver
     rx
 }
 
+impl Probes {
+    /// Stops the probe task of `app` (its containers are being replaced).
+    pub(super) fn stop(&mut self, app: &str) {
+        if let Some(t) = self.tasks.remove(app) {
+            t.abort();
+        }
+    }
+}
+
 impl Daemon {
     /// One probe task per running instance; none for anything else.
     pub(super) fn sync_probes(&mut self) {

@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use proto::message::{
-    AppCancel, AppRegistration, AppRenewal, Message, OwnerSignatureError, OwnerSigned,
+    AppCancel, AppRegistration, AppRenewal, AppUpdate, Message, OwnerSignatureError, OwnerSigned,
     owner_signing_bytes,
 };
 use proto::spec::AppSpec;
-use proto::validate::{ValidationContext, Violation, validate_json};
+use proto::validate::{ValidationContext, Violation, check_update, validate_json};
 use scheduler::ledger::{
     Action, ActionId, Change, Conflict, Ledger, LedgerApp, LedgerError, OwnerOp,
 };
@@ -117,8 +117,10 @@ pub enum Origin {
 pub struct Registry {
     store: Store,
     ledger: Ledger<Message>,
-    /// The parsed spec of every registration held, parsed once on entry.
+    /// The parsed spec of every registration and update held, parsed once on entry.
     specs: BTreeMap<ActionId, Arc<AppSpec>>,
+    /// (name key, owner, seq) → the registration or update that set that spec version.
+    versions: BTreeMap<(String, Arc<str>, u64), ActionId>,
     /// Owner actions checked (signature and validation) since start: each action
     /// entering once is checked once.
     checks: u64,
@@ -146,6 +148,7 @@ impl Registry {
             store: store.clone(),
             ledger: Ledger::new(clock),
             specs: BTreeMap::new(),
+            versions: BTreeMap::new(),
             checks: 0,
             staged: Batch::new(Tree::AppSpecs),
             loading: true,
@@ -195,16 +198,42 @@ impl Registry {
         self.ledger.app(name)
     }
 
-    /// The parsed spec of the app holding `name`.
+    /// The parsed spec of the app holding `name`, its current version.
     pub fn spec(&self, name: &str) -> Option<&Arc<AppSpec>> {
-        self.specs.get(&self.app(name)?.registration)
+        self.spec_at(name, self.app(name)?.record.version)
     }
 
     /// The spec JSON of the app holding `name`, byte for byte as its owner signed it.
     pub fn spec_json(&self, name: &str) -> Option<&str> {
+        self.spec_json_at(name, self.app(name)?.record.version)
+    }
+
+    /// The action that set spec `version` of the app holding `name`.
+    fn version_action(&self, name: &str, version: u64) -> Option<ActionId> {
         let app = self.app(name)?;
-        match &self.ledger.action(&app.registration)?.payload {
+        if version == app.reg_seq {
+            return Some(app.registration);
+        }
+        let owner: Arc<str> = Arc::from(app.owner());
+        self.versions
+            .get(&(scheduler::ledger::name_key(name), owner, version))
+            .copied()
+    }
+
+    /// The parsed spec `version` of the app holding `name` (a rollout moves between them).
+    pub fn spec_at(&self, name: &str, version: u64) -> Option<&Arc<AppSpec>> {
+        self.specs.get(&self.version_action(name, version)?)
+    }
+
+    /// The spec JSON of version `version` of the app holding `name`.
+    pub fn spec_json_at(&self, name: &str, version: u64) -> Option<&str> {
+        match &self
+            .ledger
+            .action(&self.version_action(name, version)?)?
+            .payload
+        {
             Message::AppRegistration(s) => Some(&s.action.spec_json),
+            Message::AppUpdate(s) => Some(&s.action.spec_json),
             _ => None,
         }
     }
@@ -230,6 +259,14 @@ impl Registry {
                 s.signed_at_ms,
                 Some(s.action.app.clone()),
             ),
+            Message::AppUpdate(s) => (
+                action_id(s),
+                s.owner,
+                s.signed_at_ms,
+                serde_json::from_str::<serde_json::Value>(&s.action.spec_json)
+                    .ok()
+                    .and_then(|v| v.get("name")?.as_str().map(str::to_string)),
+            ),
             _ => return Err(not_owner_action()),
         };
         if let Some(a) = self.ledger.action(&id) {
@@ -246,7 +283,7 @@ impl Registry {
         let owner_id = owner.node_id();
         let (op, spec) = match &message {
             Message::AppRegistration(s) => {
-                let (rec, spec) = check_registration(&s.action, &owner_id, height, origin)?;
+                let (rec, spec) = check_registration(&s.action, &owner_id, seq, height, origin)?;
                 if origin == Origin::Api {
                     self.refuse_losing(&rec, &owner_id)?;
                 }
@@ -276,6 +313,13 @@ impl Registry {
                 },
                 None,
             ),
+            Message::AppUpdate(s) => {
+                let (rec, spec) = check_update_action(&s.action, &owner_id, seq, height, origin)?;
+                if origin == Origin::Api {
+                    self.refuse_bad_update(&spec, seq, &owner_id)?;
+                }
+                (OwnerOp::Update(Arc::new(rec)), Some(spec))
+            }
             _ => return Err(not_owner_action()),
         };
         if let (Origin::Api, Some(app)) = (origin, &app) {
@@ -294,6 +338,14 @@ impl Registry {
         )?;
         if let Some(spec) = spec {
             self.specs.insert(id, Arc::new(spec));
+            self.versions.insert(
+                (
+                    scheduler::ledger::name_key(&name),
+                    Arc::from(owner_id.as_str()),
+                    seq,
+                ),
+                id,
+            );
         }
         if origin == Origin::Api {
             self.flush()?;
@@ -339,6 +391,47 @@ impl Registry {
         }
     }
 
+    /// An API update must follow FluxOS's update rules against the app's current spec and
+    /// be newer than it (a replayed or out-of-order update is refused, not merged).
+    fn refuse_bad_update(
+        &self,
+        spec: &AppSpec,
+        seq: u64,
+        owner: &str,
+    ) -> Result<(), RegistryError> {
+        let held = self
+            .ledger
+            .app(&spec.name)
+            .ok_or_else(|| RegistryError::Unknown(spec.name.clone()))?;
+        if held.owner() != owner {
+            return Err(RegistryError::NotOwner {
+                app: spec.name.clone(),
+                owner: held.owner().to_string(),
+                action: "update",
+            });
+        }
+        if held.cancelled() {
+            return Err(RegistryError::Conflict(format!(
+                "app {:?} was cancelled; register it again",
+                spec.name
+            )));
+        }
+        if seq <= held.last_seq {
+            return Err(RegistryError::Conflict(format!(
+                "app {:?}: this update was signed at {seq}, not after the app's last action ({}); sign it again now",
+                spec.name, held.last_seq
+            )));
+        }
+        let current = self
+            .spec(&spec.name)
+            .ok_or_else(|| RegistryError::Unknown(spec.name.clone()))?;
+        let violations = check_update(current, spec);
+        if !violations.is_empty() {
+            return Err(RegistryError::from_violations(&violations));
+        }
+        Ok(())
+    }
+
     /// An API renewal or cancel must name an app this node knows, of the signing owner.
     fn owned_by(&self, app: &str, owner: &str, op: &OwnerOp) -> Result<(), RegistryError> {
         let held = self
@@ -367,6 +460,9 @@ impl Registry {
             self.specs.remove(id);
             self.staged.delete(&hex(id));
         }
+        if !dropped.is_empty() {
+            self.versions.retain(|_, id| !dropped.contains(id));
+        }
         Ok(changes)
     }
 
@@ -384,7 +480,7 @@ impl Registry {
 fn not_owner_action() -> RegistryError {
     RegistryError::invalid(
         "message",
-        "only app registrations, renewals and cancels are owner actions",
+        "only app registrations, updates, renewals and cancels are owner actions",
     )
 }
 
@@ -402,6 +498,7 @@ fn ahead(field: &str, h: u64, height: u64) -> Result<(), RegistryError> {
 fn check_registration(
     reg: &AppRegistration,
     owner: &str,
+    seq: u64,
     height: u64,
     origin: Origin,
 ) -> Result<(AppRecord, AppSpec), RegistryError> {
@@ -427,7 +524,47 @@ fn check_registration(
         .map_err(|e| RegistryError::invalid("spec", e.to_string()))?;
     // The spec's `owner` is a Flux ZelID this node cannot verify; the key that signed
     // the registration is the owner of record, and only it may renew or cancel.
-    let rec = AppRecord::from_spec(&spec, reg, owner);
+    let rec = AppRecord::from_spec(
+        &spec,
+        reg.registered_height,
+        reg.spec_json.len(),
+        owner,
+        seq,
+    );
+    Ok((rec, spec))
+}
+
+/// Heights and FluxOS validation of an update's new spec at the update's own height. The
+/// update rules against the app's current spec are checked by the first node
+/// ([`Registry::refuse_bad_update`]); host ports, which the merge depends on, by the ledger.
+fn check_update_action(
+    u: &AppUpdate,
+    owner: &str,
+    seq: u64,
+    height: u64,
+    origin: Origin,
+) -> Result<(AppRecord, AppSpec), RegistryError> {
+    ahead("action.updated_height", u.updated_height, height)?;
+    if origin == Origin::Api && u.updated_height + HEIGHT_SLACK < height {
+        return Err(RegistryError::invalid(
+            "action.updated_height",
+            format!(
+                "{} is behind this node's chain height {height}; an update counts from now",
+                u.updated_height
+            ),
+        ));
+    }
+    let ctx = ValidationContext {
+        height: u32::try_from(u.updated_height).unwrap_or(u32::MAX),
+        ..ValidationContext::default()
+    };
+    let violations = validate_json(u.spec_json.as_bytes(), &ctx);
+    if !violations.is_empty() {
+        return Err(RegistryError::from_violations(&violations));
+    }
+    let spec = AppSpec::from_json(u.spec_json.as_bytes())
+        .map_err(|e| RegistryError::invalid("spec", e.to_string()))?;
+    let rec = AppRecord::from_spec(&spec, u.updated_height, u.spec_json.len(), owner, seq);
     Ok((rec, spec))
 }
 

@@ -245,12 +245,27 @@ impl Daemon {
                 }
                 self.drive(Input::Message { from, msg: &msg });
             }
-            m @ (Message::AppRegistration(_) | Message::AppRenewal(_) | Message::AppCancel(_)) => {
-                match self.registry.receive(m, height, Origin::Peer) {
-                    Ok(acc) => self.apply_owner_action(acc, false, direct),
-                    Err(e) => self.owner_action_refused(&e),
+            Message::RolloutReverted(r) => {
+                if let Some(msg) =
+                    super::wire::placement_from_wire(&Message::RolloutReverted(r.clone()))
+                {
+                    let before = self.view.app(&r.app).and_then(|e| e.reverted.clone());
+                    let _ = self.view.apply(&msg, now);
+                    let after = self.view.app(&r.app).and_then(|e| e.reverted.clone());
+                    if before != after {
+                        tracing::warn!(app = %r.app, version = r.version, good = r.good, by = %r.by, reason = %r.reason, "rollout reverted");
+                        self.metrics.rollouts_reverted.inc();
+                    }
+                    self.drive(Input::Message { from, msg: &msg });
                 }
             }
+            m @ (Message::AppRegistration(_)
+            | Message::AppRenewal(_)
+            | Message::AppCancel(_)
+            | Message::AppUpdate(_)) => match self.registry.receive(m, height, Origin::Peer) {
+                Ok(acc) => self.apply_owner_action(acc, false, direct),
+                Err(e) => self.owner_action_refused(&e),
+            },
             other => {
                 if let Some(msg) = super::wire::placement_from_wire(&other) {
                     self.count_bid_outcome(&msg);

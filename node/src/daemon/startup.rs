@@ -141,13 +141,14 @@ pub async fn start(
         );
     }
 
-    let node = Node::new(NodeConfig {
+    let mut node = Node::new(NodeConfig {
         id,
         total: whole_size(&facts),
         base_used: Resources::default(),
         // Spread beats and announcements over their periods by node id.
         phase: scheduler::protocol::name_hash(&id.node_id()),
     });
+    node.set_rollout_policy(config.scheduler.rollout_policy());
 
     let (req_tx, req_rx) = mpsc::channel(256);
     let metric_registry = Arc::new(Mutex::new(metric_registry));
@@ -265,8 +266,21 @@ impl Daemon {
         for a in report.adopted {
             let app: Arc<str> = Arc::from(a.app.as_str());
             if self.view.placeable(&app, now) {
-                tracing::info!(app = %app, containers = a.containers.len(), "adopted running app");
-                self.drive(Input::Adopt { app });
+                // The spec version its containers were made from (a restart in the middle of
+                // a rolling update keeps what it runs; the coordinator moves it on).
+                let version = self
+                    .view
+                    .app(&app)
+                    .into_iter()
+                    .flat_map(|e| e.versions.iter().map(|r| r.version))
+                    .find(|&v| {
+                        self.registry.spec_json_at(&app, v).is_some_and(|j| {
+                            proto::message::SpecHash::of(j.as_bytes()).to_string() == a.spec_hash
+                        })
+                    })
+                    .unwrap_or(0);
+                tracing::info!(app = %app, containers = a.containers.len(), version, "adopted running app");
+                self.drive(Input::Adopt { app, version });
             } else if self.view.app(&app).is_some() {
                 tracing::info!(app = %app, "app ended while this node was down; removing it");
                 self.drive(Input::ContainerExited { app: app.clone() });

@@ -15,7 +15,7 @@ use super::registry::{Origin, RegistryError};
 use super::{Daemon, Request};
 use crate::api::{
     ApiError, AppStatus, CapacityStatus, HostedApp, InstanceHealth, InstanceLocation, LedgerStatus,
-    NodeStatus, ReadyCheck, ReadyStatus,
+    NodeStatus, ReadyCheck, ReadyStatus, RolloutStatus,
 };
 
 impl From<RegistryError> for ApiError {
@@ -75,6 +75,10 @@ impl Daemon {
             }
             Request::Renew { signed, reply } => {
                 let r = self.owner_action(Message::AppRenewal(signed));
+                let _ = reply.send(self.after_owner_action(r));
+            }
+            Request::Update { signed, reply } => {
+                let r = self.owner_action(Message::AppUpdate(signed));
                 let _ = reply.send(self.after_owner_action(r));
             }
             Request::Cancel { signed, reply } => {
@@ -227,6 +231,56 @@ impl Daemon {
         }
     }
 
+    /// The spec version `p`'s instance of `app` runs: this node's own, else `p`'s report.
+    fn instance_version(&self, app: &str, p: NodeId) -> u64 {
+        if p == self.id {
+            self.node.version_of(app).unwrap_or(0)
+        } else {
+            self.view.version_at(app, p)
+        }
+    }
+
+    /// The last rolling update of `app` as this node sees it; `None` before any update.
+    fn rollout_status(&self, app: &str, hosts: &[NodeId]) -> Option<RolloutStatus> {
+        let e = self.view.app(app)?;
+        if e.versions.len() < 2 {
+            return None;
+        }
+        let updated = hosts
+            .iter()
+            .filter(|&&h| {
+                self.instance_version(app, h) == e.record.version
+                    && self.instance_health(app, h) == Health::Healthy
+            })
+            .count() as u32;
+        if let Some(r) = e
+            .reverted
+            .as_ref()
+            .filter(|r| r.version == e.record.version)
+        {
+            return Some(RolloutStatus {
+                state: "reverted".into(),
+                version: r.version,
+                updated,
+                reverted_to: Some(r.good),
+                reason: Some(r.reason.to_string()),
+                reverted_by: Some(r.by.clone()),
+            });
+        }
+        let done = updated >= e.record.demand.instances
+            && hosts
+                .iter()
+                .all(|&h| self.instance_version(app, h) == e.record.version);
+        Some(RolloutStatus {
+            state: if done { "done" } else { "in_progress" }.into(),
+            version: e.record.version,
+            updated,
+            reverted_to: None,
+            reason: None,
+            reverted_by: None,
+        })
+    }
+
     /// Live nodes that reported running `app`, with the time of their latest report.
     pub(super) fn reports(&self, app: &str) -> Vec<(NodeId, scheduler::protocol::Millis)> {
         let now = self.clock.now();
@@ -262,8 +316,12 @@ impl Daemon {
                 .map(|h| InstanceHealth {
                     node: h.node_id(),
                     health: self.instance_health(name, *h),
+                    version: self.instance_version(name, *h),
                 })
                 .collect(),
+            version: app.record.version,
+            target_version: self.view.target_version(name).unwrap_or(app.record.version),
+            rollout: self.rollout_status(name, &hosts),
             spec: self
                 .registry
                 .spec_json(name)

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use proto::keys::NodeId;
 use proto::message::{
     Assignment, BeatStatus as WireBeat, Bid, CallForBids, Decline, GroupBeat, MemberGone, Message,
-    NodeAnnouncement, RestartWindow, Stop,
+    NodeAnnouncement, RestartWindow, RolloutReverted, Stop, UpdateOrder,
 };
 use proto::tier::Resources;
 use scheduler::protocol::{BeatStatus, Millis, Msg};
@@ -141,12 +141,41 @@ pub fn placement_to_wire(msg: &Msg<NodeId>, offered: Resources) -> Option<Messag
             status,
             restart_until,
             health,
+            version,
         } => Message::GroupBeat(GroupBeat {
             app: app.to_string(),
             node: *node,
             status: beat_to_wire(*status),
             restart_until_ms: *restart_until,
             health: *health,
+            version: *version,
+        }),
+        Msg::Move {
+            app,
+            coordinator,
+            node,
+            version,
+        } => Message::UpdateOrder(UpdateOrder {
+            app: app.to_string(),
+            coordinator: *coordinator,
+            node: *node,
+            version: *version,
+        }),
+        Msg::Reverted {
+            app,
+            version,
+            good,
+            by,
+            reason,
+        } => Message::RolloutReverted(RolloutReverted {
+            app: app.to_string(),
+            version: *version,
+            good: *good,
+            by: *by,
+            reason: reason
+                .chars()
+                .take(proto::message::MAX_REASON_LEN / 4)
+                .collect(),
         }),
         Msg::Gone { app, node, by } => Message::MemberGone(MemberGone {
             app: app.to_string(),
@@ -165,6 +194,7 @@ pub fn placement_to_wire(msg: &Msg<NodeId>, offered: Resources) -> Option<Messag
         Msg::Register(_)
         | Msg::Renew { .. }
         | Msg::Cancel { .. }
+        | Msg::Update(_)
         | Msg::Announce { .. }
         | Msg::Running { .. } => return None,
     })
@@ -202,6 +232,20 @@ pub fn placement_from_wire(message: &Message) -> Option<Msg<NodeId>> {
             status: beat_from_wire(m.status),
             restart_until: m.restart_until_ms,
             health: m.health,
+            version: m.version,
+        },
+        Message::UpdateOrder(m) => Msg::Move {
+            app: name(&m.app),
+            coordinator: m.coordinator,
+            node: m.node,
+            version: m.version,
+        },
+        Message::RolloutReverted(m) => Msg::Reverted {
+            app: name(&m.app),
+            version: m.version,
+            good: m.good,
+            by: m.by,
+            reason: name(&m.reason),
         },
         Message::MemberGone(m) => Msg::Gone {
             app: name(&m.app),
@@ -217,6 +261,7 @@ pub fn placement_from_wire(message: &Message) -> Option<Msg<NodeId>> {
         | Message::AppRegistration(_)
         | Message::AppRenewal(_)
         | Message::AppCancel(_)
+        | Message::AppUpdate(_)
         | Message::RunningReport(_)
         | Message::LedgerSummary(_) => return None,
     })
@@ -263,6 +308,20 @@ mod tests {
                 status: BeatStatus::Running,
                 restart_until: Some(5),
                 health: proto::health::Health::Healthy,
+                version: 7,
+            },
+            Msg::Move {
+                app: app.clone(),
+                coordinator: id(1),
+                node: id(2),
+                version: 8,
+            },
+            Msg::Reverted {
+                app: app.clone(),
+                version: 8,
+                good: 7,
+                by: id(1),
+                reason: Arc::from("not healthy"),
             },
             Msg::Gone {
                 app: app.clone(),

@@ -100,6 +100,9 @@ impl TestBackend {
             spec: s.spec_value.clone(),
             healthy: 0,
             instance_health: Vec::new(),
+            version: 1,
+            target_version: 1,
+            rollout: None,
         }
     }
 

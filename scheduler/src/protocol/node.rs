@@ -273,6 +273,15 @@ impl<P: Peer> Node<P> {
         self.rollout_policy = policy;
     }
 
+    /// Whether `app`'s instance here is listed as a location: running, or moving to
+    /// another spec version after it ran (it serves again within seconds; dropping it
+    /// from the running report would make its group replace it).
+    pub fn listed(&self, app: &str) -> bool {
+        self.hosted
+            .get(app)
+            .is_some_and(|h| h.running || h.moved_at.is_some())
+    }
+
     /// The spec version this node's instance of `app` runs or starts.
     pub fn version_of(&self, app: &str) -> Option<u64> {
         self.hosted.get(app).map(|h| h.version)
@@ -404,6 +413,8 @@ impl<P: Peer> Node<P> {
             Input::ContainerExited { app } => {
                 self.release(&app, &mut out);
             }
+            // A verdict on containers being replaced (a move) is about the old ones.
+            Input::Health { app, .. } if self.hosted.get(&app).is_some_and(|h| !h.running) => {}
             Input::Health { app, health } => {
                 // This node's own instance serving counts like a peer's.
                 if health == Health::Healthy && self.hosted.contains_key(&app) {

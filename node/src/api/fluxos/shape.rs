@@ -187,6 +187,9 @@ mod tests {
             spec,
             healthy: 1,
             instance_health: Vec::new(),
+            version: 1,
+            target_version: 1,
+            rollout: None,
         }
     }
 
