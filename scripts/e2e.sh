@@ -27,12 +27,19 @@
 #              until HAProxy's live server list shows the dead instance down and the
 #              replacement up, and the cookie client stays on one instance while it lives.
 #              Repeated --scenario ingress runs also print the medians.
+#   update     the owner updates the demo's image tag while a steady client goes through
+#              the ingress: all instances on the new version <= 60 s, failed requests
+#              (goal 0, bar <= 0.1 %), never fewer than N - 1 healthy instances
+#   update-bad an update whose web component never turns healthy: reverted on its own, N
+#              healthy on the old version again, `app show` says why
 #
 # The testnet runs with FLUXNODE_TESTNET_BLOCK_TIME=10ms (so the 2,640-block grace is
-# 26.4 s) unless set otherwise. --keep leaves the testnet up afterwards.
+# 26.4 s) and a rollout deadline of 45 s (FLUXNODE_TESTNET_ROLLOUT_DEADLINE; the daemon's
+# default is 5 min) unless set otherwise. --keep leaves the testnet up afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export FLUXNODE_TESTNET_BLOCK_TIME=${FLUXNODE_TESTNET_BLOCK_TIME:-10ms}
+export FLUXNODE_TESTNET_ROLLOUT_DEADLINE=${FLUXNODE_TESTNET_ROLLOUT_DEADLINE:-45s}
 export FLUXNODE_TESTNET_DIR=${FLUXNODE_TESTNET_DIR:-/tmp/fluxnode-e2e}
 # shellcheck source=scripts/lib/testnet.sh
 source scripts/lib/testnet.sh
@@ -48,11 +55,12 @@ while [ $# -gt 0 ]; do
         *) echo "e2e.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(register kill unhealthy partition restart expiry ingress)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(register kill unhealthy partition restart expiry ingress update update-bad)
 tn=scripts/testnet.sh
 SPEC=testnet/demo-app.json
 APP=demo
 RESULTS=()
+UPD_MS=()
 
 say() { printf '\n=== %s\n' "$*"; }
 now_ms() { date +%s%3N; }
@@ -616,6 +624,9 @@ scenario_ingress() {
     ing_wait_servers "$backend" 3 60
 }
 
+# shellcheck source=scripts/lib/e2e-update.sh
+source scripts/lib/e2e-update.sh
+
 ingress_medians() {
     [ ${#ING_REPL_MS[@]} -gt 1 ] || return 0
     local f s
@@ -654,10 +665,12 @@ fluxnode_bin=$(tn_bin)
 
 for s in "${scenarios[@]}"; do
     case "$s" in
-        register | kill | unhealthy | partition | restart | expiry | ingress) "scenario_$s" ;;
-        *) fail "unknown scenario $s (register kill unhealthy partition restart expiry ingress)" ;;
+        register | kill | unhealthy | partition | restart | expiry | ingress | update) "scenario_$s" ;;
+        update-bad) scenario_update_bad ;;
+        *) fail "unknown scenario $s (register kill unhealthy partition restart expiry ingress update update-bad)" ;;
     esac
 done
 ingress_medians
+update_medians
 echo
 echo "e2e: ${#scenarios[@]} scenarios passed"

@@ -16,6 +16,8 @@
 #                                          address, UP/DOWN/MAINT) from its stats
 #   scripts/testnet.sh register SPEC       sign SPEC with the testnet owner key, register it
 #                                          through node 1
+#   scripts/testnet.sh update SPEC         the owner updates the app SPEC names to SPEC
+#                                          (a rolling update), through node 1
 #   scripts/testnet.sh kill NODE [--daemon-only]
 #                                          SIGKILL node NODE (a host failure: its app
 #                                          containers are killed too, unless --daemon-only)
@@ -173,6 +175,7 @@ cmd_up() {
         echo "FLUXNODE_TESTNET_GENESIS=$genesis"
         echo "FLUXNODE_TESTNET_LOG=${FLUXNODE_TESTNET_LOG:-info}"
         echo "FLUXNODE_TESTNET_MIN_UPTIME=${FLUXNODE_TESTNET_MIN_UPTIME:-0.9}"
+        echo "FLUXNODE_TESTNET_ROLLOUT_DEADLINE=${FLUXNODE_TESTNET_ROLLOUT_DEADLINE:-5m}"
         echo "FLUXNODE_TESTNET_PROM_ADDR=$TN_PROM_ADDR"
         for i in $(seq 1 "$n"); do echo "FLUXNODE_TESTNET_ID_$i=$(tn_node_id "$i")"; done
     } >"$TN_STATE/testnet.env"
@@ -277,6 +280,21 @@ cmd_register() {
     rm -f "$tmp"
 }
 
+# The owner updates a registered app to SPEC (same name): a rolling update.
+cmd_update() {
+    local spec=${1:-} bin tmp owner
+    [ -f "$spec" ] || tn_die "update: SPEC file missing"
+    [ "$(tn_count)" -gt 0 ] || tn_die "no testnet is up"
+    bin=$(tn_bin)
+    owner=$(cat "$TN_STATE/keys/owner.id")
+    tmp=$(mktemp)
+    jq --arg o "$owner" '.owner = $o' "$spec" >"$tmp"
+    local rc=0
+    "$bin" app update "$tmp" --key "$TN_STATE/keys/owner.key" --api "$(tn_api 1)" || rc=$?
+    rm -f "$tmp"
+    return $rc
+}
+
 cmd_kill() {
     need_node "${1:-}"
     local i=$1
@@ -310,6 +328,7 @@ main() {
         down) tn_lock; cmd_down ;;
         status) cmd_status ;;
         register) cmd_register "$@" ;;
+        update) cmd_update "$@" ;;
         kill) cmd_kill "$@" ;;
         restart) cmd_restart "$@" ;;
         partition)

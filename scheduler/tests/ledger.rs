@@ -36,6 +36,33 @@ fn reg(owner: &str, seq: u64, name: &str, height: u64, ports: &[u16]) -> Action<
             demand,
             spec_bytes: 100,
             ports: ports.to_vec(),
+            version: seq,
+        })),
+    )
+}
+
+/// An update of `name` to a spec with `instances` instances, at `height`.
+fn update(
+    owner: &str,
+    seq: u64,
+    name: &str,
+    height: u64,
+    instances: u32,
+    ports: &[u16],
+) -> Action<()> {
+    let demand = AppDemand::new(name, instances, Resources::new(0.1, 64, 1))
+        .with_height(height)
+        .with_expire(6_000);
+    Action::unsigned(
+        owner,
+        seq,
+        OwnerOp::Update(Arc::new(AppRecord {
+            name: Arc::from(name),
+            owner: owner.to_string(),
+            demand,
+            spec_bytes: 100,
+            ports: ports.to_vec(),
+            version: seq,
         })),
     )
 }
@@ -196,6 +223,43 @@ fn renewals_follow_the_owner_sequence_and_late_ones_change_nothing() {
 }
 
 #[test]
+fn updates_set_the_spec_in_owner_order_and_keep_every_version() {
+    let a = reg("alice", 1, "shop", 1_000, &[31_000]);
+    let u1 = update("alice", 10, "shop", 1_010, 4, &[31_000]);
+    let u2 = update("alice", 20, "SHOP", 1_020, 5, &[31_000]);
+    let r = renew("alice", 15, "shop", 1_015, 9_000);
+    for order in [
+        vec![a.clone(), u1.clone(), r.clone(), u2.clone()],
+        vec![u2.clone(), r.clone(), a.clone(), u1.clone()],
+    ] {
+        let l = ledger_of(&order);
+        let app = l.app("shop").unwrap();
+        assert_eq!(
+            app.record.version, 20,
+            "the latest update's spec is in force"
+        );
+        assert_eq!(app.record.demand.instances, 5);
+        assert_eq!(&*app.record.name, "shop", "the registration's name is kept");
+        // The update after the renewal counts its subscription from its own height.
+        assert_eq!((app.height, app.expire), (1_020, 6_000));
+        let versions: Vec<u64> = app.versions.iter().map(|r| r.version).collect();
+        assert_eq!(versions, [1, 10, 20]);
+    }
+    // Someone else's update, one that moves host ports, and one after the cancel change
+    // nothing.
+    let mallory = update("mallory", 30, "shop", 1_030, 9, &[31_000]);
+    let ports = update("alice", 40, "shop", 1_040, 9, &[31_001]);
+    let mut l = ledger_of(&[a.clone(), u1.clone(), mallory]);
+    assert_eq!(l.app("shop").unwrap().record.version, 10);
+    assert_eq!(l.insert(ports, NOW).unwrap().outcome, Outcome::Superseded);
+    l.insert(cancel("alice", 50, "shop"), NOW).unwrap();
+    let late = update("alice", 60, "shop", 1_060, 9, &[31_000]);
+    assert_eq!(l.insert(late, NOW).unwrap().outcome, Outcome::Superseded);
+    assert_eq!(l.app("shop").unwrap().record.version, 10);
+    l.check().unwrap();
+}
+
+#[test]
 fn ended_apps_leave_with_a_tombstone_that_refuses_replays() {
     let a = reg("alice", 1, "shop", 1_000, &[]);
     let c = cancel("alice", 10_000, "shop"); // height 1,010
@@ -294,6 +358,7 @@ fn a_host_of_the_losing_registration_removes_it() {
     node.handle(
         Input::Adopt {
             app: Arc::from("shop"),
+            version: 0,
         },
         0,
         &view,
@@ -320,10 +385,18 @@ fn a_host_of_the_losing_registration_removes_it() {
 fn arb_action() -> impl Strategy<Value = Action<()>> {
     let owners = prop::sample::select(vec!["alice", "bob", "carol"]);
     let names = prop::sample::select(vec!["shop", "SHOP", "blog", "wiki"]);
-    (0u8..3, owners, names, 0u64..30, 0u64..60, 0u16..4).prop_map(
+    (0u8..4, owners, names, 0u64..30, 0u64..60, 0u16..4).prop_map(
         |(kind, owner, name, h, seq, port)| match kind {
             0 => reg(owner, seq * 500, name, NOW + h, &[31_000 + port]),
             1 => renew(owner, seq * 500, name, NOW + h, 4_000 + seq as u32),
+            2 => update(
+                owner,
+                seq * 500,
+                name,
+                NOW + h,
+                1 + port as u32,
+                &[31_000 + port],
+            ),
             _ => cancel(owner, seq * 500, name),
         },
     )

@@ -69,6 +69,7 @@ fn register(i: u32, height: u64) -> Action<()> {
             demand,
             spec_bytes: 1_200,
             ports: vec![30_100 + (i % 20_000) as u16],
+            version: 1,
         })),
     )
 }

@@ -234,6 +234,7 @@ fn a_bid_held_for_a_cancelled_app_does_not_make_the_node_decline_its_successor()
             demand: demand.clone(),
             spec_bytes: 100,
             ports: Vec::new(),
+            version: 1,
         })
     };
     net.view.apply(&Msg::Register(rec("loser")), 0).unwrap();
@@ -297,6 +298,7 @@ fn a_resent_assignment_for_a_round_the_node_has_left_is_answered_with_a_goodbye(
         demand,
         spec_bytes: 100,
         ports: Vec::new(),
+        version: 1,
     });
     net.view.apply(&Msg::Register(rec), 0).unwrap();
     let assignment = |round: u64| Msg::Assignment {
@@ -386,6 +388,7 @@ fn a_home_that_learns_a_running_app_late_does_not_place_it_again() {
         demand,
         spec_bytes: 100,
         ports: Vec::new(),
+        version: 1,
     });
     let register = Msg::Register(rec);
     net.view.apply(&register, 0).unwrap();
@@ -414,6 +417,7 @@ fn a_home_that_learns_a_running_app_late_does_not_place_it_again() {
             app: Arc::from("old"),
             running: true,
             health: scheduler::protocol::Health::Healthy,
+            version: 1,
         };
         net.view.apply(&r, 0).unwrap();
     }

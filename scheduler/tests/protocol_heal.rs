@@ -19,6 +19,7 @@ fn report_of_node0(net: &mut Net, app: &str, running: bool, now: u64) {
         } else {
             Health::Unhealthy
         },
+        version: 1,
     };
     net.apply(0, vec![Output::Broadcast(report)], now);
 }

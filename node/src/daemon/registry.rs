@@ -727,6 +727,78 @@ mod tests {
         assert!(r.spec("shop").is_some());
     }
 
+    fn upd(key: &Keypair, seq: u64, spec_json: String, height: u64) -> Message {
+        Message::AppUpdate(OwnerSigned::sign(
+            key,
+            seq,
+            AppUpdate {
+                spec_json,
+                updated_height: height,
+            },
+        ))
+    }
+
+    #[test]
+    fn updates_follow_the_update_rules_and_keep_every_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, mut r) = registry(&dir);
+        let (owner, other) = (Keypair::from_seed(&[1; 32]), Keypair::from_seed(&[2; 32]));
+        let api = Origin::Api;
+        r.receive(reg(&owner, "shop", 31001, H), H, api).unwrap();
+        let v2 = spec("shop", 31001).replace("busybox:latest", "busybox:v2");
+        let acc = r.receive(upd(&owner, 10, v2.clone(), H), H, api).unwrap();
+        assert!(acc.new);
+        assert_eq!(acc.changes.len(), 1, "the app changed");
+        let app = r.app("shop").unwrap();
+        assert_eq!(app.record.version, 10);
+        assert_eq!(app.versions.len(), 2);
+        assert_eq!(r.spec("shop").unwrap().compose[0].repotag, "busybox:v2");
+        assert_eq!(
+            r.spec_at("shop", 1).unwrap().compose[0].repotag,
+            "busybox:latest"
+        );
+        assert!(r.spec_json_at("shop", 10).unwrap().contains("busybox:v2"));
+        // A replay is recognised, not applied twice.
+        assert!(
+            !r.receive(upd(&owner, 10, v2.clone(), H), H, api)
+                .unwrap()
+                .new
+        );
+        // Out of order: signed before the update in force.
+        let v3 = spec("shop", 31001).replace("busybox:latest", "busybox:v3");
+        assert!(matches!(
+            r.receive(upd(&owner, 5, v3.clone(), H), H, api),
+            Err(RegistryError::Conflict(m)) if m.contains("not after")
+        ));
+        assert!(matches!(
+            r.receive(upd(&other, 20, v3.clone(), H), H, api),
+            Err(RegistryError::NotOwner { .. })
+        ));
+        let moved = spec("shop", 31002);
+        assert!(matches!(
+            r.receive(upd(&owner, 20, moved, H), H, api),
+            Err(RegistryError::Invalid { field, message }) if field == "spec.compose[0].ports" && message.contains("update-ports")
+        ));
+        let renamed = spec("shop", 31001).replace("\"name\":\"web\"", "\"name\":\"www\"");
+        assert!(matches!(
+            r.receive(upd(&owner, 20, renamed, H), H, api),
+            Err(RegistryError::Invalid { field, .. }) if field == "spec.compose"
+        ));
+        assert!(matches!(
+            r.receive(upd(&owner, 20, spec("nope", 31009), H), H, api),
+            Err(RegistryError::Unknown(_))
+        ));
+        // Held across a restart, with its versions.
+        drop(r);
+        let r = Registry::load(store, clock(), H).unwrap();
+        assert_eq!(r.app("shop").unwrap().record.version, 10);
+        assert_eq!(
+            r.spec_at("shop", 1).unwrap().compose[0].repotag,
+            "busybox:latest"
+        );
+        assert_eq!(r.spec("shop").unwrap().compose[0].repotag, "busybox:v2");
+    }
+
     #[test]
     fn each_action_is_checked_once_and_gossip_converges() {
         let (a, b) = (Keypair::from_seed(&[1; 32]), Keypair::from_seed(&[2; 32]));
