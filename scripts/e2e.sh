@@ -32,14 +32,16 @@
 #              (goal 0, bar <= 0.1 %), never fewer than N - 1 healthy instances
 #   update-bad an update whose web component never turns healthy: reverted on its own, N
 #              healthy on the old version again, `app show` says why
+#   update-kill the rollout's coordinator dies with its containers after the first step:
+#              the rollout completes; mixed versions last no longer than the deadline
 #
 # The testnet runs with FLUXNODE_TESTNET_BLOCK_TIME=10ms (so the 2,640-block grace is
-# 26.4 s) and a rollout deadline of 45 s (FLUXNODE_TESTNET_ROLLOUT_DEADLINE; the daemon's
+# 26.4 s) and a rollout deadline of 90 s (FLUXNODE_TESTNET_ROLLOUT_DEADLINE; the daemon's
 # default is 5 min) unless set otherwise. --keep leaves the testnet up afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export FLUXNODE_TESTNET_BLOCK_TIME=${FLUXNODE_TESTNET_BLOCK_TIME:-10ms}
-export FLUXNODE_TESTNET_ROLLOUT_DEADLINE=${FLUXNODE_TESTNET_ROLLOUT_DEADLINE:-45s}
+export FLUXNODE_TESTNET_ROLLOUT_DEADLINE=${FLUXNODE_TESTNET_ROLLOUT_DEADLINE:-90s}
 export FLUXNODE_TESTNET_DIR=${FLUXNODE_TESTNET_DIR:-/tmp/fluxnode-e2e}
 # shellcheck source=scripts/lib/testnet.sh
 source scripts/lib/testnet.sh
@@ -55,7 +57,7 @@ while [ $# -gt 0 ]; do
         *) echo "e2e.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(register kill unhealthy partition restart expiry ingress update update-bad)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(register kill unhealthy partition restart expiry ingress update update-bad update-kill)
 tn=scripts/testnet.sh
 SPEC=testnet/demo-app.json
 APP=demo
@@ -667,7 +669,8 @@ for s in "${scenarios[@]}"; do
     case "$s" in
         register | kill | unhealthy | partition | restart | expiry | ingress | update) "scenario_$s" ;;
         update-bad) scenario_update_bad ;;
-        *) fail "unknown scenario $s (register kill unhealthy partition restart expiry ingress update update-bad)" ;;
+        update-kill) scenario_update_kill ;;
+        *) fail "unknown scenario $s (register kill unhealthy partition restart expiry ingress update update-bad update-kill)" ;;
     esac
 done
 ingress_medians

@@ -6,6 +6,9 @@
 #               fewest healthy instances seen (must stay >= N - 1)
 #   update-bad  an update to an image that never turns healthy: reverted on its own, the
 #               app back at N healthy on the old version, and `app show` says why
+#   update-kill the coordinator of a rollout is killed (with its containers) after the
+#               first step: the rollout completes, and the app runs mixed versions for no
+#               longer than the rollout deadline
 
 # The demo spec with its web component on image tag $1, greeting $2 and, when given, the
 # command $3 (a JSON array).
@@ -28,9 +31,9 @@ push_tag() {
 }
 
 # `instances healthy-on-version other-healthy rollout-state` of app $1 at version $2, as
-# node 1's API reports them.
+# node ${3:-1}'s API reports them.
 rollout_sample() {
-    app_status "$1" | jq -r --argjson v "$2" '
+    tn_get "${3:-1}" "/api/v1/apps/$1" | jq -r --argjson v "$2" '
         [(.instance_health | map(select(.health == "healthy" and .version == $v)) | length),
          (.instance_health | map(select(.health == "healthy" and .version != $v)) | length),
          (.rollout.state // "none")] | @tsv'
@@ -126,6 +129,64 @@ scenario_update_bad() {
     [ "$on_bad" = 0 ] || fail "update-bad: $on_bad instances still on the bad version $version"
     result "update-bad: reverted, $n healthy on version $good again $(secs "$reverted_ms") s after the update; fewest healthy $fewest; app show: $why"
     [ "$fewest" -ge $((n - 1)) ] || fail "update-bad: only $fewest healthy instances at one point, below N - 1"
+    rm -rf "$dir" "$spec"
+}
+
+# The rollout deadline the testnet runs with, in ms.
+deadline_ms() {
+    awk -v d="$FLUXNODE_TESTNET_ROLLOUT_DEADLINE" 'BEGIN { s = d + 0; if (d ~ /ms$/) print s; else if (d ~ /m$/) print s * 60000; else print s * 1000 }'
+}
+
+scenario_update_kill() {
+    say "update-kill: the coordinator of a rollout dies after its first step"
+    ensure_demo
+    local n good tag spec dir tu version
+    n=$(jq '.instances' "$SPEC")
+    good=$(app_status "$APP" | jq -r .target_version)
+    wait_healthy_on "$good" "$n" 60 || fail "update-kill: $APP not at $n healthy on version $good before the update"
+    tag="v$(date +%s)k"
+    push_tag "$tag"
+    spec=$(mktemp --suffix .json)
+    update_spec "$tag" "hello from fluxnode $tag" >"$spec"
+    dir=$(mktemp -d /tmp/fluxnode-e2e-update.XXXXXX)
+    tu=$(now_ms)
+    "$tn" update "$spec" >"$dir/update.out" || fail "update-kill: refused: $(cat "$dir/update.out")"
+    version=$(app_status "$APP" | jq -r .version)
+    # The coordinator: the node whose rollouts_in_progress gauge is 1, once the first moved
+    # instance is healthy on the new version.
+    local coord="" first_new="" new old state i m
+    while [ $(($(now_ms) - tu)) -lt 60000 ]; do
+        read -r new old state < <(rollout_sample "$APP" "$version")
+        [ -z "$first_new" ] && [ "$new" -gt 0 ] && first_new=$(now_ms)
+        if [ "$new" -ge 1 ]; then
+            for i in $(seq 1 "$nodes"); do
+                m=$(curl -fsS -m 3 "$(tn_api "$i")/metrics" 2>/dev/null | awk '$1 == "fluxnode_rollouts_in_progress" { print $2 }')
+                [ "$m" = 1 ] && coord=$i
+            done
+            [ -n "$coord" ] && break
+        fi
+        sleep 0.25
+    done
+    [ -n "$coord" ] || fail "update-kill: no node coordinating the rollout once an instance moved (new $new, rollout $state)"
+    local obs=1
+    [ "$coord" = 1 ] && obs=2
+    echo "  first instance on the new version $(secs $((first_new - tu))) s after the update; killing the coordinator node$coord (observer node$obs)"
+    local tk done_ms=""
+    tk=$(now_ms)
+    "$tn" kill "$coord"
+    while [ $(($(now_ms) - tk)) -lt 180000 ]; do
+        read -r new old state < <(rollout_sample "$APP" "$version" "$obs")
+        if [ "$new" = "$n" ] && [ "$old" = 0 ] && [ "$state" = done ]; then done_ms=$(now_ms); break; fi
+        sleep 0.5
+    done
+    [ -n "$done_ms" ] || fail "update-kill: the rollout did not complete within 180 s of the kill (new $new, old $old, rollout $state)"
+    local mixed=$((done_ms - first_new)) deadline
+    deadline=$(deadline_ms)
+    result "update-kill: rollout completed $(secs $((done_ms - tk))) s after its coordinator was killed; mixed versions for $(secs "$mixed") s (deadline $(secs "$deadline") s)"
+    [ "$mixed" -le "$deadline" ] || fail "update-kill: mixed versions for $(secs "$mixed") s, longer than the rollout deadline"
+    "$tn" restart "$coord"
+    tn_wait_ready "$nodes" 120 || fail "node$coord did not come back"
+    wait_count "$APP" "$n" 60 >/dev/null || fail "after node$coord returned: not back to exactly $n"
     rm -rf "$dir" "$spec"
 }
 

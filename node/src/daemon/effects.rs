@@ -75,6 +75,9 @@ impl Daemon {
         self.metrics
             .reservations_open
             .set(self.node.open_reservations() as i64);
+        self.metrics
+            .rollouts_in_progress
+            .set(self.node.rollouts().count() as i64);
     }
 
     /// One output. Returns a message addressed to this node itself, to be handled next.

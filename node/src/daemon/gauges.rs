@@ -25,9 +25,6 @@ impl Daemon {
         self.metrics
             .apps_running
             .set(hosted.iter().filter(|r| **r).count() as i64);
-        self.metrics
-            .rollouts_in_progress
-            .set(self.node.rollouts().count() as i64);
     }
 
     /// Per-app series, refreshed once per beat period: group liveness only changes on that

@@ -172,10 +172,7 @@ pub fn placement_to_wire(msg: &Msg<NodeId>, offered: Resources) -> Option<Messag
             version: *version,
             good: *good,
             by: *by,
-            reason: reason
-                .chars()
-                .take(proto::message::MAX_REASON_LEN / 4)
-                .collect(),
+            reason: clip(reason, proto::message::MAX_REASON_LEN),
         }),
         Msg::Gone { app, node, by } => Message::MemberGone(MemberGone {
             app: app.to_string(),
@@ -198,6 +195,15 @@ pub fn placement_to_wire(msg: &Msg<NodeId>, offered: Resources) -> Option<Messag
         | Msg::Announce { .. }
         | Msg::Running { .. } => return None,
     })
+}
+
+/// `s` cut to at most `max` bytes, at a character boundary.
+fn clip(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
 }
 
 /// The protocol form of a received placement message; `None` for the other kinds.
