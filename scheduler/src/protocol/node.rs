@@ -223,6 +223,9 @@ pub struct Node<P: Peer> {
     pub(crate) rollouts: BTreeMap<Arc<str>, Rollout<P>>,
     /// Rollouts this node reverted, app → (bad version, good version).
     pub(crate) reverted: BTreeMap<Arc<str>, (u64, u64)>,
+    /// Members whose host cannot fit the new version: an extra instance is placed
+    /// elsewhere and the member stops once it is stable (app → member).
+    pub(crate) surge: BTreeMap<Arc<str>, P>,
 }
 
 fn offered_of(total: Resources, base_used: Resources) -> (Capacity, Capacity) {
@@ -265,6 +268,7 @@ impl<P: Peer> Node<P> {
             rollout_policy: RolloutPolicy::default(),
             rollouts: BTreeMap::new(),
             reverted: BTreeMap::new(),
+            surge: BTreeMap::new(),
         }
     }
 
@@ -649,12 +653,7 @@ impl<P: Peer> Node<P> {
                     self.release(app, out);
                 }
             }
-            Msg::Move {
-                app,
-                coordinator,
-                node,
-                version,
-            } => self.on_move(app, *coordinator, *node, *version, now, view, out),
+            Msg::Move { .. } => self.on_move(msg, now, view, out),
             // An update may change the instance count: the coordinator reconciles now;
             // its rollout step runs at every tick.
             Msg::Update(rec) => {

@@ -21,8 +21,9 @@ use std::sync::Arc;
 
 use super::msg::{BeatStatus, Health, Msg};
 use super::node::{Node, Output};
-use super::view::View;
+use super::view::{AppEntry, View};
 use super::{BEAT_EVERY, Millis, Peer, rendezvous};
+use crate::model::Capacity;
 
 /// How a coordinator rolls an update through its group (Nomad's `update` block:
 /// `max_parallel`, `min_healthy_time`, `healthy_deadline`).
@@ -81,6 +82,51 @@ impl<P: Peer> Node<P> {
             Some(&(bad, good)) if bad == target => Some(good),
             _ => Some(target),
         }
+    }
+
+    /// Instances the group should have: the app's count, plus one while a member that
+    /// cannot fit the new version is being replaced.
+    pub(crate) fn wanted(&self, app: &str, entry: &AppEntry) -> usize {
+        entry.record.demand.instances as usize + usize::from(self.surge.contains_key(app))
+    }
+
+    /// Whether a rollout is under way as far as this node can tell: a live member runs
+    /// another version than the target, or has not said which it runs. The coordinator
+    /// then leaves extras to the rollout, which stops the member it replaced; the
+    /// scheduler's keep rule could stop the replacement instead (a coordinator that
+    /// took over just after the replacement joined stopped it, and the old one placed
+    /// another, every beat period).
+    pub(crate) fn rolling(&self, app: &str, now: Millis, view: &View<P>) -> bool {
+        let (Some(h), Some(target)) = (self.hosted.get(app), self.target_version(app, view)) else {
+            return false;
+        };
+        h.version != target
+            || h.group
+                .values()
+                .any(|m| m.alive(now) && m.version != target)
+    }
+
+    /// Whether member `p`'s host, as the view knows it, has room for spec `version` of the
+    /// app in place of the version it runs.
+    fn fits_move(&self, app: &str, p: P, from: u64, to: u64, view: &View<P>) -> bool {
+        let (Some(old), Some(new)) = (view.record_of(app, from), view.record_of(app, to)) else {
+            return true;
+        };
+        let (old, new) = (
+            Capacity::from(old.demand.resources),
+            Capacity::from(new.demand.resources),
+        );
+        if p == self.id {
+            return new.fits_within(&self.free().saturating_add(old));
+        }
+        let Some(info) = view.info(p) else {
+            return true;
+        };
+        let free = Capacity::from(info.total)
+            .saturating_sub(Capacity::from(proto::tier::SYSTEM_RESERVE))
+            .saturating_sub(Capacity::from(info.used))
+            .saturating_add(old);
+        new.fits_within(&free)
     }
 
     /// The coordinator's rollout step for every hosted app, each tick.
@@ -202,12 +248,56 @@ impl<P: Peer> Node<P> {
                 }
             }
         }
+        // A member being replaced (its host cannot fit the new version): once another
+        // member is stable on the target and the group is back above the count, it stops.
+        if let Some(&p) = self.surge.get(app) {
+            let wanted = view
+                .app(app)
+                .map_or(0, |e| e.record.demand.instances as usize);
+            let stable_count = members.iter().filter(|m| stable(m)).count();
+            let others_on_target = members
+                .iter()
+                .filter(|m| m.peer != p && m.version == target)
+                .count();
+            if !members.iter().any(|m| m.peer == p) {
+                self.surge.remove(app);
+            } else if stable_count >= 1 && members.len() > wanted && others_on_target >= 1 {
+                let in_flight_new = members
+                    .iter()
+                    .any(|m| m.peer != p && m.version == target && !stable(m));
+                if !in_flight_new {
+                    self.surge.remove(app);
+                    if let Some(r) = self.rollouts.get_mut(app) {
+                        r.moves.remove(&p);
+                    }
+                    if p == self.id {
+                        out.push(Output::StopApp(app.clone()));
+                        self.release(app, out);
+                    } else {
+                        out.push(Output::Send(
+                            p,
+                            Msg::Stop {
+                                app: app.clone(),
+                                coordinator: self.id,
+                                node: p,
+                            },
+                        ));
+                    }
+                    return;
+                }
+            }
+        }
+        let Some(r) = self.rollouts.get(app) else {
+            return;
+        };
         // Orders lost or not yet acted on: sent again each beat period.
-        let resend: Vec<P> = behind
+        let surging = self.surge.get(app).copied();
+        let mut orders: Vec<P> = behind
             .iter()
             .map(|m| m.peer)
             .filter(|p| {
-                r.moves.contains_key(p)
+                Some(*p) != surging
+                    && r.moves.contains_key(p)
                     && r.sent
                         .get(p)
                         .is_some_and(|&t| now.saturating_sub(t) >= MOVE_RESEND)
@@ -222,12 +312,31 @@ impl<P: Peer> Node<P> {
             .filter(|m| !r.moves.contains_key(&m.peer))
             .collect();
         next.sort_by_key(|m| (m.peer == self.id, m.score));
-        let chosen: Vec<P> = next.iter().take(free).map(|m| m.peer).collect();
-        for &p in resend.iter().chain(&chosen) {
-            r.moves.entry(p).or_insert(now);
-            r.sent.insert(p, now);
+        let mut chosen: Vec<P> = Vec::new();
+        for m in next.into_iter().take(free) {
+            if Some(m.peer) == surging {
+                continue;
+            }
+            if !self.fits_move(app, m.peer, m.version, target, view) {
+                // No room for the new version there: place it elsewhere first, and stop
+                // this member once that one is stable (one such member at a time).
+                if surging.is_none() {
+                    self.surge.insert(app.clone(), m.peer);
+                    self.rerun.insert(app.clone(), now);
+                    chosen.push(m.peer);
+                }
+                break;
+            }
+            chosen.push(m.peer);
+            orders.push(m.peer);
         }
-        for p in resend.into_iter().chain(chosen) {
+        if let Some(r) = self.rollouts.get_mut(app) {
+            for &p in orders.iter().chain(&chosen) {
+                r.moves.entry(p).or_insert(now);
+                r.sent.insert(p, now);
+            }
+        }
+        for p in orders {
             if p == self.id {
                 self.move_to(app, target, now, view, out);
             } else {
@@ -255,6 +364,8 @@ impl<P: Peer> Node<P> {
     ) {
         self.reverted.insert(app.clone(), (bad, good));
         self.rollouts.remove(app);
+        // The extra instance placed for a member that could not fit goes like any extra.
+        self.surge.remove(app);
         out.push(Output::Broadcast(Msg::Reverted {
             app: app.clone(),
             version: bad,
@@ -265,23 +376,35 @@ impl<P: Peer> Node<P> {
     }
 
     /// A [`Msg::Move`]: this node moves its instance when the order is for it, from a
-    /// coordinator of its group, for a version its view holds.
+    /// coordinator of its group, for a version its view holds and its host has room for.
     pub(crate) fn on_move(
         &mut self,
-        app: &Arc<str>,
-        coordinator: P,
-        node: P,
-        version: u64,
+        order: &Msg<P>,
         now: Millis,
         view: &View<P>,
         out: &mut Vec<Output<P>>,
     ) {
+        let &Msg::Move {
+            ref app,
+            coordinator,
+            node,
+            version,
+        } = order
+        else {
+            return;
+        };
         let known = coordinator == self.id
             || self
                 .hosted
                 .get(app)
                 .is_some_and(|h| h.group.contains_key(&coordinator));
         if node != self.id || !known {
+            return;
+        }
+        // No room here for that version (the coordinator's view of this node was stale):
+        // left as it is; the coordinator's deadline decides.
+        let from = self.version_of_hosted(app);
+        if !self.fits_move(app, self.id, from, version, view) {
             return;
         }
         self.move_to(app, version, now, view, out);

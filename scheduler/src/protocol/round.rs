@@ -69,7 +69,7 @@ impl<P: Peer> Node<P> {
             return;
         }
         let live = live_members(self, app, now);
-        let wanted = entry.record.demand.instances as usize;
+        let wanted = self.wanted(app, entry);
         if live.len() >= wanted {
             return;
         }
@@ -318,6 +318,8 @@ impl<P: Peer> Node<P> {
         let mut demand = entry.record.demand.clone();
         demand.height = entry.height;
         demand.expire = entry.expire;
+        // One more while a member that cannot fit a new version is being replaced.
+        demand.instances = self.wanted(app, entry) as u32;
         let params = Params {
             height: Some(view.height(now)),
             ..view.params.clone()
@@ -450,7 +452,7 @@ impl<P: Peer> Node<P> {
         let Some(entry) = view.app(app) else {
             return;
         };
-        let wanted = entry.record.demand.instances as usize;
+        let wanted = self.wanted(app, entry);
         let live = live_members(self, app, now);
         if live.len() < wanted {
             if live.len() + self.unheard_instances(app, &live, now, view) < wanted
@@ -460,7 +462,13 @@ impl<P: Peer> Node<P> {
             }
             return;
         }
-        if live.len() == wanted || self.round_open(app) {
+        // During a surge the rollout stops the member being replaced itself, once its
+        // replacement is stable; the scheduler's choice could stop the replacement.
+        if live.len() == wanted
+            || self.round_open(app)
+            || self.surge.contains_key(app)
+            || self.rolling(app, now, view)
+        {
             return;
         }
         let mut nodes = Vec::new();
