@@ -7,7 +7,9 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 use scheduler::sim::testbed::Shape;
-use scheduler::sim::{Death, GroupKill, Kill, Partition, SimConfig, Strategy, Unhealthy};
+use scheduler::sim::{
+    Death, GroupKill, Kill, Partition, SimConfig, Strategy, Unhealthy, Update, UpdateReport,
+};
 
 /// Simulate N nodes and M apps over a lossy, partitionable network, deterministically.
 #[derive(Debug, Args)]
@@ -37,6 +39,11 @@ pub struct SimArgs {
     /// hosts give them up 30 s later and the report gives the time to replace them.
     #[arg(long, value_parser = parse_unhealthy)]
     pub unhealthy: Option<Unhealthy>,
+    /// The owners of K apps (the first ones running at their count) publish a new spec
+    /// at T seconds, e.g. `100@300`: the report gives the time until each runs N
+    /// instances all on the new version and the fewest serving during its rollout.
+    #[arg(long, value_parser = parse_update)]
+    pub update: Option<Update>,
     /// Partition the nodes A:B from T1 to T2 seconds, e.g. `50/50@300-600`.
     #[arg(long, value_parser = parse_partition)]
     pub partition: Option<Partition>,
@@ -131,6 +138,20 @@ fn parse_kill_group(s: &str) -> Result<GroupKill, String> {
     })
 }
 
+fn parse_update(s: &str) -> Result<Update, String> {
+    let (k, t) = s
+        .split_once('@')
+        .ok_or_else(|| format!("expected APPS@SECONDS such as 100@300, got {s:?}"))?;
+    let apps: usize = num(k, "APPS")?;
+    if apps == 0 {
+        return Err(format!("APPS must be at least 1, got {s:?}"));
+    }
+    Ok(Update {
+        apps,
+        at_s: num(t, "SECONDS")?,
+    })
+}
+
 fn parse_death(s: &str) -> Result<Death, String> {
     match s {
         "process" => Ok(Death::Process),
@@ -189,6 +210,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     config.kill = args.kill;
     config.unhealthy = args.unhealthy;
     config.partition = args.partition;
+    config.update = args.update;
     config.strategy = args.strategy;
     config.conflicts = args.conflicts;
     config.node_ledgers = args.node_ledgers;
@@ -305,9 +327,56 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
                 u.taken_back
             );
         }
+        if let Some(u) = &report.update {
+            print_update(u);
+        }
         outln!("digest {}", report.digest);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `update` section of the summary.
+fn print_update(u: &UpdateReport) {
+    let t = &u.time_to_updated_s;
+    let at_least: Vec<String> = u
+        .fewest_at_least_n_minus
+        .iter()
+        .enumerate()
+        .map(|(k, apps)| format!("N-{k}: {apps}"))
+        .collect();
+    outln!(
+        "update: {} apps at {} s; fully updated p50 {:.1} s, p99 {:.1} s, max {:.1} s after it; never {}; reverted {}",
+        u.apps_updated,
+        u.at_s,
+        t.p50,
+        t.p99,
+        t.max,
+        u.never_updated,
+        u.reverted
+    );
+    outln!(
+        "update: fewest serving during a rollout {} (apps whose fewest was at least {})",
+        u.fewest_healthy_min,
+        at_least.join(", ")
+    );
+    if !u.below_n_minus_1.is_empty() {
+        outln!(
+            "update: below N-1 during the rollout: {}",
+            u.below_n_minus_1.join(", ")
+        );
+    }
+    for g in &u.by_instances {
+        let t = &g.time_to_updated_s;
+        outln!(
+            "update: {} apps of {} instances: fully updated p50 {:.1} s, max {:.1} s; never {}; fewest N-k for k = 0, 1, …: {:?}",
+            g.apps,
+            g.instances,
+            t.p50,
+            t.max,
+            g.never_updated,
+            g.fewest_n_minus
+        );
+    }
 }
 
 /// Runs `n` seeded trials of `config` and prints the ledger and partition figures summed
@@ -384,5 +453,9 @@ mod tests {
         assert!(parse_partition("0/50@1-2").unwrap_err().contains("above 0"));
         assert!(parse_partition("50@1-2").unwrap_err().contains("A/B@T1-T2"));
         assert!(parse_strategy("random").unwrap_err().contains("bidding"));
+        let u = parse_update("100@300").unwrap();
+        assert_eq!((u.apps, u.at_s), (100, 300));
+        assert!(parse_update("0@300").unwrap_err().contains("at least 1"));
+        assert!(parse_update("100").unwrap_err().contains("APPS@SECONDS"));
     }
 }

@@ -1,5 +1,8 @@
 //! The `bidding` strategy: every node runs [`crate::protocol::Node`].
 
+mod rollout;
+mod runtime;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -18,6 +21,7 @@ use super::net::{Net, Queue};
 use super::report::{ExpiryReport, FinalState, Invariants, LedgerReport, SimReport, Traffic};
 use super::scenario::{GENESIS_HEIGHT, Setup, infeasible, setup};
 use super::tracker::{Tracker, digest};
+use super::update::Rollouts;
 use crate::expiry::{DEFAULT_EXPIRE, removal_height};
 use crate::ledger::{Action, OwnerOp};
 use crate::model::{Capacity, NodeInfo};
@@ -79,6 +83,8 @@ enum Ev {
     Sample,
     Check,
     Refresh,
+    /// `--update`: the owners of the chosen apps publish a new spec.
+    Update,
 }
 
 struct Instance {
@@ -86,6 +92,12 @@ struct Instance {
     generation: u64,
     /// Owner of the registration the node ran it for.
     owner: String,
+    /// Resources it holds on its node.
+    cap: Capacity,
+    /// Spec version of its containers.
+    version: u64,
+    /// Started by a move to `version` (replacing containers of another version).
+    moved: bool,
 }
 
 struct Sim<'c> {
@@ -122,6 +134,8 @@ struct Sim<'c> {
     fault_rng: ChaCha8Rng,
     fault: FaultReport,
     group_victims: Vec<usize>,
+    /// `--update`: the rollouts of the updated apps.
+    rollouts: Rollouts,
 }
 
 pub(crate) fn run(config: &SimConfig) -> SimReport {
@@ -187,6 +201,7 @@ pub(crate) fn run(config: &SimConfig) -> SimReport {
             (i, Arc::new(r))
         })
         .collect();
+    let n_apps = records.len();
     let ledger = LedgerReport {
         views: lv.views.len(),
         conflicts: rivals.len(),
@@ -222,6 +237,7 @@ pub(crate) fn run(config: &SimConfig) -> SimReport {
         fault_rng: ChaCha8Rng::seed_from_u64(config.seed ^ 0xfa17),
         fault: FaultReport::default(),
         group_victims: Vec::new(),
+        rollouts: Rollouts::new(n_apps),
     };
     sim.failing = faults::pick_failing(n, config.faults.failing_nodes, &mut sim.fault_rng);
     sim.fault.failing_nodes = config.faults.failing_nodes.min(n);
@@ -264,16 +280,20 @@ impl Sim<'_> {
                 0,
                 self.lv.view_of(node),
             );
+            let cap = Capacity::from(s.demands[a].resources);
+            let version = self.nodes[node].version_of(&app).unwrap_or(0);
             self.rt[node].insert(
                 app,
                 Instance {
                     running: true,
                     generation: 0,
                     owner: self.records[a].owner.clone(),
+                    cap,
+                    version,
+                    moved: false,
                 },
             );
-            self.rt_used[node] =
-                self.rt_used[node].saturating_add(Capacity::from(s.demands[a].resources));
+            self.rt_used[node] = self.rt_used[node].saturating_add(cap);
             self.tracker.started(a, 0);
             self.outputs(node as u32, outs, 0);
         }
@@ -307,6 +327,9 @@ impl Sim<'_> {
         }
         if let Some(u) = self.cfg.unhealthy {
             self.q.push(u.at_s * 1_000, Ev::Unhealthy);
+        }
+        if let Some(u) = self.cfg.update {
+            self.q.push(u.at_s * 1_000, Ev::Update);
         }
         if let Some(p) = self.cfg.partition {
             self.q.push(p.to_s * 1_000, Ev::Heal);
@@ -471,6 +494,7 @@ impl Sim<'_> {
                     self.lv.refresh(now);
                     self.q.push(now + TICK, Ev::Refresh);
                 }
+                Ev::Update => self.update_apps(now),
             }
         }
         self.tracker.advance(end);
@@ -673,7 +697,10 @@ impl Sim<'_> {
             if let Some(t) = &self.cfg.trace_app {
                 let about = match &o {
                     Output::Send(_, m) | Output::Broadcast(m) => m.app(),
-                    Output::StartApp(a) | Output::StopApp(a) | Output::RemoveApp(a) => Some(&**a),
+                    Output::StartApp(a)
+                    | Output::StopApp(a)
+                    | Output::RemoveApp(a)
+                    | Output::MoveApp { app: a, .. } => Some(&**a),
                     _ => None,
                 };
                 if about == Some(t.as_str()) {
@@ -696,7 +723,14 @@ impl Sim<'_> {
                         },
                     );
                 }
-                Output::Broadcast(msg) => self.send_broadcast(node, msg, now),
+                Output::Broadcast(msg) => {
+                    if let Msg::Reverted { app, version, .. } = &msg {
+                        if let Some(&a) = self.app_index.get(app) {
+                            self.rollouts.reverted(a, *version);
+                        }
+                    }
+                    self.send_broadcast(node, msg, now)
+                }
                 Output::StartApp(app) => self.start(ni, app, now),
                 Output::StopApp(app) => self.stop(ni, &app, now),
                 Output::RemoveApp(app) => {
@@ -709,7 +743,7 @@ impl Sim<'_> {
                     }
                     self.stop(ni, &app, now);
                 }
-                Output::MoveApp { .. } => {}
+                Output::MoveApp { app, version } => self.move_app(ni, app, version, now),
                 Output::Persist(_) => {}
                 Output::SetTimer(at) => {
                     let pending = self.next_tick[ni];
@@ -719,114 +753,6 @@ impl Sim<'_> {
                     }
                 }
             }
-        }
-    }
-
-    fn start(&mut self, node: usize, app: Arc<str>, now: Millis) {
-        let Some(&a) = self.app_index.get(&app) else {
-            return;
-        };
-        if self.rt[node].contains_key(&app) {
-            self.inv.double_placements += 1;
-            return;
-        }
-        if self
-            .held_off
-            .get(&(node, app.clone()))
-            .is_some_and(|&t| t > now)
-        {
-            self.tracker.taken_back += 1;
-        }
-        let demand = Capacity::from(self.records[a].demand.resources);
-        let used = self.rt_used[node].saturating_add(demand);
-        if !used.fits_within(&self.offered[node]) {
-            self.inv.capacity_overcommits += 1;
-        }
-        self.rt_used[node] = used;
-        self.generation += 1;
-        let owner = self
-            .lv
-            .view_of(node)
-            .app(&app)
-            .map_or_else(String::new, |e| e.record.owner.clone());
-        self.rt[node].insert(
-            app.clone(),
-            Instance {
-                running: false,
-                generation: self.generation,
-                owner,
-            },
-        );
-        let (lo, hi) = self.cfg.start_ms;
-        let mut at = now + self.rng.gen_range(lo..=hi.max(lo));
-        let mut ok = !self.rng.gen_bool(self.cfg.start_failure.clamp(0.0, 1.0));
-        if self.failing[node] {
-            ok = false;
-            at = now + self.cfg.faults.fail_ms;
-        }
-        self.q.push(
-            at,
-            Ev::Done {
-                node: node as u32,
-                app,
-                ok,
-                generation: self.generation,
-            },
-        );
-    }
-
-    fn stop(&mut self, node: usize, app: &Arc<str>, now: Millis) {
-        if let Some(inst) = self.rt[node].remove(app) {
-            if let Some(&a) = self.app_index.get(app) {
-                self.rt_used[node] = self.rt_used[node]
-                    .saturating_sub(Capacity::from(self.records[a].demand.resources));
-                if inst.running {
-                    self.tracker.stopped(a, now);
-                }
-            }
-        }
-    }
-
-    fn container_done(&mut self, node: u32, app: Arc<str>, ok: bool, generation: u64, now: Millis) {
-        let ni = node as usize;
-        if !self.net.alive[ni] {
-            return;
-        }
-        let current = self.rt[ni]
-            .get(&app)
-            .is_some_and(|i| i.generation == generation && !i.running);
-        if !current {
-            return;
-        }
-        let input = if ok {
-            if let Some(i) = self.rt[ni].get_mut(&app) {
-                i.running = true;
-            }
-            if let Some(&a) = self.app_index.get(&app) {
-                self.tracker.started(a, now);
-            }
-            Input::ContainerStarted { app }
-        } else {
-            if self.failing[ni] {
-                self.fault.failed_starts += 1;
-            }
-            self.stop(ni, &app, now);
-            Input::ContainerFailed { app }
-        };
-        let started = ok.then(|| match &input {
-            Input::ContainerStarted { app } => app.clone(),
-            _ => unreachable!("an ok start is a ContainerStarted"),
-        });
-        let outs = self.nodes[ni].handle(input, now, self.lv.view_of(ni));
-        self.outputs(node, outs, now);
-        // A started instance serves (the simulator has no probes): its host reports it
-        // healthy, as the daemon's first passing probe does, which is what tells the
-        // coordinators watching placements (standing) that it came to serve.
-        if let Some(app) = started {
-            let health = crate::protocol::Health::Healthy;
-            let outs =
-                self.nodes[ni].handle(Input::Health { app, health }, now, self.lv.view_of(ni));
-            self.outputs(node, outs, now);
         }
     }
 
@@ -1043,6 +969,10 @@ impl Sim<'_> {
             digest: digest(lines),
             events: self.q.popped,
             trace: self.trace,
+            update: self
+                .cfg
+                .update
+                .map(|_| self.rollouts.report(|a| self.records[a].name.to_string())),
         }
     }
 }

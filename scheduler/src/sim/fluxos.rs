@@ -11,7 +11,9 @@
 //!   keep counting for two hours;
 //! - every [`EXTRA_CHECK_EVERY`] a node running an app with more records than instances
 //!   removes its instance when it is the newest;
-//! - expired apps are removed at expiry + grace, checked on the same timer.
+//! - expired apps are removed at expiry + grace, checked on the same timer;
+//! - an updated app (`--update`) is redeployed by each host on its own, at one of its
+//!   checks every 8–18 minutes ([`super::update::FluxosRedeploy`]).
 //!
 //! The location table is gossip-replicated; the simulator keeps one copy per partition
 //! side (a broadcast reaches the sender's side only while partitioned), and nodes read
@@ -28,6 +30,7 @@ use super::net::{Net, Queue};
 use super::report::{ExpiryReport, Invariants, SimReport, Traffic};
 use super::scenario::{GENESIS_HEIGHT, setup};
 use super::tracker::{Tracker, digest};
+use super::update::{Check, FluxosRedeploy, pick, version_for};
 use crate::eligibility::check_static;
 use crate::expiry::{BLOCK_SECONDS, DEFAULT_EXPIRE, expiry_height, removal_height};
 use crate::model::{AppDemand, Capacity};
@@ -102,6 +105,19 @@ enum Ev {
     Heal,
     HealCheck,
     Sample,
+    /// `--update`: the owners of the chosen apps publish a new spec.
+    Update,
+    /// A host compares its instance of an updated app with the latest spec.
+    RedeployCheck {
+        node: u32,
+        app: usize,
+    },
+    /// A redeploy's new containers are up (or failed to start).
+    Redeployed {
+        node: u32,
+        app: usize,
+        ok: bool,
+    },
 }
 
 #[derive(Clone, Copy)]
@@ -140,6 +156,7 @@ pub(crate) fn run(config: &SimConfig) -> SimReport {
     let mut tracker = Tracker::new(s.demands.iter().map(|d| d.instances));
     let mut inv = Invariants::default();
     let mut offsets = Vec::new();
+    let mut red = FluxosRedeploy::new(m);
     let mut q: Queue<Ev> = Queue::new();
     let end = config.duration_s * 1_000;
     let height = |t: Millis| GENESIS_HEIGHT + t / (BLOCK_SECONDS * 1_000);
@@ -178,6 +195,9 @@ pub(crate) fn run(config: &SimConfig) -> SimReport {
     }
     if let Some(k) = config.kill {
         q.push(k.at_s * 1_000, Ev::Kill);
+    }
+    if let Some(u) = config.update {
+        q.push(u.at_s * 1_000, Ev::Update);
     }
     if let Some(p) = config.partition {
         q.push(p.to_s * 1_000, Ev::Heal);
@@ -272,6 +292,7 @@ pub(crate) fn run(config: &SimConfig) -> SimReport {
                     && cap.fits_within(&free)
                 {
                     rt[ni].insert(app, false);
+                    red.installing(node, app);
                     used[ni] = used[ni].saturating_add(cap);
                     let (lo, hi) = config.start_ms;
                     let ok = !rng.gen_bool(config.start_failure.clamp(0.0, 1.0));
@@ -289,9 +310,11 @@ pub(crate) fn run(config: &SimConfig) -> SimReport {
                 if ok {
                     rt[ni].insert(app, true);
                     tracker.started(app, now);
+                    red.started(node, app, now);
                     broadcast!(node, app, Rec::Running(now), now);
                 } else {
                     rt[ni].remove(&app);
+                    red.removed(node, app, false, now);
                     used[ni] = used[ni].saturating_sub(Capacity::from(demands[app].resources));
                 }
             }
@@ -346,6 +369,7 @@ pub(crate) fn run(config: &SimConfig) -> SimReport {
                         rt[ni].remove(&a);
                         used[ni] = used[ni].saturating_sub(Capacity::from(demands[a].resources));
                         tracker.stopped(a, now);
+                        red.removed(i, a, true, now);
                         broadcast!(i, a, Rec::Gone, now);
                     } else if now >= REPORT_EVERY
                         && t.running[a]
@@ -369,6 +393,7 @@ pub(crate) fn run(config: &SimConfig) -> SimReport {
                         if running {
                             tracker.stopped(a, now);
                         }
+                        red.removed(i as u32, a, running, now);
                     }
                     rt[i].clear();
                 }
@@ -382,6 +407,62 @@ pub(crate) fn run(config: &SimConfig) -> SimReport {
             Ev::Sample => {
                 tracker.advance(now);
                 q.push(now + 100, Ev::Sample);
+            }
+            Ev::Update => {
+                let Some(u) = config.update else { continue };
+                let chosen = pick(m, u.apps, |a| !s.expiring.contains(&a) && tracker.at_n(a));
+                for (k, &a) in chosen.iter().enumerate() {
+                    let (n, serving) = (demands[a].instances, tracker.running(a));
+                    red.roll.begin(a, n, version_for(now, k), serving, now);
+                }
+                // FluxOS has no rollout: every host of the app checks on its own.
+                for (i, r) in rt.iter().enumerate() {
+                    for &a in chosen.iter().filter(|a| net.alive[i] && r.contains_key(a)) {
+                        let at = FluxosRedeploy::next_check(now, &mut rng);
+                        q.push(
+                            at,
+                            Ev::RedeployCheck {
+                                node: i as u32,
+                                app: a,
+                            },
+                        );
+                    }
+                }
+            }
+            Ev::RedeployCheck { node, app } => {
+                let ni = node as usize;
+                if !net.alive[ni] {
+                    continue;
+                }
+                let state = rt[ni].get(&app).copied();
+                let starts = (config.start_ms, config.start_failure);
+                match red.check(node, app, state, now, starts, &mut rng) {
+                    Check::Stop => {}
+                    Check::Again(at) => q.push(at, Ev::RedeployCheck { node, app }),
+                    // Stop, remove the container and the image, pull, start: down until then.
+                    Check::Redeploy { back_at, ok } => {
+                        rt[ni].insert(app, false);
+                        tracker.stopped(app, now);
+                        q.push(back_at, Ev::Redeployed { node, app, ok });
+                    }
+                }
+            }
+            Ev::Redeployed { node, app, ok } => {
+                let ni = node as usize;
+                if !net.alive[ni] || !red.is_down(node, app) || rt[ni].get(&app) != Some(&false) {
+                    continue;
+                }
+                red.back(node, app, ok, now);
+                if ok {
+                    rt[ni].insert(app, true);
+                    tracker.started(app, now);
+                    broadcast!(node, app, Rec::Running(now), now);
+                } else {
+                    // A failed install removes the app from the node, and its location.
+                    rt[ni].remove(&app);
+                    used[ni] = used[ni].saturating_sub(Capacity::from(demands[app].resources));
+                    broadcast!(node, app, Rec::Gone, now);
+                }
             }
         }
     }
@@ -461,5 +542,8 @@ pub(crate) fn run(config: &SimConfig) -> SimReport {
         digest: digest(lines),
         events: q.popped,
         trace: Vec::new(),
+        update: config
+            .update
+            .map(|_| red.roll.report(|a| format!("app{a:04}"))),
     }
 }

@@ -15,6 +15,7 @@ mod report;
 mod scenario;
 pub mod testbed;
 mod tracker;
+pub mod update;
 pub mod workload;
 
 use serde::Serialize;
@@ -25,6 +26,7 @@ pub use report::{
     ExpiryReport, FinalState, Invariants, KillReport, LedgerReport, PartitionReport, SimReport,
     Stats, Traffic, UnhealthyReport,
 };
+pub use update::{Update, UpdateGroup, UpdateReport};
 
 /// Which node implementation to simulate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -81,6 +83,9 @@ pub struct SimConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unhealthy: Option<Unhealthy>,
     pub partition: Option<Partition>,
+    /// Owners publish a new spec of some apps (a rolling update).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update: Option<Update>,
     pub strategy: Strategy,
     /// Apps are registered at uniform times in `[0, register_window_s]`.
     pub register_window_s: u64,
@@ -120,6 +125,7 @@ impl SimConfig {
             kill: None,
             unhealthy: None,
             partition: None,
+            update: None,
             strategy: Strategy::Bidding,
             register_window_s: 60,
             expiring_share: 0.05,
@@ -161,6 +167,8 @@ pub enum SimError {
     FaultsNeedBidding,
     #[error("--instances must be at least 1")]
     Instances,
+    #[error("--update needs at least 1 app and a time within the run (got {apps}@{at})")]
+    Update { apps: usize, at: u64 },
 }
 
 impl SimConfig {
@@ -208,6 +216,14 @@ impl SimConfig {
             if !(u.percent > 0.0 && u.percent <= 100.0) || u.at_s > self.duration_s {
                 return Err(SimError::Unhealthy {
                     percent: u.percent,
+                    at: u.at_s,
+                });
+            }
+        }
+        if let Some(u) = self.update {
+            if u.apps == 0 || u.at_s > self.duration_s {
+                return Err(SimError::Update {
+                    apps: u.apps,
                     at: u.at_s,
                 });
             }

@@ -165,4 +165,7 @@ pub struct SimReport {
     /// Lines recorded for `config.trace_app`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub trace: Vec<String>,
+    /// `--update`: how the updated apps were rolled out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update: Option<super::UpdateReport>,
 }
