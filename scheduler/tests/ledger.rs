@@ -23,21 +23,34 @@ fn clock() -> ChainClock {
 
 const NOW: u64 = 1_000;
 
-fn reg(owner: &str, seq: u64, name: &str, height: u64, ports: &[u16]) -> Action<()> {
-    let demand = AppDemand::new(name, 3, Resources::new(0.1, 64, 1))
+/// Owner `owner`'s record of `name` (`instances`, from `height`, spec version `seq`).
+fn record(
+    owner: &str,
+    seq: u64,
+    name: &str,
+    height: u64,
+    instances: u32,
+    expire: u32,
+    ports: &[u16],
+) -> Arc<AppRecord> {
+    let demand = AppDemand::new(name, instances, Resources::new(0.1, 64, 1))
         .with_height(height)
-        .with_expire(5_000);
+        .with_expire(expire);
+    Arc::new(AppRecord {
+        name: Arc::from(name),
+        owner: owner.to_string(),
+        demand,
+        spec_bytes: 100,
+        ports: ports.to_vec(),
+        version: seq,
+    })
+}
+
+fn reg(owner: &str, seq: u64, name: &str, height: u64, ports: &[u16]) -> Action<()> {
     Action::unsigned(
         owner,
         seq,
-        OwnerOp::Register(Arc::new(AppRecord {
-            name: Arc::from(name),
-            owner: owner.to_string(),
-            demand,
-            spec_bytes: 100,
-            ports: ports.to_vec(),
-            version: seq,
-        })),
+        OwnerOp::Register(record(owner, seq, name, height, 3, 5_000, ports)),
     )
 }
 
@@ -50,20 +63,10 @@ fn update(
     instances: u32,
     ports: &[u16],
 ) -> Action<()> {
-    let demand = AppDemand::new(name, instances, Resources::new(0.1, 64, 1))
-        .with_height(height)
-        .with_expire(6_000);
     Action::unsigned(
         owner,
         seq,
-        OwnerOp::Update(Arc::new(AppRecord {
-            name: Arc::from(name),
-            owner: owner.to_string(),
-            demand,
-            spec_bytes: 100,
-            ports: ports.to_vec(),
-            version: seq,
-        })),
+        OwnerOp::Update(record(owner, seq, name, height, instances, 6_000, ports)),
     )
 }
 

@@ -127,7 +127,17 @@ scenario_update_bad() {
     local on_bad
     on_bad=$(app_status "$APP" | jq --argjson v "$version" '[.instance_health[] | select(.version == $v)] | length')
     [ "$on_bad" = 0 ] || fail "update-bad: $on_bad instances still on the bad version $version"
-    result "update-bad: reverted, $n healthy on version $good again $(secs "$reverted_ms") s after the update; fewest healthy $fewest; app show: $why"
+    # The testnet's Prometheus saw the moves (there and back) and the revert.
+    local moves reverts
+    for _ in $(seq 1 30); do
+        moves=$(prom_value 'sum(fluxnode_instance_moves_total)')
+        reverts=$(prom_value 'sum(fluxnode_rollouts_reverted_total)')
+        awk -v m="$moves" -v r="$reverts" 'BEGIN { exit !(m >= 2 && r >= 1) }' && break
+        sleep 1
+    done
+    awk -v m="$moves" -v r="$reverts" 'BEGIN { exit !(m >= 2 && r >= 1) }' ||
+        fail "update-bad: Prometheus: sum(fluxnode_instance_moves_total) = $moves (want >= 2), sum(fluxnode_rollouts_reverted_total) = $reverts (want >= 1)"
+    result "update-bad: reverted, $n healthy on version $good again $(secs "$reverted_ms") s after the update; fewest healthy $fewest; Prometheus: $moves moves, $reverts reverts seen; app show: $why"
     [ "$fewest" -ge $((n - 1)) ] || fail "update-bad: only $fewest healthy instances at one point, below N - 1"
     rm -rf "$dir" "$spec"
 }

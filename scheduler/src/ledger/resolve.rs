@@ -175,12 +175,16 @@ fn fold<T>(
             // gives ports to registrations; the edge refuses an update that moves them).
             OwnerOp::Update(rec) if app.cancelled_at.is_none() && rec.ports == record.ports => {
                 let mut rec = (**rec).clone();
-                rec.name = record.name.clone();
-                rec.demand.name = record.demand.name.clone();
-                rec.version = op.seq;
-                let rec = Arc::new(rec);
                 app.height = rec.demand.height;
                 app.expire = rec.demand.expire;
+                // The record keeps the registration's name and height: names and ports
+                // are held from the registration's height (the sweep, `conflict`, the
+                // check); the update's height is the subscription's start, `app.height`.
+                rec.name = record.name.clone();
+                rec.demand.name = record.demand.name.clone();
+                rec.demand.height = record.demand.height;
+                rec.version = op.seq;
+                let rec = Arc::new(rec);
                 app.last_seq = op.seq;
                 app.versions.push(rec.clone());
                 app.record = rec;

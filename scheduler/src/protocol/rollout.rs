@@ -205,29 +205,37 @@ impl<P: Peer> Node<P> {
                 && m.healthy_since
                     .is_some_and(|t| now.saturating_sub(t) >= policy.min_healthy)
         };
-        // Members on their way: moved and not yet stable, or ordered and not yet moved.
+        // Members on their way: moved and not yet stable, or ordered and not yet moved
+        // (these are watched against the deadline), and any member not serving whatever
+        // its version — one moving back after a revert still beats the version it
+        // leaves, and a new coordinator has no record of having ordered it.
         let mut in_flight: Vec<P> = Vec::new();
         for m in &members {
-            let moving = if m.version == target {
-                !stable(m)
-            } else {
-                r.moves.contains_key(&m.peer)
-            };
-            if moving {
-                r.moves.entry(m.peer).or_insert(now);
+            if m.version == target {
+                if stable(m) {
+                    r.moves.remove(&m.peer);
+                } else {
+                    r.moves.entry(m.peer).or_insert(now);
+                    in_flight.push(m.peer);
+                }
+            } else if r.moves.contains_key(&m.peer) || m.health != Health::Healthy {
                 in_flight.push(m.peer);
-            } else if m.version == target {
-                r.moves.remove(&m.peer);
             }
         }
+        // A group short of its count (a member died, a replacement is being placed) takes
+        // no step: moving one more would leave fewer than N − 1 serving.
+        let short = members.len()
+            < view
+                .app(app)
+                .map_or(0, |e| e.record.demand.instances as usize);
         // A step that failed: not stable by the deadline. Only a rollout to the app's
         // latest spec is reverted; a revert that itself stalls just keeps being retried.
         let latest = view.app(app).map(|e| e.record.version);
-        let late = in_flight.iter().copied().find(|p| {
-            r.moves
-                .get(p)
-                .is_some_and(|&t| now.saturating_sub(t) >= policy.deadline)
-        });
+        let late = r
+            .moves
+            .iter()
+            .find(|&(p, &t)| in_flight.contains(p) && now.saturating_sub(t) >= policy.deadline)
+            .map(|(&p, _)| p);
         if let (Some(p), Some(latest)) = (late, latest) {
             if latest == target {
                 let good = members
@@ -270,19 +278,7 @@ impl<P: Peer> Node<P> {
                     if let Some(r) = self.rollouts.get_mut(app) {
                         r.moves.remove(&p);
                     }
-                    if p == self.id {
-                        out.push(Output::StopApp(app.clone()));
-                        self.release(app, out);
-                    } else {
-                        out.push(Output::Send(
-                            p,
-                            Msg::Stop {
-                                app: app.clone(),
-                                coordinator: self.id,
-                                node: p,
-                            },
-                        ));
-                    }
+                    self.stop_member(app, p, out);
                     return;
                 }
             }
@@ -306,14 +302,29 @@ impl<P: Peer> Node<P> {
         // The next step: the members still behind, the coordinator itself last (its own
         // instance moving does not end its role, but the others' beats keep flowing to it
         // while it restarts), then the lowest rendezvous score first.
-        let free = (policy.max_parallel.max(1) as usize).saturating_sub(in_flight.len());
+        let free = if short {
+            0
+        } else {
+            (policy.max_parallel.max(1) as usize).saturating_sub(in_flight.len())
+        };
         let mut next: Vec<&&MemberState<P>> = behind
             .iter()
             .filter(|m| !r.moves.contains_key(&m.peer))
             .collect();
         next.sort_by_key(|m| (m.peer == self.id, m.score));
         let mut chosen: Vec<P> = Vec::new();
-        for m in next.into_iter().take(free) {
+        // Members behind that do not serve anyway (the ones a revert sends back) move at
+        // once: it costs no serving instance.
+        type Pick<'a, P> = Vec<&'a &'a MemberState<P>>;
+        let (down, up): (Pick<'_, P>, Pick<'_, P>) =
+            next.into_iter().partition(|m| m.health != Health::Healthy);
+        for m in down {
+            if Some(m.peer) != surging {
+                chosen.push(m.peer);
+                orders.push(m.peer);
+            }
+        }
+        for m in up.into_iter().take(free) {
             if Some(m.peer) == surging {
                 continue;
             }

@@ -504,22 +504,26 @@ impl<P: Peer> Node<P> {
         let status = self.status_of(app);
         self.beat_group(app, status, out);
         for s in o.stop {
-            let Some(&p) = peer_of.get(&s.node) else {
-                continue;
-            };
-            if p == self.id {
-                out.push(Output::StopApp(app.clone()));
-                self.release(app, out);
-            } else {
-                out.push(Output::Send(
-                    p,
-                    Msg::Stop {
-                        app: app.clone(),
-                        coordinator: self.id,
-                        node: p,
-                    },
-                ));
+            if let Some(&p) = peer_of.get(&s.node) {
+                self.stop_member(app, p, out);
             }
+        }
+    }
+
+    /// As coordinator: stops member `p`'s instance of `app` (this node's own at once).
+    pub(crate) fn stop_member(&mut self, app: &Arc<str>, p: P, out: &mut Vec<Output<P>>) {
+        if p == self.id {
+            out.push(Output::StopApp(app.clone()));
+            self.release(app, out);
+        } else {
+            out.push(Output::Send(
+                p,
+                Msg::Stop {
+                    app: app.clone(),
+                    coordinator: self.id,
+                    node: p,
+                },
+            ));
         }
     }
 }

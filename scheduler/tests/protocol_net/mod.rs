@@ -128,15 +128,7 @@ impl Net {
     }
 
     pub fn register(&mut self, app: &AppDemand, now: Millis) {
-        let rec = Arc::new(AppRecord {
-            name: Arc::from(app.name.as_str()),
-            owner: "o".into(),
-            demand: app.clone(),
-            spec_bytes: 100,
-            ports: Vec::new(),
-            version: 1,
-        });
-        let msg = Msg::Register(rec);
+        let msg = Msg::Register(record(app, 1));
         self.view.apply(&msg, now).unwrap();
         for i in 0..self.nodes.len() {
             // As the daemon does before a registration reaches the protocol.
@@ -153,15 +145,7 @@ impl Net {
 
     /// The owner updates `app` to a spec with `instances` instances, as `version`.
     pub fn update(&mut self, app: &AppDemand, version: u64, now: Millis) {
-        let rec = Arc::new(AppRecord {
-            name: Arc::from(app.name.as_str()),
-            owner: "o".into(),
-            demand: app.clone(),
-            spec_bytes: 100,
-            ports: Vec::new(),
-            version,
-        });
-        let msg = Msg::Update(rec);
+        let msg = Msg::Update(record(app, version));
         self.view.apply(&msg, now).unwrap();
         for i in 0..self.nodes.len() {
             if self.alive[i] {
@@ -237,6 +221,18 @@ impl Net {
             .filter(|&i| self.alive[i] && self.running[i].iter().any(|a| &**a == app))
             .collect()
     }
+}
+
+/// The owner "o"'s record of `app` at spec `version`.
+fn record(app: &AppDemand, version: u64) -> Arc<AppRecord> {
+    Arc::new(AppRecord {
+        name: Arc::from(app.name.as_str()),
+        owner: "o".into(),
+        demand: app.clone(),
+        spec_bytes: 100,
+        ports: Vec::new(),
+        version,
+    })
 }
 
 pub fn app(name: &str, instances: u32) -> AppDemand {
