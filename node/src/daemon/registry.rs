@@ -494,7 +494,50 @@ fn ahead(field: &str, h: u64, height: u64) -> Result<(), RegistryError> {
     Ok(())
 }
 
-/// Heights, FluxOS validation at the registration's own height, and the parse: once.
+/// A spec carried by a registration or an update: its height (`field` names it) neither
+/// ahead of this node's chain nor, from the API, behind it; FluxOS validation at that
+/// height (so every node reaches the same verdict); the parse; the record. Once per action.
+struct CarriedSpec<'a> {
+    spec_json: &'a str,
+    height: u64,
+    field: &'static str,
+    /// What the height starts, for the "behind" message.
+    what: &'static str,
+}
+
+fn check_spec(
+    c: CarriedSpec<'_>,
+    owner: &str,
+    seq: u64,
+    height: u64,
+    origin: Origin,
+) -> Result<(AppRecord, AppSpec), RegistryError> {
+    ahead(c.field, c.height, height)?;
+    if origin == Origin::Api && c.height + HEIGHT_SLACK < height {
+        return Err(RegistryError::invalid(
+            c.field,
+            format!(
+                "{} is behind this node's chain height {height}; {} counts from now",
+                c.height, c.what
+            ),
+        ));
+    }
+    let ctx = ValidationContext {
+        height: u32::try_from(c.height).unwrap_or(u32::MAX),
+        ..ValidationContext::default()
+    };
+    let violations = validate_json(c.spec_json.as_bytes(), &ctx);
+    if !violations.is_empty() {
+        return Err(RegistryError::from_violations(&violations));
+    }
+    let spec = AppSpec::from_json(c.spec_json.as_bytes())
+        .map_err(|e| RegistryError::invalid("spec", e.to_string()))?;
+    // The spec's `owner` is a Flux ZelID this node cannot verify; the key that signed
+    // the registration is the owner of record, and only it may update, renew or cancel.
+    let rec = AppRecord::from_spec(&spec, c.height, c.spec_json.len(), owner, seq);
+    Ok((rec, spec))
+}
+
 fn check_registration(
     reg: &AppRegistration,
     owner: &str,
@@ -502,40 +545,16 @@ fn check_registration(
     height: u64,
     origin: Origin,
 ) -> Result<(AppRecord, AppSpec), RegistryError> {
-    ahead("action.registered_height", reg.registered_height, height)?;
-    if origin == Origin::Api && reg.registered_height + HEIGHT_SLACK < height {
-        return Err(RegistryError::invalid(
-            "action.registered_height",
-            format!(
-                "{} is behind this node's chain height {height}; a new registration counts from now",
-                reg.registered_height
-            ),
-        ));
-    }
-    let ctx = ValidationContext {
-        height: u32::try_from(reg.registered_height).unwrap_or(u32::MAX),
-        ..ValidationContext::default()
+    let c = CarriedSpec {
+        spec_json: &reg.spec_json,
+        height: reg.registered_height,
+        field: "action.registered_height",
+        what: "a new registration",
     };
-    let violations = validate_json(reg.spec_json.as_bytes(), &ctx);
-    if !violations.is_empty() {
-        return Err(RegistryError::from_violations(&violations));
-    }
-    let spec = AppSpec::from_json(reg.spec_json.as_bytes())
-        .map_err(|e| RegistryError::invalid("spec", e.to_string()))?;
-    // The spec's `owner` is a Flux ZelID this node cannot verify; the key that signed
-    // the registration is the owner of record, and only it may renew or cancel.
-    let rec = AppRecord::from_spec(
-        &spec,
-        reg.registered_height,
-        reg.spec_json.len(),
-        owner,
-        seq,
-    );
-    Ok((rec, spec))
+    check_spec(c, owner, seq, height, origin)
 }
 
-/// Heights and FluxOS validation of an update's new spec at the update's own height. The
-/// update rules against the app's current spec are checked by the first node
+/// The update rules against the app's current spec are checked by the first node
 /// ([`Registry::refuse_bad_update`]); host ports, which the merge depends on, by the ledger.
 fn check_update_action(
     u: &AppUpdate,
@@ -544,28 +563,13 @@ fn check_update_action(
     height: u64,
     origin: Origin,
 ) -> Result<(AppRecord, AppSpec), RegistryError> {
-    ahead("action.updated_height", u.updated_height, height)?;
-    if origin == Origin::Api && u.updated_height + HEIGHT_SLACK < height {
-        return Err(RegistryError::invalid(
-            "action.updated_height",
-            format!(
-                "{} is behind this node's chain height {height}; an update counts from now",
-                u.updated_height
-            ),
-        ));
-    }
-    let ctx = ValidationContext {
-        height: u32::try_from(u.updated_height).unwrap_or(u32::MAX),
-        ..ValidationContext::default()
+    let c = CarriedSpec {
+        spec_json: &u.spec_json,
+        height: u.updated_height,
+        field: "action.updated_height",
+        what: "an update",
     };
-    let violations = validate_json(u.spec_json.as_bytes(), &ctx);
-    if !violations.is_empty() {
-        return Err(RegistryError::from_violations(&violations));
-    }
-    let spec = AppSpec::from_json(u.spec_json.as_bytes())
-        .map_err(|e| RegistryError::invalid("spec", e.to_string()))?;
-    let rec = AppRecord::from_spec(&spec, u.updated_height, u.spec_json.len(), owner, seq);
-    Ok((rec, spec))
+    check_spec(c, owner, seq, height, origin)
 }
 
 #[cfg(test)]
