@@ -267,33 +267,23 @@ cmd_status() {
     fi
 }
 
-cmd_register() {
-    local spec=${1:-} bin tmp owner
-    [ -f "$spec" ] || tn_die "register: SPEC file missing (e.g. testnet/demo-app.json)"
-    [ "$(tn_count)" -gt 0 ] || tn_die "no testnet is up"
-    bin=$(tn_bin)
-    owner=$(cat "$TN_STATE/keys/owner.id")
-    # The spec names its owner; on the testnet that is the testnet owner key's id.
-    tmp=$(mktemp)
-    jq --arg o "$owner" '.owner = $o' "$spec" >"$tmp"
-    "$bin" app register "$tmp" --key "$TN_STATE/keys/owner.key" --api "$(tn_api 1)"
-    rm -f "$tmp"
-}
-
-# The owner updates a registered app to SPEC (same name): a rolling update.
-cmd_update() {
-    local spec=${1:-} bin tmp owner
-    [ -f "$spec" ] || tn_die "update: SPEC file missing"
+# Signs SPEC with the testnet owner key and sends it through node 1 as `app $1` (register,
+# or update: a rolling update of the app SPEC names). The spec names its owner; on the
+# testnet that is the testnet owner key's id.
+owner_spec_action() {
+    local verb=$1 spec=${2:-} bin tmp owner rc=0
+    [ -f "$spec" ] || tn_die "$verb: SPEC file missing (e.g. testnet/demo-app.json)"
     [ "$(tn_count)" -gt 0 ] || tn_die "no testnet is up"
     bin=$(tn_bin)
     owner=$(cat "$TN_STATE/keys/owner.id")
     tmp=$(mktemp)
     jq --arg o "$owner" '.owner = $o' "$spec" >"$tmp"
-    local rc=0
-    "$bin" app update "$tmp" --key "$TN_STATE/keys/owner.key" --api "$(tn_api 1)" || rc=$?
+    "$bin" app "$verb" "$tmp" --key "$TN_STATE/keys/owner.key" --api "$(tn_api 1)" || rc=$?
     rm -f "$tmp"
     return $rc
 }
+cmd_register() { owner_spec_action register "$@"; }
+cmd_update() { owner_spec_action update "$@"; }
 
 cmd_kill() {
     need_node "${1:-}"
