@@ -77,6 +77,13 @@ fn roll(
             "at most one instance moves at a time, t={t}: {:?}",
             hosts(net)
         );
+        // A host that keeps its instance keeps it listed while it moves (the daemon's
+        // running report lists what `listed` says): its group must not replace it.
+        for &i in &before {
+            if net.alive[i] && net.nodes[i].version_of("web").is_some() {
+                assert!(net.nodes[i].listed("web"), "node {i} unlisted at t={t}");
+            }
+        }
         t += 1_000;
     }
     (t - from, fewest)

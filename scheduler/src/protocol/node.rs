@@ -154,10 +154,11 @@ pub(crate) struct Hosted<P> {
     pub cap: Capacity,
     /// The spec version the instance runs or starts.
     pub version: u64,
-    /// The version it ran before its last move.
+    /// The version it ran before its last move; cleared once it went back after a failed
+    /// move (a failure of that version is an ordinary one).
     pub previous: Option<u64>,
-    /// When it last moved to another version ([`Output::MoveApp`]); cleared once it moves
-    /// back after a failure.
+    /// When it last moved to another version ([`Output::MoveApp`]): from then on it stays
+    /// listed as a location while its containers are replaced.
     pub moved_at: Option<Millis>,
     /// Healthy without a break since then, on this version.
     pub healthy_since: Option<Millis>,

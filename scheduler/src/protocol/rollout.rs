@@ -484,7 +484,7 @@ impl<P: Peer> Node<P> {
         let (Some(previous), None) = (h.previous, h.healthy_since) else {
             return false;
         };
-        if h.moved_at.is_none() || previous == h.version {
+        if previous == h.version {
             return false;
         }
         let bad = h.version;
@@ -493,9 +493,11 @@ impl<P: Peer> Node<P> {
             self.revert(app, bad, previous, reason, out);
         }
         self.move_to(app, previous, now, view, out);
-        // Back on a version that served: no longer "moved" for the next failure.
+        // Back on a version that served: a failure of that one is an ordinary failure. It
+        // stays listed as a location while it moves back (`moved_at`), or its group would
+        // take it for gone and place another.
         if let Some(h) = self.hosted.get_mut(app) {
-            h.moved_at = None;
+            h.previous = None;
         }
         true
     }
