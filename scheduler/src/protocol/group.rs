@@ -183,8 +183,9 @@ impl<P: Peer> Node<P> {
         // Sent twice: a lost goodbye would leave this node counted as a member (and the
         // app one short) until its beats are missed for `DEAD_AFTER`.
         let msg = self.beat(app, BeatStatus::Leaving);
+        let assigner = h.assigned_by.filter(|c| !h.group.contains_key(c));
         for _ in 0..2 {
-            for &p in h.group.keys() {
+            for &p in h.group.keys().chain(assigner.iter()) {
                 out.push(Output::Send(p, msg.clone()));
             }
         }

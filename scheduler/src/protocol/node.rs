@@ -162,6 +162,10 @@ pub(crate) struct Hosted<P> {
     pub moved_at: Option<Millis>,
     /// Healthy without a break since then, on this version.
     pub healthy_since: Option<Millis>,
+    /// The coordinator that assigned the instance when it is not a member of the group
+    /// (an app's home placing it): it hears the goodbye too, or it could never tell that
+    /// its placement was given back before serving.
+    pub assigned_by: Option<P>,
     /// The other members of the app's group, including dead ones not yet forgotten.
     pub group: BTreeMap<P, GroupMember>,
     /// Members that said they left, and when: a beat they sent before leaving can arrive
@@ -500,6 +504,7 @@ impl<P: Peer> Node<P> {
                             previous: None,
                             moved_at: None,
                             healthy_since: None,
+                            assigned_by: None,
                             group: BTreeMap::new(),
                             left: BTreeMap::new(),
                         },
@@ -831,6 +836,8 @@ impl<P: Peer> Node<P> {
                 previous: None,
                 moved_at: None,
                 healthy_since: None,
+                assigned_by: (!group.contains(&coordinator) && coordinator != self.id)
+                    .then_some(coordinator),
                 group: members,
                 left: BTreeMap::new(),
             },
