@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use proto::message::{
-    AppCancel, AppRegistration, AppRenewal, AppUpdate, Message, OwnerSignatureError, OwnerSigned,
+    AppCancel, AppRegistration, AppRenewal, Message, OwnerSignatureError, OwnerSigned,
     owner_signing_bytes,
 };
 use proto::spec::AppSpec;
@@ -283,7 +283,13 @@ impl Registry {
         let owner_id = owner.node_id();
         let (op, spec) = match &message {
             Message::AppRegistration(s) => {
-                let (rec, spec) = check_registration(&s.action, &owner_id, seq, height, origin)?;
+                let carried = CarriedSpec {
+                    spec_json: &s.action.spec_json,
+                    height: s.action.registered_height,
+                    field: "action.registered_height",
+                    what: "a new registration",
+                };
+                let (rec, spec) = check_spec(carried, &owner_id, seq, height, origin)?;
                 if origin == Origin::Api {
                     self.refuse_losing(&rec, &owner_id)?;
                 }
@@ -314,7 +320,16 @@ impl Registry {
                 None,
             ),
             Message::AppUpdate(s) => {
-                let (rec, spec) = check_update_action(&s.action, &owner_id, seq, height, origin)?;
+                // The update rules against the app's current spec are checked by the first
+                // node (`refuse_bad_update`); host ports, which the merge depends on, by the
+                // ledger.
+                let carried = CarriedSpec {
+                    spec_json: &s.action.spec_json,
+                    height: s.action.updated_height,
+                    field: "action.updated_height",
+                    what: "an update",
+                };
+                let (rec, spec) = check_spec(carried, &owner_id, seq, height, origin)?;
                 if origin == Origin::Api {
                     self.refuse_bad_update(&spec, seq, &owner_id)?;
                 }
@@ -538,44 +553,11 @@ fn check_spec(
     Ok((rec, spec))
 }
 
-fn check_registration(
-    reg: &AppRegistration,
-    owner: &str,
-    seq: u64,
-    height: u64,
-    origin: Origin,
-) -> Result<(AppRecord, AppSpec), RegistryError> {
-    let c = CarriedSpec {
-        spec_json: &reg.spec_json,
-        height: reg.registered_height,
-        field: "action.registered_height",
-        what: "a new registration",
-    };
-    check_spec(c, owner, seq, height, origin)
-}
-
-/// The update rules against the app's current spec are checked by the first node
-/// ([`Registry::refuse_bad_update`]); host ports, which the merge depends on, by the ledger.
-fn check_update_action(
-    u: &AppUpdate,
-    owner: &str,
-    seq: u64,
-    height: u64,
-    origin: Origin,
-) -> Result<(AppRecord, AppSpec), RegistryError> {
-    let c = CarriedSpec {
-        spec_json: &u.spec_json,
-        height: u.updated_height,
-        field: "action.updated_height",
-        what: "an update",
-    };
-    check_spec(c, owner, seq, height, origin)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use proto::keys::Keypair;
+    use proto::message::AppUpdate;
 
     /// A height after every fork the rules know (v8 specs are valid from 1,932,380).
     const H: u64 = 3_000_000;
