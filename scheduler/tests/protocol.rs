@@ -149,6 +149,34 @@ fn a_planned_restart_is_not_replaced_inside_its_window() {
     );
 }
 
+/// A node stopping for a planned restart announces its window at once, even when it
+/// announced a moment ago (its hosting changed): the daemon stops half a second later, and
+/// peers that never heard the window take the node for dead 30 s after it left.
+#[test]
+fn a_planned_restart_is_announced_at_once_even_just_after_an_announcement() {
+    let mut net = Net::new(5);
+    net.register(&app("solo", 1), 0);
+    net.run(0, 10_000);
+    let host = net.hosts("solo")[0];
+    let announced = |outs: &[Output<u32>]| {
+        outs.iter().find_map(|o| match o {
+            Output::Broadcast(Msg::Announce { restart_until, .. }) => Some(*restart_until),
+            _ => None,
+        })
+    };
+    // An announcement now (as when its hosting changes), and the restart 100 ms later,
+    // well inside the announcements' minimum gap.
+    net.nodes[host].announce_soon();
+    let ticked = net.nodes[host].handle(Input::Tick, 10_000, &net.view);
+    assert_eq!(announced(&ticked), Some(None), "announced at the tick");
+    let outs = net.nodes[host].handle(Input::PlannedRestart { until: 130_100 }, 10_100, &net.view);
+    assert_eq!(
+        announced(&outs),
+        Some(Some(130_100)),
+        "the restart window is announced with the restart: {outs:?}"
+    );
+}
+
 #[test]
 fn owner_cancel_removes_every_instance_at_once() {
     let mut net = Net::new(30);

@@ -138,6 +138,8 @@ pub struct Cluster {
     pub base: u8,
     pub run_label: String,
     pub owner_key: PathBuf,
+    /// The logs were printed already (a timeout dumps them before it panics).
+    dumped: std::cell::Cell<bool>,
     _tmp: tempfile::TempDir,
 }
 
@@ -240,6 +242,7 @@ impl Cluster {
             base,
             run_label,
             owner_key,
+            dumped: Default::default(),
             _tmp: tmp,
         }
     }
@@ -298,6 +301,7 @@ impl Cluster {
     /// Prints each daemon's log tail; with `FLUXNODE_TEST_LOG_DIR` set, also copies each
     /// whole log there (a failure's tail is often not enough to tell which step stalled).
     pub fn dump(&self) {
+        self.dumped.set(true);
         let keep = std::env::var_os("FLUXNODE_TEST_LOG_DIR").map(PathBuf::from);
         for (i, n) in self.nodes.iter().enumerate() {
             if let Some(dir) = &keep {
@@ -370,6 +374,10 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        // A failed assertion shows the daemons' side too (CI keeps only what is printed).
+        if std::thread::panicking() && !self.dumped.get() {
+            self.dump();
+        }
         for n in &mut self.nodes {
             n.kill9();
         }

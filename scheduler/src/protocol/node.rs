@@ -531,7 +531,12 @@ impl<P: Peer> Node<P> {
             }
             Input::PlannedRestart { until } => {
                 self.restart_until = Some(until);
-                self.announce_dirty = true;
+                // Now, not after `ANNOUNCE_MIN_GAP`: the daemon stops half a second later,
+                // and a node stopped just after its hosting changed (it announced then)
+                // went unannounced, so its peers took it for dead 30 s after it left and
+                // re-placed what it runs alone (daemon_restart, when the restart took over
+                // 30 s to reconnect).
+                self.announce(now, &mut out);
                 let apps: Vec<Arc<str>> = self.hosted.keys().cloned().collect();
                 for app in apps {
                     let status = self.status_of(&app);
@@ -957,21 +962,26 @@ impl<P: Peer> Node<P> {
             .last_announce
             .is_none_or(|t| now.saturating_sub(t) >= ANNOUNCE_MIN_GAP);
         if now >= self.next_announce || (self.announce_dirty && gap_ok) {
-            self.announce_dirty = false;
-            self.last_announce = Some(now);
-            self.next_announce = now + ANNOUNCE_EVERY;
-            let used = self
-                .base_used
-                .saturating_add(self.used)
-                .saturating_add(self.reserved());
-            out.push(Output::Broadcast(Msg::Announce {
-                node: self.id,
-                used_milli_cpu: used.cpu_milli,
-                used_ram_mb: used.ram_mb,
-                used_hdd_gb: used.hdd_gb,
-                restart_until: self.restart_until,
-            }));
+            self.announce(now, out);
         }
         out.push(Output::SetTimer(now + TICK));
+    }
+
+    /// Announces this node's membership and used capacity now.
+    fn announce(&mut self, now: Millis, out: &mut Vec<Output<P>>) {
+        self.announce_dirty = false;
+        self.last_announce = Some(now);
+        self.next_announce = now + ANNOUNCE_EVERY;
+        let used = self
+            .base_used
+            .saturating_add(self.used)
+            .saturating_add(self.reserved());
+        out.push(Output::Broadcast(Msg::Announce {
+            node: self.id,
+            used_milli_cpu: used.cpu_milli,
+            used_ram_mb: used.ram_mb,
+            used_hdd_gb: used.hdd_gb,
+            restart_until: self.restart_until,
+        }));
     }
 }
