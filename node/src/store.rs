@@ -35,11 +35,14 @@ pub enum Tree {
     /// Strikes this node holds against other nodes (placements that never served), keyed
     /// by node id.
     Standing,
+    /// Rollouts reverted, keyed by app name: the version that failed and the one the app
+    /// went back to, so a restarted node does not roll the failed version out again.
+    Reverts,
 }
 
 impl Tree {
     /// Every tree, in a fixed order.
-    pub const ALL: [Tree; 7] = [
+    pub const ALL: [Tree; 8] = [
         Tree::AppSpecs,
         Tree::Bids,
         Tree::Assignments,
@@ -47,6 +50,7 @@ impl Tree {
         Tree::Uptime,
         Tree::Benchmarks,
         Tree::Standing,
+        Tree::Reverts,
     ];
 
     /// The sled tree name. Changing one orphans the records stored under the old name.
@@ -59,6 +63,7 @@ impl Tree {
             Tree::Uptime => "uptime",
             Tree::Benchmarks => "benchmarks",
             Tree::Standing => "standing",
+            Tree::Reverts => "reverts",
         }
     }
 
@@ -71,6 +76,7 @@ impl Tree {
             Tree::Uptime => 4,
             Tree::Benchmarks => 5,
             Tree::Standing => 6,
+            Tree::Reverts => 7,
         }
     }
 }

@@ -152,16 +152,8 @@ impl Daemon {
                 // Owner actions are published by the API path with the owner's signature.
                 let _ = self.view.apply(&msg, now);
             }
-            Msg::Reverted {
-                app,
-                version,
-                good,
-                reason,
-                ..
-            } => {
-                tracing::warn!(app = %app, version, good, reason = %reason, "rollout reverted");
-                self.metrics.rollouts_reverted.inc();
-                let _ = self.view.apply(&msg, now);
+            Msg::Reverted { .. } => {
+                self.take_revert(&msg, now);
                 if let Some(m) = wire::placement_to_wire(&msg, Resources::default()) {
                     self.publish(m, now);
                 }

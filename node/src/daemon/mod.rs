@@ -20,6 +20,7 @@ mod ports;
 mod probes;
 mod rebench;
 pub mod registry;
+mod reverts;
 mod service;
 mod startup;
 mod status;

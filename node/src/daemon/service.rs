@@ -249,13 +249,7 @@ impl Daemon {
                 if let Some(msg) =
                     super::wire::placement_from_wire(&Message::RolloutReverted(r.clone()))
                 {
-                    let before = self.view.app(&r.app).and_then(|e| e.reverted.clone());
-                    let _ = self.view.apply(&msg, now);
-                    let after = self.view.app(&r.app).and_then(|e| e.reverted.clone());
-                    if before != after {
-                        tracing::warn!(app = %r.app, version = r.version, good = r.good, by = %r.by, reason = %r.reason, "rollout reverted");
-                        self.metrics.rollouts_reverted.inc();
-                    }
+                    self.take_revert(&msg, now);
                     self.drive(Input::Message { from, msg: &msg });
                 }
             }

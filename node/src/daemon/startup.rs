@@ -194,6 +194,7 @@ pub async fn start(
     };
     daemon.announce_self_locally();
     daemon.restore_standing();
+    daemon.restore_reverts();
     daemon.adopt_running().await;
     runtime.spawn_supervisor(Duration::from_secs(5));
 

@@ -30,7 +30,7 @@ pub use msg::{BeatStatus, Health, Msg};
 pub use node::{Input, Node, NodeConfig, Output, PersistRecord};
 pub use rollout::RolloutPolicy;
 pub use standing::Strikes;
-pub use view::{AppEntry, AppRecord, ChainClock, Member, View};
+pub use view::{AppEntry, AppRecord, ChainClock, Member, Reverted, View};
 
 use std::fmt::{Debug, Display};
 

@@ -167,6 +167,21 @@ impl AppEntry {
         }
     }
 
+    /// Takes `r` as the app's rollout state when it is about the latest version, goes back
+    /// to a version the app has had, and is news; returns whether it did.
+    fn take_revert(&mut self, r: Reverted) -> bool {
+        let applies = self.record.version == r.version
+            && self
+                .reverted
+                .as_ref()
+                .is_none_or(|old| old.version != r.version)
+            && self.record_of(r.good).is_some();
+        if applies {
+            self.reverted = Some(r);
+        }
+        applies
+    }
+
     /// The record of spec `version`, if the app has had it.
     pub fn record_of(&self, version: u64) -> Option<&Arc<AppRecord>> {
         self.versions
@@ -364,6 +379,13 @@ impl<P: Peer> View<P> {
         self.apps.get(app).and_then(|e| e.record_of(version))
     }
 
+    /// Gives back a revert this node stored before a restart (its running reports, which
+    /// vouch for the reverting host, are gone with the restart). Returns false when it no
+    /// longer applies: the app is gone or has a newer version.
+    pub fn restore_revert(&mut self, app: &str, r: Reverted) -> bool {
+        self.apps.get_mut(app).is_some_and(|e| e.take_revert(r))
+    }
+
     /// The version set before `version`, if any.
     pub fn previous_version(&self, app: &str, version: u64) -> Option<u64> {
         let e = self.apps.get(app)?;
@@ -448,12 +470,8 @@ impl<P: Peer> View<P> {
                     return Ok(());
                 };
                 if let Some(e) = self.apps.get_mut(app) {
-                    if e.locations.contains_key(&kb)
-                        && e.record.version == *version
-                        && e.reverted.as_ref().is_none_or(|r| r.version != *version)
-                        && e.record_of(*good).is_some()
-                    {
-                        e.reverted = Some(Reverted {
+                    if e.locations.contains_key(&kb) {
+                        e.take_revert(Reverted {
                             version: *version,
                             good: *good,
                             reason: reason.clone(),
