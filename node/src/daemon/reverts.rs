@@ -77,17 +77,9 @@ impl Daemon {
     }
 
     /// Gives the view back the reverts stored before a restart. One that no longer applies
-    /// (the app is gone or has a newer version) is deleted; one that cannot be read is
-    /// skipped with a warning naming it.
+    /// (the app is gone or has a newer version) is deleted.
     pub(super) fn restore_reverts(&mut self) {
-        let records = match self.store.list::<RevertRecord>(Tree::Reverts) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not read the stored reverts; starting with none");
-                return;
-            }
-        };
-        for (app, rec) in records {
+        for (app, rec) in self.stored::<RevertRecord>(Tree::Reverts) {
             let (version, good) = (rec.version, rec.good);
             if self.view.restore_revert(&app, rec.into()) {
                 tracing::info!(app = %app, version, good, "rollout reverted before the restart; staying on the good version");

@@ -226,18 +226,20 @@ impl Daemon {
         self.view.refresh(now);
     }
 
+    /// Every record of `tree`; none, with a warning naming the tree, when it cannot be read
+    /// (the node then only forgets what the tree kept).
+    pub(super) fn stored<V: serde::de::DeserializeOwned>(&self, tree: Tree) -> Vec<(String, V)> {
+        self.store.list::<V>(tree).unwrap_or_else(|e| {
+            tracing::warn!(tree = %tree, error = %e, "could not read the stored records; starting with none");
+            Vec::new()
+        })
+    }
+
     /// Gives the protocol back the strikes it persisted against other nodes, so a restart
     /// does not clear a liar's record. A record that cannot be read is skipped with a
     /// warning naming it (the node only forgets a strike).
     fn restore_standing(&mut self) {
-        let records = match self.store.list::<StandingRecord>(Tree::Standing) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not read the standing records; starting with none");
-                return;
-            }
-        };
-        for (key, rec) in records {
+        for (key, rec) in self.stored::<StandingRecord>(Tree::Standing) {
             let Ok(node) = key.parse::<NodeId>() else {
                 tracing::warn!(
                     key,
